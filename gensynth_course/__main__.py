@@ -1,0 +1,110 @@
+"""Command line: ``python -m gensynth_course list | run NN | eval NN | data``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .budget import BUDGETS
+from .course import REPO_ROOT, chapter, chapters, load_manifest
+
+# Chapter number -> module with ``evaluate(budget) -> dict`` (the chapter's measured results).
+EVALUATORS = {"01": "gensynth_course.ddpm_experiments"}
+
+
+def cmd_list(args) -> None:
+    book = load_manifest()["book"]
+    print(f"{book['title']}: {book['subtitle']}\n")
+    print(f"{'NN':<3} {'chapter':<62} {'quick':>6} {'standard':>9} {'full':>6}  status")
+    for c in chapters():
+        m = c.minutes
+        print(f"{c.number:<3} {c.title[:62]:<62} {m['quick']:>5g}m {m['standard']:>8g}m {m['full']:>5g}m  {c.status}")
+    print("\nquick and standard: minutes on a 2-core CPU; full: minutes on one GPU. "
+          "Budget: GENSYNTH_BUDGET or --budget.")
+
+
+def _ready(number: str):
+    c = chapter(number)
+    if c.status != "ready" or not c.source.exists():
+        raise SystemExit(f"Chapter {c.number} ({c.title}) is planned but not written yet.")
+    return c
+
+
+def cmd_run(args) -> None:
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from tqdm.auto import tqdm
+
+    c = _ready(args.chapter)
+    os.environ["GENSYNTH_BUDGET"] = args.budget
+    nb = jupytext.read(c.source)
+    out_dir = REPO_ROOT / "_build" / "run"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{c.number}_{c.slug}.{args.budget}.ipynb"
+    code_cells = sum(cell.cell_type == "code" for cell in nb.cells)
+    bar = tqdm(total=code_cells, desc=f"chapter {c.number} ({args.budget})", unit="cell")
+    client = NotebookClient(nb, timeout=None, kernel_name="python3", resources={"metadata": {"path": str(c.source.parent)}},
+                            on_cell_executed=lambda **kw: bar.update(1) if kw["cell"].cell_type == "code" else None)
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        nbformat.write(nb, out)
+        bar.close()
+        raise SystemExit(f"Chapter {c.number} failed; the notebook up to the error is in {out}\n{error}")
+    bar.close()
+    nbformat.write(nb, out)
+    print(f"chapter {c.number} ran in {time.perf_counter() - start:.0f} s at the {args.budget} budget: {out}")
+
+
+def cmd_eval(args) -> None:
+    c = _ready(args.chapter)
+    if c.number not in EVALUATORS:
+        raise SystemExit(f"Chapter {c.number} has no measured results (nothing to evaluate).")
+    os.environ["GENSYNTH_BUDGET"] = args.budget
+    module = importlib.import_module(EVALUATORS[c.number])
+    results = module.evaluate(args.budget)
+    print(f"\nChapter {c.number} results at the {args.budget} budget:")
+    for key, value in results.items():
+        if not isinstance(value, (list, dict)):
+            print(f"  {key:<28} {value}")
+    if args.json:
+        print(json.dumps(results))
+
+
+def cmd_data(args) -> None:
+    from .data import locate_fashion_mnist
+
+    where, folder = locate_fashion_mnist(download=not args.no_download)
+    print(f"Fashion-MNIST found ({where}): {folder}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gensynth_course", description="The gensynth-course companion.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the chapters, their status and time per budget").set_defaults(func=cmd_list)
+    default_budget = os.environ.get("GENSYNTH_BUDGET", "standard")
+    for name, func, text in (("run", cmd_run, "execute a chapter headless; the executed notebook goes to _build/run/"),
+                             ("eval", cmd_eval, "train or load what a chapter trains and print its measured results")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("chapter", help="chapter number, e.g. 01")
+        p.add_argument("--budget", choices=BUDGETS, default=default_budget)
+        if name == "eval":
+            p.add_argument("--json", action="store_true", help="end with one line of JSON")
+        p.set_defaults(func=func)
+    p = sub.add_parser("data", help="find Fashion-MNIST, downloading it where the network allows")
+    p.add_argument("--no-download", action="store_true")
+    p.set_defaults(func=cmd_data)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,149 @@
+"""Fashion-MNIST, offline first (design brief, section 4).
+
+Lookup order:
+
+1. ``$GENSYNTH_DATA`` (the four ``*-ubyte`` files, gzipped or not, in that folder or in
+   ``FashionMNIST/raw`` below it);
+2. the torchvision root, ``<cache>/data/FashionMNIST/raw`` (where a download lands);
+3. Debian's ``dataset-fashion-mnist`` package, ``/usr/share/datasets/fashion-mnist``;
+4. a download through torchvision, where the network allows.
+
+Nowhere at all: :class:`FashionMNISTNotFound` says the three ways to get it.
+Images come back as ``uint8`` tensors of shape (N, 1, 28, 28); :func:`to_model_range`
+maps them to [-1, 1], the range the diffusion models work in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cache import cache_dir
+
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+_FILES = {
+    ("train", "images"): "train-images-idx3-ubyte",
+    ("train", "labels"): "train-labels-idx1-ubyte",
+    ("test", "images"): "t10k-images-idx3-ubyte",
+    ("test", "labels"): "t10k-labels-idx1-ubyte",
+}
+
+
+class FashionMNISTNotFound(FileNotFoundError):
+    """Raised when Fashion-MNIST is in none of the places we look and cannot be downloaded."""
+
+
+@dataclass
+class ImageDataset:
+    """Images (N, 1, 28, 28) as uint8 and labels (N,) as int64, held in memory."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, batch_size: int, generator: torch.Generator, drop_last: bool = True):
+        """Endless shuffled batches ``(x in [-1, 1], y)``: one epoch after another."""
+        n = len(self)
+        while True:
+            order = torch.randperm(n, generator=generator)
+            stop = n - batch_size + 1 if drop_last else n
+            for i in range(0, stop, batch_size):
+                idx = order[i:i + batch_size]
+                yield to_model_range(self.images[idx]), self.labels[idx]
+
+
+def to_model_range(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return images_uint8.float().div_(127.5).sub_(1.0)
+
+
+def torchvision_root() -> Path:
+    """The folder handed to ``torchvision.datasets.FashionMNIST`` for downloads."""
+    return cache_dir() / "data"
+
+
+def _candidate_dirs() -> list[tuple[str, Path]]:
+    dirs = []
+    env = os.environ.get("GENSYNTH_DATA")
+    if env:
+        dirs += [("GENSYNTH_DATA", Path(env)), ("GENSYNTH_DATA", Path(env) / "FashionMNIST" / "raw")]
+    dirs.append(("torchvision root", torchvision_root() / "FashionMNIST" / "raw"))
+    dirs.append(("Debian package dataset-fashion-mnist", DEBIAN_DIR))
+    return dirs
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _complete(folder: Path) -> bool:
+    return all(_find_file(folder, stem) for stem in _FILES.values())
+
+
+def _read_idx(path: Path, header_bytes: int) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        return np.frombuffer(f.read(), dtype=np.uint8, offset=header_bytes)
+
+
+def _download() -> Path:
+    from torchvision.datasets import FashionMNIST
+
+    root = torchvision_root()
+    for train in (True, False):
+        FashionMNIST(str(root), train=train, download=True)
+    return root / "FashionMNIST" / "raw"
+
+
+def locate_fashion_mnist(download: bool = True) -> tuple[str, Path]:
+    """Return ``(where, folder)`` of a complete copy of Fashion-MNIST, downloading if allowed."""
+    for where, folder in _candidate_dirs():
+        if _complete(folder):
+            return where, folder
+    if download:
+        try:
+            return "downloaded by torchvision", _download()
+        except Exception as error:  # no network, a proxy, a full disk ...
+            reason = f"the download failed ({type(error).__name__}: {error})"
+    else:
+        reason = "downloading was not allowed"
+    looked = "\n".join(f"  - {folder}  ({where})" for where, folder in _candidate_dirs())
+    raise FashionMNISTNotFound(
+        f"Fashion-MNIST was not found, and {reason}.\nLooked in:\n{looked}\n"
+        "Three ways to get it:\n"
+        "  1. Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist\n"
+        "  2. With internet: python -m gensynth_course data   (torchvision downloads it)\n"
+        "  3. Copy the four *-ubyte(.gz) files into a folder and set GENSYNTH_DATA to it."
+    )
+
+
+def load_fashion_mnist(split: str = "train", download: bool = True) -> ImageDataset:
+    """Load the ``train`` (60,000) or ``test`` (10,000) split into memory."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    where, folder = locate_fashion_mnist(download=download)
+    images = _read_idx(_find_file(folder, _FILES[split, "images"]), 16)
+    labels = _read_idx(_find_file(folder, _FILES[split, "labels"]), 8)
+    images = torch.from_numpy(images.copy()).view(-1, 1, 28, 28)
+    labels = torch.from_numpy(labels.astype(np.int64))
+    if len(images) != len(labels):
+        raise FashionMNISTNotFound(
+            f"{folder} holds {len(images)} images but {len(labels)} labels for the {split} split: "
+            "the files are damaged. Delete them and get the data again."
+        )
+    return ImageDataset(images, labels, f"{where}: {folder}")

@@ -1,0 +1,77 @@
+"""Chapter 01 exercises: each ``check_*`` runs a learner's function on random inputs and compares
+it with the package's own implementation. It prints what is wrong and a hint, and returns True or
+False, so a notebook cell never fails with a traceback.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..diffusion import DDIMScheduler, DDPMScheduler, linear_betas
+
+
+def _report(name: str, ok: bool, hint: str) -> bool:
+    print(f"✔ {name}: correct." if ok else f"✘ {name}: not yet. Hint: {hint}")
+    return ok
+
+
+def _call(fn, *args):
+    try:
+        return fn(*args), None
+    except Exception as error:  # a learner's bug is reported, never raised
+        return None, f"{type(error).__name__}: {error}"
+
+
+def check_alpha_bars(fn) -> bool:
+    """``fn(betas) -> alpha_bars``: the cumulative products ᾱ_t = ∏_{s≤t} (1 − β_s)."""
+    betas = linear_betas(1000)
+    out, err = _call(fn, betas.clone())
+    ok = err is None and torch.is_tensor(out) and out.shape == betas.shape and torch.allclose(
+        out.double(), DDPMScheduler(betas).alpha_bars, atol=1e-6)
+    return _report("alpha_bars", ok, err or "α_t = 1 − β_t, then torch.cumprod over time.")
+
+
+def check_forward_sample(fn) -> bool:
+    """``fn(x0, noise, alpha_bar_t) -> x_t``: the closed form of q(x_t | x_0), eq. 4."""
+    g = torch.Generator().manual_seed(1)
+    x0, noise = torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
+    scheduler = DDPMScheduler(linear_betas())
+    t = 300
+    out, err = _call(fn, x0, noise, float(scheduler.alpha_bars[t]))
+    expected = scheduler.add_noise(x0, noise, torch.full((4,), t))
+    ok = err is None and torch.is_tensor(out) and out.shape == x0.shape and torch.allclose(out, expected, atol=1e-5)
+    return _report("forward_sample", ok, err or "x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε.")
+
+
+def check_posterior_variance(fn) -> bool:
+    """``fn(betas) -> beta_tilde``: β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t, with ᾱ_{−1} = 1 (eq. 7)."""
+    betas = linear_betas(1000)
+    out, err = _call(fn, betas.clone())
+    ok = err is None and torch.is_tensor(out) and out.shape == betas.shape and torch.allclose(
+        out.double(), DDPMScheduler(betas).posterior_variance, atol=1e-8)
+    return _report("posterior_variance", ok, err or "shift ᾱ by one step (ᾱ_{t−1}), with 1 in front for t = 0.")
+
+
+def check_ddim_step(fn) -> bool:
+    """``fn(x_t, eps, alpha_bar_t, alpha_bar_prev) -> x_prev``: one deterministic DDIM step."""
+    g = torch.Generator().manual_seed(2)
+    x_t, eps = torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
+    scheduler = DDIMScheduler(linear_betas())
+    scheduler.set_timesteps(10)
+    t, t_prev = scheduler.timesteps[3].item(), scheduler.timesteps[4].item()
+    out, err = _call(fn, x_t, eps, float(scheduler.alpha_bars[t]), float(scheduler.alpha_bars[t_prev]))
+    expected = scheduler.step(eps, t, x_t)
+    ok = err is None and torch.is_tensor(out) and out.shape == x_t.shape and torch.allclose(out, expected, atol=1e-5)
+    return _report("ddim_step", ok, err or "first x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, then x_prev = √ᾱ_prev x̂_0 + √(1−ᾱ_prev) ε.")
+
+
+def check_snr_halfway(t_half: int) -> bool:
+    """The step where the linear schedule's signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) first drops below 1."""
+    ab = DDPMScheduler(linear_betas()).alpha_bars
+    expected = int(torch.nonzero(ab / (1 - ab) < 1)[0])
+    ok = isinstance(t_half, int) and abs(t_half - expected) <= 1
+    return _report("snr_halfway", ok, "SNR < 1 means ᾱ_t < 1/2: find the first t where alpha_bars drops below 0.5.")
+
+
+__all__ = ["check_alpha_bars", "check_forward_sample", "check_posterior_variance", "check_ddim_step",
+           "check_snr_halfway"]

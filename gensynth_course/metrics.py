@@ -1,0 +1,85 @@
+"""Sample quality measured in the course classifier's feature space.
+
+FD-FMNIST is the Fréchet distance of Heusel et al. (2017, eq. in section 3), the formula behind
+FID, between Gaussians fitted to the classifier's penultimate features of two image sets:
+
+    d² = ‖μ_1 − μ_2‖² + Tr(Σ_1 + Σ_2 − 2 (Σ_1 Σ_2)^{1/2}).
+
+It is *not* comparable with published FIDs (different network, different data); always read it
+beside its baselines: real-vs-real (held-out real images, the floor) and noise (the ceiling).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .data import to_model_range
+
+
+@torch.no_grad()
+def features(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Penultimate features of images given as uint8 [0, 255] or floats in [-1, 1]."""
+    classifier.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size]
+        x = to_model_range(x) if x.dtype == torch.uint8 else x.float().clamp(-1, 1)
+        out.append(classifier.features(x).double())
+    return torch.cat(out)
+
+
+def gaussian_stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) covariance of features (N, D)."""
+    feats = feats.double()
+    return feats.mean(0), torch.cov(feats.T)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """d² between N(μ_1, Σ_1) and N(μ_2, Σ_2).
+
+    Tr (Σ_1 Σ_2)^{1/2} is computed as Σ √λ_i, with λ_i the eigenvalues of the symmetric matrix
+    Σ_1^{1/2} Σ_2 Σ_1^{1/2}, which has the same spectrum as Σ_1 Σ_2 and is numerically stabler.
+    """
+    def sqrtm_psd(m):
+        vals, vecs = torch.linalg.eigh(m)
+        return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+    s1_half = sqrtm_psd(sigma1.double())
+    inner = s1_half @ sigma2.double() @ s1_half
+    tr_sqrt = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp(min=0).sqrt().sum()
+    diff = (mu1 - mu2).double()
+    return float(diff @ diff + torch.trace(sigma1) + torch.trace(sigma2) - 2 * tr_sqrt)
+
+
+def fd(classifier, images_a: torch.Tensor, images_b: torch.Tensor | tuple) -> float:
+    """FD-FMNIST between two image sets; ``images_b`` may be precomputed ``(μ, Σ)``."""
+    stats_b = images_b if isinstance(images_b, tuple) else gaussian_stats(features(classifier, images_b))
+    return frechet_distance(*gaussian_stats(features(classifier, images_a)), *stats_b)
+
+
+@torch.no_grad()
+def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """Share of ``images`` (floats in [−1, 1]) that the classifier puts in each class."""
+    classifier.eval()
+    preds = torch.cat([classifier(images[i:i + 1000].clamp(-1, 1)).argmax(1) for i in range(0, len(images), 1000)])
+    return torch.bincount(preds, minlength=n_classes).double() / len(images)
+
+
+class FashionFD:
+    """FD-FMNIST against the 10,000 Fashion-MNIST test images, with its two baselines."""
+
+    def __init__(self, classifier: torch.nn.Module, test_images_uint8: torch.Tensor):
+        self.classifier = classifier
+        self.reference = gaussian_stats(features(classifier, test_images_uint8))
+
+    def __call__(self, images: torch.Tensor) -> float:
+        return fd(self.classifier, images, self.reference)
+
+    def real_vs_real(self, train_images_uint8: torch.Tensor, n: int, seed: int = 0) -> float:
+        """FD of ``n`` real training images: the best a generator of ``n`` samples can hope for."""
+        idx = torch.randperm(len(train_images_uint8), generator=torch.Generator().manual_seed(seed))[:n]
+        return self(train_images_uint8[idx])
+
+    def noise(self, n: int, seed: int = 0) -> float:
+        """FD of ``n`` images of Gaussian noise clipped to [−1, 1]: what no learning gives."""
+        return self(torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1))

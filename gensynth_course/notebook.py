@@ -1,0 +1,76 @@
+"""Helpers for the chapter notebooks: show the package's real source, sliders that degrade to a
+static figure when no one is looking, and a place for the figures a chapter writes."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+def headless() -> bool:
+    """True when a notebook runs without a person in front of it (tests, ``run``, the book build).
+
+    Set ``GENSYNTH_HEADLESS=1`` to force it; ``make test``, ``python -m gensynth_course run`` and
+    the book build do.
+    """
+    return os.environ.get("GENSYNTH_HEADLESS", "") not in ("", "0")
+
+
+def show_source(obj, lines: tuple[int, int] | None = None):
+    """Display the source of a package function or class, syntax-highlighted: the code that ran."""
+    from IPython.display import Code, display
+
+    source = inspect.getsource(obj)
+    if lines:
+        source = "\n".join(source.splitlines()[lines[0]:lines[1]])
+    display(Code(source, language="python"))
+
+
+def slider(draw: Callable[[int], None], values: Sequence[int], static: Sequence[int], label: str = "t"):
+    """An integer slider over ``values`` that redraws with ``draw(value)``; headless, draw the
+    ``static`` values one after another instead, so the page still shows the idea."""
+    if headless():
+        for value in static:
+            draw(value)
+        return None
+    import ipywidgets as widgets
+
+    return widgets.interact(draw, **{label: widgets.SelectionSlider(options=list(values), value=static[0],
+                                                                    description=label, continuous_update=False)})
+
+
+def figures_dir(chapter: str) -> Path:
+    """``chapters/figures/<chapter>/``: where a chapter writes its GIFs (not committed)."""
+    path = Path(__file__).resolve().parents[1] / "chapters" / "figures" / chapter
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class LivePreview:
+    """A training preview that redraws one figure in place: ``preview(model, step)``.
+
+    ``make_images(model)`` returns a batch of images in [−1, 1]; the figure shows them as a grid
+    titled with the step. Headless runs draw only the last preview.
+    """
+
+    def __init__(self, make_images: Callable, title: str, total_steps: int):
+        self.make_images, self.title, self.total_steps = make_images, title, total_steps
+        self.handle = None
+
+    def __call__(self, model, step: int) -> None:
+        if headless() and step < self.total_steps:
+            return
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        from .images import show_grid
+
+        fig, ax = plt.subplots(figsize=(3.2, 3.4))
+        show_grid(self.make_images(model), f"{self.title}\nafter {step} steps", ax=ax)
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)

@@ -1,0 +1,130 @@
+"""The course's UNet for ε-prediction, designed for CPU speed.
+
+Ho et al. (2020, appendix B) use a PixelCNN++-style UNet: residual blocks with GroupNorm, the
+sinusoidal Transformer time embedding added inside every block, self-attention at low resolution
+and skip connections between matching resolutions. We keep exactly those ingredients but size the
+network for 28×28 images on a laptop CPU: two resolutions with convolutions (28 and 14 pixels),
+attention only at 7×7 where it costs little, and few channels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """The Transformer's position encoding (Vaswani et al. 2017, section 3.5) of integer steps t:
+    [sin(t·ω_0), cos(t·ω_0), sin(t·ω_1), cos(t·ω_1), …] with ω_j = 10000^(−2j/dim). Shape (N, dim).
+    """
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device) * 2 / dim)
+    angles = t.float().reshape(-1, 1) * freqs.reshape(1, -1)
+    emb = torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(len(t), 2 * half)
+    return F.pad(emb, (0, dim - 2 * half))
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, channels // 4), channels)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm → SiLU → 3×3 conv, plus the projected time embedding, → GroupNorm → SiLU →
+    dropout → 3×3 conv, and a residual connection (1×1 conv when the width changes)."""
+
+    def __init__(self, c_in: int, c_out: int, t_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.conv1 = _norm(c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.time = nn.Linear(t_dim, c_out)
+        self.norm2, self.conv2 = _norm(c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.dropout = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.time(temb)[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over the H×W positions, with a residual connection."""
+
+    def __init__(self, channels: int, heads: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.norm = _norm(channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w).unbind(1)
+        y = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        return x + self.out(y.transpose(-1, -2).reshape(n, c, h, w))
+
+
+class UNet(nn.Module):
+    """ε_θ(x_t, t) for (C, 28, 28) images.
+
+    ``channels`` gives the width at 28, 14 and 7 pixels; ``blocks`` residual blocks per level on
+    the way down (one more on the way up, to take the skips); attention at the lowest level and in
+    the middle.
+    """
+
+    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (32, 64, 96), blocks: int = 1,
+                 attention_heads: int = 4, dropout: float = 0.0, patch: int = 1):
+        super().__init__()
+        c0 = channels[0]
+        t_dim = 4 * c0
+        self.t_dim0 = c0
+        self.time_mlp = nn.Sequential(nn.Linear(c0, t_dim), nn.SiLU(), nn.Linear(t_dim, t_dim))
+        # patch > 1 folds each patch×patch block of pixels into channels (PixelUnshuffle) before the
+        # first convolution and unfolds it after the last: the whole network runs at 1/patch the size.
+        self.stem = nn.Sequential(nn.PixelUnshuffle(patch), nn.Conv2d(in_channels * patch**2, c0, 3, padding=1))
+
+        self.down = nn.ModuleList()
+        skips, c = [c0], c0
+        for level, width in enumerate(channels):
+            for _ in range(blocks):
+                self.down.append(ResBlock(c, width, t_dim, dropout))
+                c = width
+                skips.append(c)
+            if level < len(channels) - 1:
+                self.down.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
+                skips.append(c)
+
+        self.mid1 = ResBlock(c, c, t_dim, dropout)
+        self.mid_attn = Attention(c, attention_heads)
+        self.mid2 = ResBlock(c, c, t_dim, dropout)
+
+        self.up = nn.ModuleList()
+        for level, width in reversed(list(enumerate(channels))):
+            for _ in range(blocks + 1):
+                self.up.append(ResBlock(c + skips.pop(), width, t_dim, dropout))
+                c = width
+            if level > 0:
+                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                             nn.Conv2d(c, c, 3, padding=1)))
+        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, in_channels * patch**2, 3, padding=1),
+                                 nn.PixelShuffle(patch))
+        nn.init.zeros_(self.out[2].weight)
+        nn.init.zeros_(self.out[2].bias)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        temb = self.time_mlp(sinusoidal_embedding(t.reshape(-1), self.t_dim0))
+        h = self.stem(x)
+        hs = [h]
+        for layer in self.down:
+            h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
+            hs.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, temb)), temb)
+        for layer in self.up:
+            if isinstance(layer, ResBlock):
+                h = layer(torch.cat([h, hs.pop()], dim=1), temb)
+            else:
+                h = layer(h)
+        return self.out(h)

@@ -1,0 +1,112 @@
+"""The model cache (round trip, corrupt files) and resuming an interrupted training run."""
+
+import pytest
+import torch
+
+from gensynth_course import cache
+from gensynth_course.train import EMA, fit
+
+
+def _build():
+    torch.manual_seed(0)
+    return torch.nn.Linear(3, 2)
+
+
+def _trainer(calls):
+    def train(model, checkpoint):
+        calls.append(checkpoint)
+        with torch.no_grad():
+            model.weight.fill_(0.5)
+        return {"seconds": 1.0}
+    return train
+
+
+def test_round_trip_trains_once_then_loads(tmp_cache, capsys):
+    calls = []
+    config = {"width": 3}
+    m1, info1 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
+    m2, info2 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
+    assert len(calls) == 1 and info1 == info2 == {"seconds": 1.0}
+    assert torch.equal(m2.weight, torch.full((2, 3), 0.5))
+    assert "loaded lin" in capsys.readouterr().out
+    path = cache.model_path("chX", "lin", config, "quick")
+    assert path.exists() and path.parent == tmp_cache / "models" / "chX"
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_key_depends_on_config_and_budget(tmp_cache):
+    a = cache.model_path("ch", "m", {"lr": 1e-3}, "quick")
+    assert a != cache.model_path("ch", "m", {"lr": 2e-3}, "quick")
+    assert a != cache.model_path("ch", "m", {"lr": 1e-3}, "standard")
+    assert cache.config_hash({"a": 1, "b": 2}) == cache.config_hash({"b": 2, "a": 1})
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a checkpoint at all", None])
+def test_corrupt_file_is_reported_set_aside_and_retrained(tmp_cache, capsys, damage):
+    calls = []
+    config = {"width": 3}
+    cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
+    path = cache.model_path("chX", "lin", config, "quick")
+    if damage is None:  # a valid file of the wrong kind
+        torch.save({"something": torch.zeros(1)}, path)
+    else:
+        path.write_bytes(damage)
+    model, _ = cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
+    out = capsys.readouterr().out
+    assert len(calls) == 2
+    assert "damaged" in out and "train the model again" in out
+    assert path.with_name(path.name + ".corrupt").exists()
+    assert cache.load_safe(path)["state_dict"]["weight"].eq(0.5).all()
+
+
+def test_load_safe_refuses_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran code",))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": 1, "x": Evil()}, bad)
+    with pytest.raises(cache.CorruptCheckpoint):
+        cache.load_safe(bad)
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path):
+    target = torch.tensor([[1.0, -2.0, 0.5]])
+
+    def batches():
+        g = torch.Generator().manual_seed(0)
+        while True:
+            x = torch.randn(16, 3, generator=g)
+            yield x, x @ target.T
+
+    loss_fn = lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1])
+    ckpt = tmp_path / "run.partial.pt"
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    calls = {"n": 0}
+
+    def interrupting_loss(m, b):
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise KeyboardInterrupt
+        return loss_fn(m, b)
+
+    with pytest.raises(KeyboardInterrupt, match="Run the same cell again"):
+        fit(model, interrupting_loss, batches(), 60, lr=0.05, checkpoint=ckpt, checkpoint_every=10, ema_decay=0.9)
+    assert ckpt.exists()
+    resumed = torch.nn.Linear(3, 1)
+    history = fit(resumed, loss_fn, batches(), 60, lr=0.05, checkpoint=ckpt, checkpoint_every=10, ema_decay=0.9)
+    assert history["steps"] == 60 and len(history["losses"]) == 60
+    assert torch.allclose(resumed.weight, target, atol=0.1)
+
+
+def test_ema_tracks_the_average():
+    model = torch.nn.Linear(1, 1, bias=False)
+    ema = EMA(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    start = ema.model.weight.item()
+    for _ in range(50):
+        ema.update(model)
+    assert ema.model.weight.item() == pytest.approx(2.0, abs=1e-6)
+    assert start != 2.0

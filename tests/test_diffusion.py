@@ -1,0 +1,143 @@
+"""The maths of the forward process, the posterior and the samplers, against closed forms."""
+
+import math
+
+import pytest
+import torch
+
+from gensynth_course.diffusion import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
+
+
+@pytest.fixture
+def scheduler():
+    return DDPMScheduler(linear_betas())
+
+
+def test_linear_schedule_matches_the_paper():
+    b = linear_betas()
+    assert len(b) == 1000
+    assert b[0].item() == pytest.approx(1e-4) and b[-1].item() == pytest.approx(0.02)
+
+
+def test_closed_form_equals_the_iterated_chain_in_mean_and_variance(scheduler):
+    # Iterating x_t = √α_t x_{t−1} + √β_t ε from a fixed x_0: mean m_t = √α_t m_{t−1},
+    # variance v_t = α_t v_{t−1} + β_t. Eq. 4 says m_t = √ᾱ_t x_0 and v_t = 1 − ᾱ_t.
+    m, v = 1.0, 0.0
+    for t in range(1000):
+        m = math.sqrt(scheduler.alphas[t]) * m
+        v = scheduler.alphas[t].item() * v + scheduler.betas[t].item()
+        if t in (0, 10, 250, 500, 999):
+            assert m == pytest.approx(scheduler.alpha_bars[t].sqrt().item(), rel=1e-9)
+            assert v == pytest.approx(1 - scheduler.alpha_bars[t].item(), rel=1e-9)
+
+
+def test_add_noise_samples_match_a_simulated_chain(scheduler):
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.full((20_000, 1), 0.7)
+    t = 200
+    x = x0.clone()
+    for s in range(t + 1):
+        x = scheduler.alphas[s].sqrt().float() * x + scheduler.betas[s].sqrt().float() * torch.randn(x.shape, generator=g)
+    direct = scheduler.add_noise(x0, torch.randn(x0.shape, generator=g), torch.full((20_000,), t))
+    assert x.mean().item() == pytest.approx(direct.mean().item(), abs=0.03)
+    assert x.var().item() == pytest.approx(direct.var().item(), rel=0.05)
+
+
+def test_posterior_coefficients_follow_from_bayes_rule(scheduler):
+    # q(x_{t−1} | x_t, x_0) ∝ N(x_t; √α_t x_{t−1}, β_t) · N(x_{t−1}; √ᾱ_{t−1} x_0, 1 − ᾱ_{t−1}).
+    for t in (1, 5, 100, 999):
+        a, b = scheduler.alphas[t].item(), scheduler.betas[t].item()
+        ab_prev = scheduler.alpha_bars[t - 1].item()
+        precision = a / b + 1 / (1 - ab_prev)
+        var = 1 / precision
+        x0, xt = torch.tensor([0.3]), torch.tensor([-1.2])
+        expected_mean = var * (math.sqrt(a) * xt / b + math.sqrt(ab_prev) * x0 / (1 - ab_prev))
+        mean, variance = scheduler.q_posterior(x0, xt, torch.tensor([t]))
+        assert variance.item() == pytest.approx(var, rel=1e-6)
+        assert mean.item() == pytest.approx(expected_mean.item(), rel=1e-6)
+
+
+def test_ancestral_mean_is_the_posterior_mean_at_the_predicted_x0(scheduler):
+    # Eq. 11 is μ̃_t(x_t, x̂_0(ε)) written in terms of ε; the clipped variant computes μ̃_t directly.
+    g = torch.Generator().manual_seed(1)
+    xt, eps = torch.randn(3, 1, 4, 4, generator=g), 0.1 * torch.randn(3, 1, 4, 4, generator=g)
+    clipping = DDPMScheduler(linear_betas(), clip_sample=True)
+    for t in (1, 100, 999):
+        z = torch.randn(xt.shape, generator=torch.Generator().manual_seed(7))
+        mean = scheduler.step(eps, t, xt, torch.Generator().manual_seed(7)) - scheduler.betas[t].sqrt().float() * z
+        x0 = scheduler.predict_x0(eps, torch.tensor([t]), xt)
+        posterior_mean, _ = scheduler.q_posterior(x0, xt, torch.tensor([t]))
+        assert torch.allclose(mean, posterior_mean, atol=1e-4)
+        if x0.abs().max() <= 1:
+            clipped = clipping.step(eps, t, xt, torch.Generator().manual_seed(7))
+            assert torch.allclose(clipped, mean + scheduler.betas[t].sqrt().float() * z, atol=1e-4)
+    assert torch.equal(scheduler.step(eps, 0, xt), scheduler.step(eps, 0, xt))  # no noise at the last step
+
+
+def test_posterior_variance_options(scheduler):
+    tilde = DDPMScheduler(linear_betas(), variance="beta_tilde").posterior_variance
+    assert tilde[0].item() == 0.0
+    assert torch.all(tilde[1:] <= scheduler.betas[1:])
+    with pytest.raises(ValueError):
+        DDPMScheduler(linear_betas(), variance="other")
+
+
+def test_cosine_schedule_follows_its_definition():
+    T, s = 1000, 0.008
+    ab = torch.cumprod(1 - cosine_betas(T), 0)
+    f = lambda t: math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    for t in (0, 100, 500, 900):
+        assert ab[t].item() == pytest.approx(f(t + 1) / f(0), rel=1e-6)
+    assert ab[-1].item() < 1e-3 and ab[0].item() > 0.999
+
+
+class Oracle(torch.nn.Module):
+    """The exact ε of a data set that holds a single image x0."""
+
+    def __init__(self, x0, scheduler):
+        super().__init__()
+        self.x0, self.scheduler = x0, scheduler
+
+    def forward(self, x, t):
+        ab = self.scheduler.alpha_bars[t].float().reshape(-1, 1, 1, 1)
+        return (x - ab.sqrt() * self.x0) / (1 - ab).sqrt()
+
+
+@pytest.mark.parametrize("steps", [1, 10, 50])
+def test_ddim_with_the_exact_noise_lands_on_the_data(steps):
+    ddim = DDIMScheduler(linear_betas())
+    x0 = torch.linspace(-0.9, 0.9, 16).reshape(1, 1, 4, 4)
+    images, _ = sample(Oracle(x0, ddim), ddim, (3, 1, 4, 4), steps, generator=torch.Generator().manual_seed(0), progress=False)
+    assert torch.allclose(images, x0.expand(3, -1, -1, -1), atol=1e-3)  # float32 rounding
+
+
+def test_ddim_is_deterministic_given_the_starting_noise():
+    ddim = DDIMScheduler(linear_betas())
+    net = torch.nn.Conv2d(1, 1, 3, padding=1)
+    run = lambda: sample(_Wrap(net), ddim, (2, 1, 8, 8), 20, generator=torch.Generator().manual_seed(3), progress=False)[0]
+    assert torch.equal(run(), run())
+    ddim.set_timesteps(20)
+    assert ddim.timesteps[0].item() == 999 and ddim.timesteps[-1].item() == 0 and len(ddim.timesteps) == 20
+
+
+class _Wrap(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, t):
+        return self.net(x)
+
+
+def test_ddpm_refuses_to_skip_steps(scheduler):
+    with pytest.raises(ValueError, match="DDIM"):
+        scheduler.set_timesteps(50)
+
+
+def test_min_snr_weighting_changes_only_the_weights(scheduler):
+    net = _Wrap(torch.nn.Conv2d(1, 1, 3, padding=1))
+    x0 = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    plain = scheduler.loss(net, x0, torch.Generator().manual_seed(5))
+    huge_gamma = scheduler.loss(net, x0, torch.Generator().manual_seed(5), min_snr_gamma=1e12)
+    assert plain.item() == pytest.approx(huge_gamma.item(), rel=1e-5)
+    assert scheduler.loss(net, x0, torch.Generator().manual_seed(5), min_snr_gamma=1.0).item() < plain.item()
