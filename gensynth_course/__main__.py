@@ -43,7 +43,8 @@ def cmd_run(args) -> None:
     from tqdm.auto import tqdm
 
     c = _ready(args.chapter)
-    os.environ["GENSYNTH_BUDGET"] = args.budget
+    os.environ["GENSYNTH_BUDGET"] = args.budget  # the kernel inherits both
+    os.environ["GENSYNTH_HEADLESS"] = "1"
     nb = jupytext.read(c.source)
     out_dir = REPO_ROOT / "_build" / "run"
     out_dir.mkdir(parents=True, exist_ok=True)
