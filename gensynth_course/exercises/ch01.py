@@ -15,41 +15,39 @@ def _report(name: str, ok: bool, hint: str) -> bool:
     return ok
 
 
-def _call(fn, *args):
+def _compare(name: str, fn, args: tuple, expected: torch.Tensor, hint: str, atol: float) -> bool:
+    """Run ``fn(*args)`` and compare it with ``expected``; a learner's exception is reported, not raised."""
     try:
-        return fn(*args), None
-    except Exception as error:  # a learner's bug is reported, never raised
-        return None, f"{type(error).__name__}: {error}"
+        out, error = fn(*args), None
+    except Exception as exc:
+        out, error = None, f"{type(exc).__name__}: {exc}"
+    ok = (error is None and torch.is_tensor(out) and out.shape == expected.shape
+          and torch.allclose(out.to(expected.dtype), expected, atol=atol))
+    return _report(name, ok, error or hint)
 
 
 def check_alpha_bars(fn) -> bool:
     """``fn(betas) -> alpha_bars``: the cumulative products ᾱ_t = ∏_{s≤t} (1 − β_s)."""
     betas = linear_betas(1000)
-    out, err = _call(fn, betas.clone())
-    ok = err is None and torch.is_tensor(out) and out.shape == betas.shape and torch.allclose(
-        out.double(), DDPMScheduler(betas).alpha_bars, atol=1e-6)
-    return _report("alpha_bars", ok, err or "α_t = 1 − β_t, then torch.cumprod over time.")
+    return _compare("alpha_bars", fn, (betas.clone(),), DDPMScheduler(betas).alpha_bars,
+                    "α_t = 1 − β_t, then torch.cumprod over time.", atol=1e-6)
 
 
 def check_forward_sample(fn) -> bool:
     """``fn(x0, noise, alpha_bar_t) -> x_t``: the closed form of q(x_t | x_0), eq. 4."""
     g = torch.Generator().manual_seed(1)
     x0, noise = torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
-    scheduler = DDPMScheduler(linear_betas())
-    t = 300
-    out, err = _call(fn, x0, noise, float(scheduler.alpha_bars[t]))
+    scheduler, t = DDPMScheduler(linear_betas()), 300
     expected = scheduler.add_noise(x0, noise, torch.full((4,), t))
-    ok = err is None and torch.is_tensor(out) and out.shape == x0.shape and torch.allclose(out, expected, atol=1e-5)
-    return _report("forward_sample", ok, err or "x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε.")
+    return _compare("forward_sample", fn, (x0, noise, float(scheduler.alpha_bars[t])), expected,
+                    "x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε.", atol=1e-5)
 
 
 def check_posterior_variance(fn) -> bool:
     """``fn(betas) -> beta_tilde``: β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t, with ᾱ_{−1} = 1 (eq. 7)."""
     betas = linear_betas(1000)
-    out, err = _call(fn, betas.clone())
-    ok = err is None and torch.is_tensor(out) and out.shape == betas.shape and torch.allclose(
-        out.double(), DDPMScheduler(betas).posterior_variance, atol=1e-8)
-    return _report("posterior_variance", ok, err or "shift ᾱ by one step (ᾱ_{t−1}), with 1 in front for t = 0.")
+    return _compare("posterior_variance", fn, (betas.clone(),), DDPMScheduler(betas).posterior_variance,
+                    "shift ᾱ by one step (ᾱ_{t−1}), with 1 in front for t = 0.", atol=1e-8)
 
 
 def check_ddim_step(fn) -> bool:
@@ -59,10 +57,9 @@ def check_ddim_step(fn) -> bool:
     scheduler = DDIMScheduler(linear_betas())
     scheduler.set_timesteps(10)
     t, t_prev = scheduler.timesteps[3].item(), scheduler.timesteps[4].item()
-    out, err = _call(fn, x_t, eps, float(scheduler.alpha_bars[t]), float(scheduler.alpha_bars[t_prev]))
-    expected = scheduler.step(eps, t, x_t)
-    ok = err is None and torch.is_tensor(out) and out.shape == x_t.shape and torch.allclose(out, expected, atol=1e-5)
-    return _report("ddim_step", ok, err or "first x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, then x_prev = √ᾱ_prev x̂_0 + √(1−ᾱ_prev) ε.")
+    args = (x_t, eps, float(scheduler.alpha_bars[t]), float(scheduler.alpha_bars[t_prev]))
+    return _compare("ddim_step", fn, args, scheduler.step(eps, t, x_t),
+                    "first x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, then x_prev = √ᾱ_prev x̂_0 + √(1−ᾱ_prev) ε.", atol=1e-5)
 
 
 def check_snr_halfway(t_half: int) -> bool:
