@@ -130,4 +130,4 @@ plt.show()
 # says "correct" or gives a hint; it never stops the notebook with a traceback. The reference
 # solutions are in the package too, and the test suite proves that they pass.
 #
-# Next: [chapter 01](01_ddpm.ipynb), denoising diffusion from scratch.
+# Next: chapter 01, denoising diffusion from scratch.

@@ -33,7 +33,8 @@
 #
 # **The claim we reproduce in miniature:** a UNet trained with the simple ε-prediction loss
 # generates recognisable Fashion-MNIST; with a few well-chosen training details, ten CPU minutes
-# match the tutorial's full one-hour recipe (`python -m gensynth_course eval 01` measures it).
+# are set against the tutorial's full one-hour recipe (`python -m gensynth_course eval 01`
+# measures both).
 
 # %%
 import math

@@ -80,6 +80,12 @@ def cmd_eval(args) -> None:
         print(json.dumps(results))
 
 
+def cmd_book(args) -> None:
+    from .book import build
+
+    build(args.budget)
+
+
 def cmd_data(args) -> None:
     from .data import locate_fashion_mnist
 
@@ -100,6 +106,9 @@ def main(argv: list[str] | None = None) -> None:
         if name == "eval":
             p.add_argument("--json", action="store_true", help="end with one line of JSON")
         p.set_defaults(func=func)
+    p = sub.add_parser("book", help="execute the chapters (cached) and render the book into _build/book/")
+    p.add_argument("--budget", choices=BUDGETS, default=default_budget)
+    p.set_defaults(func=cmd_book)
     p = sub.add_parser("data", help="find Fashion-MNIST, downloading it where the network allows")
     p.add_argument("--no-download", action="store_true")
     p.set_defaults(func=cmd_data)

@@ -15,7 +15,8 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from .progress import progress_bar
 
 
 def linear_betas(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -196,8 +197,8 @@ def sample(
     n = shape[0]
     outputs, snapshots = [], []
     keep = set(torch.linspace(0, steps - 1, frames).round().long().tolist()) if frames else set()
-    bar = tqdm(total=steps * math.ceil(n / batch_size), desc=f"sampling ({steps} steps)",
-               disable=not progress, leave=False)
+    bar = progress_bar(total=steps * math.ceil(n / batch_size), desc=f"sampling ({steps} steps)",
+                       disable=not progress, leave=False)
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         x = torch.randn((m, *shape[1:]), generator=generator).to(device)

@@ -15,9 +15,9 @@ from typing import Callable, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .cache import CorruptCheckpoint, load_safe, save_atomic, set_aside, FORMAT
+from .cache import FORMAT, CorruptCheckpoint, load_safe, save_atomic, set_aside
+from .progress import progress_bar
 
 
 class EMA:
@@ -91,7 +91,7 @@ def fit(
                          "ema": ema.model.state_dict() if ema else {}, "history": history}, Path(checkpoint))
 
     start_step, start_time = history["steps"], time.perf_counter() - history["seconds"]
-    bar = tqdm(total=steps, initial=start_step, desc=desc)
+    bar = progress_bar(total=steps, initial=start_step, desc=desc)
     try:
         for step in range(start_step, steps):
             if seconds is not None and time.perf_counter() - start_time >= seconds:
