@@ -54,6 +54,7 @@ def fit(
     ema_decay: float | None = None,
     warmup: int = 0,
     grad_clip: float | None = 1.0,
+    betas: tuple[float, float] = (0.9, 0.999),
     preview: Callable[[nn.Module, int], None] | None = None,
     preview_every: int = 0,
     checkpoint: Path | None = None,
@@ -68,7 +69,7 @@ def fit(
     history dict: ``losses`` (one per step), ``steps``, ``seconds``, ``images_per_second``.
     """
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, betas=betas)
     ema = EMA(model, ema_decay) if ema_decay else None
     history = {"losses": [], "steps": 0, "seconds": 0.0, "examples": 0}
 

@@ -22,3 +22,28 @@ def test_chapter01_wrong_answers_fail_with_a_hint(capsys):
     assert not ch01.check_snr_halfway(10)
     out = capsys.readouterr().out
     assert out.count("not yet") == 5 and "ZeroDivisionError" in out
+
+
+def test_chapter02_solutions_pass(capsys):
+    from gensynth_course.exercises import ch02, solutions_ch02 as sol2
+
+    assert ch02.check_nearest_codes(sol2.nearest_codes)
+    assert ch02.check_straight_through(sol2.straight_through)
+    assert ch02.check_vq_loss(sol2.vq_loss)
+    assert ch02.check_perplexity(sol2.perplexity)
+    assert ch02.check_hinge_d_loss(sol2.hinge_d_loss)
+    assert capsys.readouterr().out.count("correct") == 5
+
+
+def test_chapter02_wrong_answers_fail_with_a_hint(capsys):
+    from torch.nn import functional as F
+
+    from gensynth_course.exercises import ch02
+
+    assert not ch02.check_nearest_codes(lambda z, e: (z @ e.T).argmax(1))
+    assert not ch02.check_straight_through(lambda z, e: e)
+    assert not ch02.check_vq_loss(lambda z, e, b: b * F.mse_loss(e, z.detach()) + F.mse_loss(z, e.detach()))
+    assert not ch02.check_perplexity(lambda counts: float((counts > 0).sum()))
+    assert not ch02.check_hinge_d_loss(lambda r, f: (f - r).mean())
+    out = capsys.readouterr().out
+    assert out.count("not yet") == 5 and "wrong term" in out

@@ -1,0 +1,192 @@
+"""Chapter 02's maths: the quantizer, VQGAN's adaptive weight, the causal prior, sliding windows."""
+
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from gensynth_course.quantize import CodeUsage, VectorQuantizer
+from gensynth_course.transformer_prior import CodePrior, sample_sliding_window
+from gensynth_course.vqgan import PatchDiscriminator, VQAutoencoder, VQGANTrainer, adaptive_weight, hinge_d_loss
+
+
+def test_nearest_code_is_the_true_argmin():
+    q = VectorQuantizer(32, 4)
+    z = torch.randn(100, 4)
+    brute = torch.cdist(z, q.codebook.detach()).argmin(1)
+    assert torch.equal(q.nearest(z), brute)
+
+
+def test_quantized_output_equals_the_codes_and_gradient_goes_straight_through():
+    q = VectorQuantizer(16, 4)
+    z = torch.randn(2, 4, 3, 3, requires_grad=True)
+    quantized, indices, _ = q(z)
+    expected = q.codebook[indices].permute(0, 3, 1, 2)
+    assert torch.allclose(quantized, expected)
+    weights = torch.randn_like(z)
+    (grad,) = torch.autograd.grad((quantized * weights).sum(), z)
+    assert torch.allclose(grad, weights)   # identity Jacobian: the straight-through estimator
+
+
+def test_beta_sits_on_the_commitment_term():
+    q = VectorQuantizer(1, 3, beta=0.25)   # one code: every z maps to it
+    z = torch.randn(1, 3, 2, 2, requires_grad=True)
+    _, _, loss = q(z)
+    loss.backward()
+    e = q.codebook.detach()[0].view(1, 3, 1, 1)
+    n = z.numel()
+    assert torch.allclose(z.grad, 0.25 * 2 * (z.detach() - e) / n, atol=1e-7)                # β on ‖z − sg[e]‖²
+    assert torch.allclose(q.codebook.grad[0], (2 * (e - z.detach()) / n).sum((0, 2, 3)), atol=1e-7)   # 1 on the codebook
+    assert torch.allclose(loss, 1.25 * F.mse_loss(z.detach(), e.expand_as(z)))
+
+
+def test_gradients_reach_the_encoder_without_the_vq_loss():
+    model = VQAutoencoder((8, 16), dim=4, num_codes=8)
+    x_rec, _, _ = model(torch.randn(2, 1, 28, 28))
+    x_rec.pow(2).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+
+
+def test_ema_update_matches_its_formula():
+    torch.manual_seed(0)
+    q = VectorQuantizer(4, 2, ema=True, decay=0.9, eps=1e-5)
+    n0, m0 = q.cluster_size.clone(), q.embed_sum.clone()
+    z = torch.randn(1, 2, 4, 4)
+    q.train()
+    _, indices, _ = q(z)
+    z_flat, idx = z.permute(0, 2, 3, 1).reshape(-1, 2), indices.flatten()
+    counts = torch.bincount(idx, minlength=4).float()
+    sums = torch.stack([z_flat[idx == k].sum(0) for k in range(4)])
+    n1 = 0.9 * n0 + 0.1 * counts
+    m1 = 0.9 * m0 + 0.1 * sums
+    total = n1.sum()
+    smoothed = (n1 + 1e-5) / (total + 4 * 1e-5) * total
+    assert torch.allclose(q.cluster_size, n1)
+    assert torch.allclose(q.codebook, m1 / smoothed[:, None], atol=1e-6)
+    assert not any(p.requires_grad for p in q.parameters())   # no gradient reaches an EMA codebook
+
+
+def test_dead_codes_are_restarted_on_encoder_outputs():
+    q = VectorQuantizer(8, 2, restart_dead=True, restart_every=1)
+    q.codebook.data[:] = 100.0                      # all codes far away ...
+    q.codebook.data[0] = 0.0                        # ... except code 0, which takes every vector
+    z = torch.randn(1, 2, 5, 5)
+    q.train()
+    for _ in range(150):   # the running usage of an unused code falls below the threshold in ~70 steps
+        q(z)
+    z_flat = z.permute(0, 2, 3, 1).reshape(-1, 2)
+    moved = [k for k in range(1, 8) if (q.codebook[k] - z_flat).norm(dim=1).min() < 1e-5]
+    assert len(moved) >= 5
+
+
+def test_code_usage_over_a_pass():
+    usage = CodeUsage(4)
+    usage.add(torch.tensor([[0, 0], [1, 1]]))
+    usage.add(torch.tensor([0, 1]))
+    assert usage.used_fraction() == 0.5
+    assert math.isclose(usage.perplexity(), 2.0)
+
+
+def test_adaptive_weight_is_the_ratio_of_gradient_norms():
+    torch.manual_seed(0)
+    model = VQAutoencoder((8, 16), dim=4, num_codes=8)
+    disc = PatchDiscriminator(8)
+    x = torch.randn(4, 1, 28, 28)
+
+    def losses():
+        x_rec, _, _ = model(x)
+        return (x_rec - x).abs().mean(), -disc(x_rec).mean()
+
+    rec, gan = losses()
+    lam = adaptive_weight(rec, gan, model.decoder.last_layer.weight)
+    norms = []
+    for which in (0, 1):
+        model.zero_grad()
+        losses()[which].backward()
+        norms.append(model.decoder.last_layer.weight.grad.norm())
+    assert torch.allclose(lam, norms[0] / (norms[1] + 1e-6), rtol=1e-4)
+
+
+def test_vqgan_step_trains_the_discriminator_only_on_its_own_loss():
+    torch.manual_seed(0)
+    trainer = VQGANTrainer(VQAutoencoder((8, 16), dim=4, num_codes=8), perceptual=None, gan=True, disc_start=0,
+                           disc_width=8)
+    x = torch.randn(4, 1, 28, 28)
+    trainer.loss(x).backward()
+    disc_grads = [p.grad.clone() for p in trainer.discriminator.parameters()]
+    trainer.zero_grad()
+    x_rec = trainer.autoencoder(x)[0].detach()
+    hinge_d_loss(trainer.discriminator(x), trainer.discriminator(x_rec)).backward()
+    for got, want in zip(disc_grads, (p.grad for p in trainer.discriminator.parameters())):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert set(trainer.last_terms) == {"rec", "vq", "g", "d", "lam"}
+
+
+def test_vqvae_overfits_a_small_batch():
+    torch.manual_seed(0)
+    model = VQAutoencoder((8, 16), dim=4, num_codes=16, restart_dead=True)
+    trainer = VQGANTrainer(model, gan=False)
+    x = torch.rand(16, 1, 28, 28).round() * 2 - 1
+    opt = torch.optim.Adam(trainer.parameters(), 3e-3)
+    first = None
+    for _ in range(150):
+        loss = trainer.loss(x)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert trainer.last_terms["rec"] < 0.5 * first
+
+
+@pytest.fixture(scope="module")
+def prior():
+    torch.manual_seed(0)
+    return CodePrior(num_codes=16, length=49, n_classes=10, dim=32, layers=2, heads=4).eval()
+
+
+def test_prior_is_causal(prior):
+    codes = torch.randint(16, (2, 49))
+    cond = torch.tensor([3, 10])
+    logits = prior(cond, codes)
+    changed = codes.clone()
+    changed[:, 20:] = torch.randint(16, (2, 29))
+    logits2 = prior(cond, changed)
+    # the logits at position i predict s_i from s_<i: positions up to 20 saw no change
+    assert torch.allclose(logits[:, :21], logits2[:, :21], atol=1e-5)
+    assert not torch.allclose(logits[:, 22:], logits2[:, 22:])
+
+
+def test_prior_honours_the_class_token(prior):
+    codes = torch.randint(16, (1, 49))
+    a, b = prior(torch.tensor([0]), codes), prior(torch.tensor([7]), codes)
+    assert not torch.allclose(a[:, 0], b[:, 0])
+
+
+def test_prior_overfits_two_sequences():
+    torch.manual_seed(0)
+    model = CodePrior(num_codes=16, length=49, dim=32, layers=2, heads=4)
+    codes, cond = torch.randint(16, (2, 49)), torch.tensor([1, 2])
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    for _ in range(150):
+        loss = model.loss(cond, codes)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1
+    assert torch.equal(model.generate(cond, top_k=1), codes)   # greedy decoding replays them
+
+
+def test_sliding_window_on_the_training_size_is_plain_sampling(prior):
+    cond = torch.tensor([2, 5])
+    plain = prior.generate(cond, generator=torch.Generator().manual_seed(0))
+    window = sample_sliding_window(prior, cond, 7, 7, generator=torch.Generator().manual_seed(0), progress=False)
+    assert torch.equal(window.flatten(1), plain)
+    big = sample_sliding_window(prior, cond, 9, 12, progress=False)
+    assert big.shape == (2, 9, 12) and big.max() < 16
+
+
+def test_top_k_one_is_greedy(prior):
+    logits = torch.randn(5, 16)
+    picked = prior.next_code(logits, 1.0, 1, torch.Generator().manual_seed(0))
+    assert torch.equal(picked, logits.argmax(1))
