@@ -406,6 +406,17 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Two reference numbers stand beside ours (at the standard budget). `fd_seed_reference` is the
+# tutorial's whole pipeline: its UNet after 20 epochs, 1000 ancestral steps with σ² = β_t and no
+# clipping, and then, as its `generate_new_images` and `show_images` do, each image stretched from
+# its own minimum to its own maximum. That stretch matters more than it looks: without clipping,
+# the tutorial's sampler drifts far outside [−1, 1] (in our run of its recipe the typical image
+# ended with every pixel between about −10 and −7), and the per-image stretch turns the drifted
+# images back into plausible-looking pictures, with grey backgrounds that the classifier notices.
+# `fd_seed_reference_best_sampler` keeps the tutorial's weights and tries our samplers instead
+# (clipped x̂₀, ancestral or DDIM): the best of them is the fairest comparison of the two
+# *networks and recipes*. `benchmarks/results/seed_reference.json` lists all four samplers.
+#
 # ## 10 · Exercises
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
