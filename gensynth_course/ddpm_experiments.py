@@ -18,6 +18,7 @@ from .course import REPO_ROOT
 from .classifier import classifier_config, load_classifier
 from .data import load_fashion_mnist
 from .diffusion import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
+from .guidance import drop_labels
 from .metrics import FashionFD, class_histogram
 from .seed_unet import SeedUNet
 from .seeding import seed_everything
@@ -59,14 +60,17 @@ def betas(schedule: str, T: int = 1000) -> torch.Tensor:
 def build(config: dict) -> torch.nn.Module:
     if config["model"] == "SeedUNet":
         return SeedUNet(config["T"])
-    return UNet(channels=tuple(config["channels"]), blocks=config["blocks"], patch=config["patch"])
+    return UNet(channels=tuple(config["channels"]), blocks=config["blocks"], patch=config["patch"],
+                num_classes=config.get("num_classes", 0))
 
 
 def train_diffusion(config: dict, name: str, budget: str, preview=None, preview_every: int = 0,
-                    device: torch.device | str = "cpu"):
+                    device: torch.device | str = "cpu", chapter: str = CHAPTER):
     """Train (or load from the cache) one ε-prediction model described by ``config``, on ``device``.
 
-    The returned model is on the CPU either way, so cached weights load anywhere."""
+    A config with ``num_classes`` trains a class-conditional UNet whose labels are replaced by the
+    null label with probability ``p_uncond`` (classifier-free guidance, chapter 03). The returned
+    model is on the CPU either way, so cached weights load anywhere. It is cached under ``chapter``."""
     def train(model, checkpoint):
         generator = seed_everything(config["seed"])
         scheduler = DDPMScheduler(betas(config["schedule"], config["T"]))
@@ -74,7 +78,15 @@ def train_diffusion(config: dict, name: str, budget: str, preview=None, preview_
         batches = ((x.to(device), y.to(device)) for x, y in
                    data.batches(config["batch_size"], generator, drop_last=config["model"] != "SeedUNet"))
         gamma = config.get("min_snr_gamma")
-        history = fit(model, lambda m, batch: scheduler.loss(m, batch[0], generator, min_snr_gamma=gamma), batches,
+
+        def loss_fn(m, batch):
+            x, y = batch
+            if not config.get("num_classes"):
+                return scheduler.loss(m, x, generator, min_snr_gamma=gamma)
+            y = drop_labels(y, config["p_uncond"], m.null_label, generator)
+            return scheduler.loss(m, x, generator, min_snr_gamma=gamma, y=y)
+
+        history = fit(model, loss_fn, batches,
                       config["steps"], lr=config["lr"], seconds=config.get("seconds"),
                       ema_decay=config.get("ema_decay"), warmup=config.get("warmup", 0),
                       grad_clip=config.get("grad_clip"), preview=preview, preview_every=preview_every,
@@ -82,7 +94,7 @@ def train_diffusion(config: dict, name: str, budget: str, preview=None, preview_
         model.cpu()
         return {k: history[k] for k in ("losses", "steps", "seconds", "images_per_second")}
 
-    return load_or_train(CHAPTER, name, config, lambda: build(config), train, budget=budget)
+    return load_or_train(chapter, name, config, lambda: build(config), train, budget=budget)
 
 
 def train_unet(budget: str | None = None, preview=None, preview_every: int = 0):

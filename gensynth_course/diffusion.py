@@ -36,7 +36,7 @@ def cosine_betas(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> to
     return (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=max_beta)
 
 
-def _gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """values[t] shaped (N, 1, 1, 1) to broadcast over images ``like``."""
     t = torch.as_tensor(t, device=values.device).long().reshape(-1)
     out = values[t].to(device=like.device, dtype=like.dtype)
@@ -77,17 +77,17 @@ class DDPMScheduler:
     # --- the forward process -------------------------------------------------------------
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Sample q(x_t | x_0) in closed form (eq. 4): x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε."""
-        ab = _gather(self.alpha_bars, t, x0)
+        ab = gather(self.alpha_bars, t, x0)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
         """Mean and variance of q(x_{t−1} | x_t, x_0) (eqs. 6-7)."""
-        mean = _gather(self.posterior_coef_x0, t, x_t) * x0 + _gather(self.posterior_coef_xt, t, x_t) * x_t
-        return mean, _gather(self.posterior_variance, t, x_t)
+        mean = gather(self.posterior_coef_x0, t, x_t) * x0 + gather(self.posterior_coef_xt, t, x_t) * x_t
+        return mean, gather(self.posterior_variance, t, x_t)
 
     def predict_x0(self, eps: torch.Tensor, t: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
         """Invert eq. 4: x̂_0 = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t."""
-        ab = _gather(self.alpha_bars, t, x_t)
+        ab = gather(self.alpha_bars, t, x_t)
         return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
 
     # --- training: Algorithm 1 -----------------------------------------------------------
@@ -105,7 +105,7 @@ class DDPMScheduler:
         eps = model(self.add_noise(x0, noise, t), t, **model_kwargs)
         if min_snr_gamma is None:
             return torch.nn.functional.mse_loss(eps, noise)
-        snr = _gather(self.alpha_bars / (1 - self.alpha_bars), t, x0).reshape(-1)
+        snr = gather(self.alpha_bars / (1 - self.alpha_bars), t, x0).reshape(-1)
         weight = snr.clamp(max=min_snr_gamma) / snr
         return (weight * (eps - noise).pow(2).flatten(1).mean(1)).mean()
 

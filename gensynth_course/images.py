@@ -42,6 +42,17 @@ def show_grid(images: torch.Tensor, title: str = "", nrow: int | None = None, ax
     return ax
 
 
+
+def show_rows(images: torch.Tensor, row_names: list[str], title: str = "", ax=None, scale: float = 0.6):
+    """Draw images as a grid with one named row per group (for example one class per row): the
+    images come row by row, ``len(images) // len(row_names)`` per row."""
+    per_row = len(images) // len(row_names)
+    ax = show_grid(images, title, nrow=per_row, ax=ax, scale=scale)
+    cell = images.shape[-2] + 2                       # grid() pads every image by one pixel
+    ax.set_yticks([(i + 0.5) * cell for i in range(len(row_names))], row_names)
+    ax.set_xlabel(f"{per_row} samples per row")
+    return ax
+
 def save_gif(frames: list[torch.Tensor], path: str | Path, fps: int = 20, hold_last: int = 20,
              nrow: int | None = None, upscale: int = 2) -> Path:
     """Save a list of image batches (each N, C, H, W in [-1, 1]) as an animated GIF."""

@@ -65,6 +65,20 @@ def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes
     return torch.bincount(preds, minlength=n_classes).double() / len(images)
 
 
+def within_class_diversity(classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean pairwise Euclidean distance between the classifier features of images that share a
+    label (the class they were *asked* to be), averaged over the labels: how varied the samples of
+    one class are. Guidance trades this for fidelity (Dhariwal & Nichol 2021, section 4.2)."""
+    feats = features(classifier, images)
+    per_class = []
+    for label in labels.unique():
+        f = feats[labels == label]
+        if len(f) > 1:
+            d = torch.cdist(f, f)
+            per_class.append(d.sum() / (len(f) * (len(f) - 1)))
+    return float(torch.stack(per_class).mean())
+
+
 class FashionFD:
     """FD-FMNIST against the 10,000 Fashion-MNIST test images, with its two baselines."""
 

@@ -27,7 +27,8 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return F.pad(emb, (0, dim - 2 * half))
 
 
-def _norm(channels: int) -> nn.GroupNorm:
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 8 groups of at least 4 channels each."""
     return nn.GroupNorm(min(8, channels // 4), channels)
 
 
@@ -37,9 +38,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, t_dim: int, dropout: float = 0.0):
         super().__init__()
-        self.norm1, self.conv1 = _norm(c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm1, self.conv1 = group_norm(c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
         self.time = nn.Linear(t_dim, c_out)
-        self.norm2, self.conv2 = _norm(c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.norm2, self.conv2 = group_norm(c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
@@ -56,7 +57,7 @@ class Attention(nn.Module):
     def __init__(self, channels: int, heads: int = 4):
         super().__init__()
         self.heads = heads
-        self.norm = _norm(channels)
+        self.norm = group_norm(channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
 
@@ -68,20 +69,26 @@ class Attention(nn.Module):
 
 
 class UNet(nn.Module):
-    """ε_θ(x_t, t) for (C, 28, 28) images.
+    """ε_θ(x_t, t), or ε_θ(x_t, t, y) with ``num_classes`` > 0, for (C, 28, 28) images.
 
     ``channels`` gives the width at 28, 14 and 7 pixels; ``blocks`` residual blocks per level on
     the way down (one more on the way up, to take the skips); attention at the lowest level and in
     the middle.
+
+    With ``num_classes`` = K the network is class-conditional: a learned embedding of the label y
+    is added to the time embedding, as in Ho & Salimans (2022), and the extra label K (the
+    ``null_label``) means "no label", for classifier-free guidance.
     """
 
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (32, 64, 96), blocks: int = 1,
-                 attention_heads: int = 4, dropout: float = 0.0, patch: int = 1):
+                 attention_heads: int = 4, dropout: float = 0.0, patch: int = 1, num_classes: int = 0):
         super().__init__()
         c0 = channels[0]
         t_dim = 4 * c0
         self.t_dim0 = c0
         self.time_mlp = nn.Sequential(nn.Linear(c0, t_dim), nn.SiLU(), nn.Linear(t_dim, t_dim))
+        self.num_classes = num_classes
+        self.label_embedding = nn.Embedding(num_classes + 1, t_dim) if num_classes else None
         # patch > 1 folds each patch×patch block of pixels into channels (PixelUnshuffle) before the
         # first convolution and unfolds it after the last: the whole network runs at 1/patch the size.
         self.stem = nn.Sequential(nn.PixelUnshuffle(patch), nn.Conv2d(in_channels * patch**2, c0, 3, padding=1))
@@ -109,13 +116,26 @@ class UNet(nn.Module):
             if level > 0:
                 self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
                                              nn.Conv2d(c, c, 3, padding=1)))
-        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, in_channels * patch**2, 3, padding=1),
+        self.out = nn.Sequential(group_norm(c), nn.SiLU(), nn.Conv2d(c, in_channels * patch**2, 3, padding=1),
                                  nn.PixelShuffle(patch))
         nn.init.zeros_(self.out[2].weight)
         nn.init.zeros_(self.out[2].bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    @property
+    def null_label(self) -> int:
+        """The label that stands for "no label" (only for a class-conditional network)."""
+        if not self.num_classes:
+            raise ValueError("this UNet is unconditional: it has no labels, so no null label")
+        return self.num_classes
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         temb = self.time_mlp(sinusoidal_embedding(t.reshape(-1), self.t_dim0))
+        if self.label_embedding is not None:
+            if y is None:
+                y = torch.full((len(x),), self.null_label, device=x.device, dtype=torch.long)
+            temb = temb + self.label_embedding(y.reshape(-1))
+        elif y is not None:
+            raise ValueError("this UNet is unconditional (num_classes = 0) and cannot take labels y")
         h = self.stem(x)
         hs = [h]
         for layer in self.down:

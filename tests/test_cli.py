@@ -26,3 +26,16 @@ def test_unknown_and_planned_chapters_get_a_clear_message():
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "gensynth_course", "list"], capture_output=True, text=True, check=True)
     assert "DDPM" in out.stdout
+
+
+def test_eval_03_prints_the_measured_sweep_as_json(capsys):
+    # The user's cache, on purpose: these are the quick models that chapter 03's notebook trains.
+    import json
+
+    main(["eval", "03", "--budget", "quick", "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("cfg_best_accuracy", "classifier_guidance_best_accuracy", "diversity_monotone",
+                "cfg_accuracy", "cfg_fd", "cfg_diversity", "cg_accuracy", "cg_fd", "cg_diversity", "seconds"):
+        assert key in result
+    assert len(result["cfg_accuracy"]) == len(result["cfg_scales"]) and len(result["cg_fd"]) == len(result["cg_scales"])
+    assert 0 <= result["cfg_best_accuracy"] <= 1 and isinstance(result["diversity_monotone"], bool)

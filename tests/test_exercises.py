@@ -47,3 +47,24 @@ def test_chapter02_wrong_answers_fail_with_a_hint(capsys):
     assert not ch02.check_hinge_d_loss(lambda r, f: (f - r).mean())
     out = capsys.readouterr().out
     assert out.count("not yet") == 5 and "wrong term" in out
+
+
+def test_chapter03_solutions_pass(capsys):
+    from gensynth_course.exercises import ch03, solutions_ch03 as sol3
+
+    assert ch03.check_cfg_combine(sol3.cfg_combine)
+    assert ch03.check_drop_labels(sol3.drop_labels)
+    assert ch03.check_classifier_guided_eps(sol3.classifier_guided_eps)
+    assert capsys.readouterr().out.count("correct") == 5      # cfg_combine checks three scales
+
+
+def test_chapter03_wrong_answers_fail_with_a_hint(capsys):
+    import math
+
+    from gensynth_course.exercises import ch03
+
+    assert not ch03.check_cfg_combine(lambda c, u, s: c + s * (c - u))
+    assert not ch03.check_drop_labels(lambda y, p, null, g: y)
+    assert not ch03.check_classifier_guided_eps(lambda e, grad, ab, s: e + s * math.sqrt(1 - ab) * grad)
+    out = capsys.readouterr().out
+    assert out.count("not yet") == 3 and "0.0% of the labels" in out
