@@ -48,7 +48,7 @@ import torch
 
 from gensynth_course import ddpm_experiments as ch01
 from gensynth_course import guidance_experiments as ch03
-from gensynth_course.budget import BUDGET, by_budget
+from gensynth_course.budget import BUDGET
 from gensynth_course.classifier import load_classifier
 from gensynth_course.data import CLASSES, load_fashion_mnist
 from gensynth_course.device import pick_device

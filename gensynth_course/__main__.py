@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from .budget import BUDGETS
 from .course import REPO_ROOT, chapter, chapters, load_manifest
