@@ -12,17 +12,6 @@ from ..guidance import ClassifierGuidance
 from .checking import compare, report
 
 
-class _Fixed(torch.nn.Module):
-    """A stand-in denoiser that returns a fixed ε."""
-
-    def __init__(self, eps: torch.Tensor):
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, x, t, y=None):
-        return self.eps
-
-
 def check_cfg_combine(fn) -> bool:
     """``fn(eps_cond, eps_uncond, s) -> ε̂`` of classifier-free guidance."""
     g = torch.Generator().manual_seed(0)
@@ -58,14 +47,10 @@ def check_classifier_guided_eps(fn) -> bool:
     g = torch.Generator().manual_seed(3)
     eps, grad = torch.randn(6, 1, 4, 4, generator=g), torch.randn(6, 1, 4, 4, generator=g)
     scheduler = DDIMScheduler(linear_betas())
-    t = 600
-
-    class GivenGradient(ClassifierGuidance):
-        def log_prob_gradient(self, x, t, y):
-            return grad
-
-    expected = GivenGradient(_Fixed(eps), None, scheduler, 2.0)(torch.zeros_like(eps), torch.full((6,), t), None)
+    t, s = 600, 2.0
+    # The package's per-step factor for the DDIM form (ClassifierGuidance.eps_factor = √(1 − ᾱ_t)).
+    expected = eps - s * ClassifierGuidance(None, None, scheduler, s).eps_factor[t].float() * grad
     alpha_bar = scheduler.alpha_bars[t].item()
-    return compare("classifier_guided_eps", fn, (eps.clone(), grad.clone(), alpha_bar, 2.0), expected,
+    return compare("classifier_guided_eps", fn, (eps.clone(), grad.clone(), alpha_bar, s), expected,
                    "the score is −ε / √(1 − ᾱ_t): adding s ∇ log p to the score subtracts s √(1 − ᾱ_t) ∇ log p from ε.",
                    atol=1e-5)
