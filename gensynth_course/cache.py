@@ -93,12 +93,17 @@ def load_or_train(
 ) -> tuple[nn.Module, dict]:
     """Return ``(model, info)``, loading the cached model or training and caching it.
 
-    ``build()`` makes a fresh model from ``config``; ``train(model, checkpoint_path)`` trains it in
-    place (it may save progress to ``checkpoint_path`` and resume from it after an interruption)
-    and returns a JSON-able ``info`` dict (losses, timings) stored beside the weights.
+    ``build()`` makes a fresh model from ``config``, seeded with ``config["seed"]`` (0 if absent);
+    ``train(model, checkpoint_path)`` trains it in place (it may save progress to
+    ``checkpoint_path`` and resume from it after an interruption) and returns a JSON-able ``info``
+    dict (losses, timings) stored beside the weights.
     """
     path = model_path(chapter, name, config, budget)
-    model = build()
+    # The initial weights come from the config's seed, whatever ran before, so that training from
+    # an empty cache gives the same model every time; the caller's random stream is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.get("seed", 0))
+        model = build()
     if path.exists() and not retrain:
         try:
             payload = load_safe(path)

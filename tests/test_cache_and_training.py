@@ -110,3 +110,33 @@ def test_ema_tracks_the_average():
         ema.update(model)
     assert ema.model.weight.item() == pytest.approx(2.0, abs=1e-6)
     assert start != 2.0
+
+
+def test_a_model_trained_from_an_empty_cache_is_the_same_every_time(tmp_cache):
+    from gensynth_course.cache import load_or_train
+
+    config = {"seed": 3}
+
+    def train(model, checkpoint):
+        return {}
+
+    torch.manual_seed(123)
+    first, _ = load_or_train("test", "init", config, lambda: torch.nn.Linear(4, 4), train, budget="quick")
+    state = torch.random.get_rng_state()
+    second, _ = load_or_train("test", "init2", config, lambda: torch.nn.Linear(4, 4), train, budget="quick")
+    assert torch.equal(first.weight, second.weight)
+    assert torch.equal(torch.random.get_rng_state(), state)      # the caller's random stream is untouched
+
+
+def test_weight_decay_shrinks_weight_matrices_only_and_schedules_are_checked():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
+    before = [p.detach().clone() for p in model.parameters()]
+    batches = iter(lambda: torch.zeros(1), None)
+    zero_loss = lambda m, b: sum(p.sum() for p in m.parameters()) * 0.0  # noqa: E731  (no gradient signal)
+    fit(model, zero_loss, batches, steps=10, lr=0.1, weight_decay=0.5, schedule="cosine", grad_clip=None)
+    after = list(model.parameters())
+    assert after[0].abs().sum() < before[0].abs().sum()                    # the Linear weight decays
+    for b, a in zip(before[1:], after[1:]):                                # its bias and the norm do not
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="schedule"):
+        fit(model, zero_loss, batches, steps=1, schedule="linear")
