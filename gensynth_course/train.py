@@ -9,6 +9,7 @@ so that an interrupted run resumes where it stopped instead of starting again.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -53,6 +54,8 @@ def fit(
     seconds: float | None = None,
     ema_decay: float | None = None,
     warmup: int = 0,
+    schedule: str = "constant",
+    weight_decay: float = 0.0,
     grad_clip: float | None = 1.0,
     betas: tuple[float, float] = (0.9, 0.999),
     preview: Callable[[nn.Module, int], None] | None = None,
@@ -64,12 +67,24 @@ def fit(
 ) -> dict:
     """Train ``model`` in place with Adam for ``steps`` steps (or until ``seconds`` have passed).
 
+    The learning rate rises linearly over ``warmup`` steps, then stays (``schedule="constant"``)
+    or follows a half cosine down to zero at ``steps`` (``"cosine"``). ``weight_decay`` > 0 uses
+    AdamW's decoupled weight decay (Loshchilov & Hutter 2019), as CLIP does.
+
     ``loss_fn(model, batch)`` returns the scalar loss of one batch. With ``ema_decay`` the EMA
     weights are copied into ``model`` at the end (the EMA is what we sample from). Returns a
     history dict: ``losses`` (one per step), ``steps``, ``seconds``, ``images_per_second``.
     """
     model.to(device).train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, betas=betas)
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', not {schedule!r}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if weight_decay:
+        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=lr, betas=betas)
+    else:
+        optimizer = torch.optim.Adam(params, lr=lr, betas=betas)
     ema = EMA(model, ema_decay) if ema_decay else None
     history = {"losses": [], "steps": 0, "seconds": 0.0, "examples": 0}
 
@@ -98,7 +113,8 @@ def fit(
             if seconds is not None and time.perf_counter() - start_time >= seconds:
                 break
             for group in optimizer.param_groups:
-                group["lr"] = lr * min(1.0, (step + 1) / warmup) if warmup else lr
+                group["lr"] = lr * min(1.0, (step + 1) / warmup if warmup else 1.0) * (
+                    0.5 * (1 + math.cos(math.pi * step / steps)) if schedule == "cosine" else 1.0)
             batch = next(batches)
             loss = loss_fn(model, batch)
             optimizer.zero_grad(set_to_none=True)
