@@ -97,3 +97,12 @@ class FashionFD:
     def noise(self, n: int, seed: int = 0) -> float:
         """FD of ``n`` images of Gaussian noise clipped to [−1, 1]: what no learning gives."""
         return self(torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1))
+
+
+def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
+    """Retrieval recall@k: the share of queries (rows of ``similarity``, scores against every
+    candidate) with at least one relevant candidate among their ``k`` highest scores. ``relevant``
+    is a bool matrix of the same shape; with one relevant candidate per query this is R@k of
+    Radford et al. (2021, Table 13)."""
+    top = similarity.topk(k, dim=1).indices
+    return float(relevant.gather(1, top).any(1).double().mean())

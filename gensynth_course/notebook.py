@@ -52,11 +52,16 @@ class LivePreview:
     """A training preview that redraws one figure in place: ``preview(model, step)``.
 
     ``make_images(model)`` returns a batch of images in [−1, 1]; the figure shows them as a grid
-    titled with the step. Headless runs draw only the last preview.
+    titled with the step. For anything else than samples, pass ``draw(model, ax, step)`` instead
+    (chapter 04 draws its similarity matrix). Headless runs draw only the last preview.
     """
 
-    def __init__(self, make_images: Callable, title: str, total_steps: int):
+    def __init__(self, make_images: Callable | None, title: str, total_steps: int,
+                 draw: Callable | None = None, figsize: tuple[float, float] = (3.2, 3.4)):
+        if (make_images is None) == (draw is None):
+            raise ValueError("give LivePreview either make_images or draw")
         self.make_images, self.title, self.total_steps = make_images, title, total_steps
+        self.draw, self.figsize = draw, figsize
         self.handle = None
 
     def __call__(self, model, step: int) -> None:
@@ -67,8 +72,11 @@ class LivePreview:
 
         from .images import show_grid
 
-        fig, ax = plt.subplots(figsize=(3.2, 3.4))
-        show_grid(self.make_images(model), f"{self.title}\nafter {step} steps", ax=ax)
+        fig, ax = plt.subplots(figsize=self.figsize)
+        if self.draw is not None:
+            self.draw(model, ax, step)
+        else:
+            show_grid(self.make_images(model), f"{self.title}\nafter {step} steps", ax=ax)
         if self.handle is None:
             self.handle = display(fig, display_id=True)
         else:
