@@ -1,0 +1,142 @@
+"""The Shapes world: deterministic scenes, captions that are always true of their scene, a split
+that keeps the held-out pairs out of training, the renderer, the tokenizer and the evaluator's
+bookkeeping."""
+
+import random
+
+import pytest
+import torch
+
+from gensynth_course import shapes
+from gensynth_course.attribute_evaluator import AttributeEvaluator, attribute_accuracy, caption_accuracy
+from gensynth_course.tokenizer import Tokenizer, UnknownWordError
+
+
+def test_scenes_and_captions_are_deterministic_by_seed():
+    a, b, c = (shapes.make_scenes(200, "train", seed) for seed in (3, 3, 4))
+    assert a == b and a != c
+    assert shapes.captions(a, seed=5) == shapes.captions(b, seed=5) != shapes.captions(a, seed=6)
+    assert torch.equal(shapes.render(a[:20]), shapes.render(b[:20]))
+    assert shapes.make_scenes(50, "test", 0) != shapes.make_scenes(50, "train", 0)
+
+
+def _says(text: str, scene: shapes.Scene) -> bool:
+    """Checked from the scene itself: every object's words are in the caption, and the relation
+    word agrees with the objects' coordinates (or the position phrase with the lone object's)."""
+    words = text.split()
+    for obj in scene.objects:
+        phrase_ok = any(f"{z} {c} {s}" in text or f"{s} that is {z} and {c}" in text
+                        for z in shapes.SIZE_WORDS[obj.size] for c in shapes.COLOUR_WORDS[obj.colour]
+                        for s in shapes.SHAPE_WORDS[obj.shape])
+        if not phrase_ok:
+            return False
+    if len(scene.objects) == 1:
+        obj = scene.objects[0]
+        where = {"left": obj.x < 0.4, "right": obj.x > 0.6, "top": obj.y < 0.4, "bottom": obj.y > 0.6,
+                 "centre": 0.4 < obj.x < 0.6 and 0.4 < obj.y < 0.6}
+        named = [p for p, phrases in shapes.POSITION_PHRASES.items() if any(ph in text for ph in phrases)]
+        return len(named) == 1 and where[named[0]]
+    first, second = scene.objects
+    # Which object is the subject: the one whose phrase comes first in the caption.
+    def position(obj):
+        return min(text.find(f"{z} {c} {s}") for z in shapes.SIZE_WORDS[obj.size]
+                   for c in shapes.COLOUR_WORDS[obj.colour] for s in shapes.SHAPE_WORDS[obj.shape]
+                   if f"{z} {c} {s}" in text)
+    subject, reference = (first, second) if position(first) < position(second) else (second, first)
+    if any(w in words for w in ("above", "over")):
+        return subject.y < reference.y
+    if any(w in words for w in ("below", "under", "beneath")):
+        return subject.y > reference.y
+    if "left" in words:
+        return subject.x < reference.x
+    return "right" in words and subject.x > reference.x
+
+
+def test_captions_are_always_true_of_their_scene():
+    rng = random.Random(0)
+    for split in ("train", "heldout"):
+        for scene in shapes.make_scenes(1500, split, seed=2):
+            text = shapes.caption(scene, rng)
+            assert _says(text, scene), (text, scene)
+            assert shapes.parse_caption(text) == scene.describe()
+
+
+def test_every_caption_of_a_description_parses_back_to_it():
+    for scene in shapes.make_scenes(40, "heldout", seed=0):
+        d = scene.describe()
+        texts = shapes.all_captions(d)
+        assert len(set(texts)) == len(texts) and all(shapes.parse_caption(t) == d for t in texts)
+
+
+def test_held_out_pairs_never_appear_in_training():
+    train = shapes.make_scenes(5000, "train", seed=0) + shapes.make_scenes(2000, "train", seed=1)
+    pairs = {(o.shape, o.colour) for s in train for o in s.objects}
+    assert not pairs & set(shapes.HELD_OUT)
+    assert len(pairs) == len(shapes.SHAPES) * len(shapes.COLOURS) - len(shapes.HELD_OUT)   # the rest all occur
+    assert all(any((o.shape, o.colour) in shapes.HELD_OUT for o in s.objects)
+               for s in shapes.make_scenes(500, "heldout", seed=0))
+    with pytest.raises(ValueError, match="unknown split"):
+        shapes.make_scenes(1, "validation")
+
+
+def test_render_draws_each_object_in_its_colour_where_it_is():
+    scene = shapes.Scene((shapes.ShapeObject("square", "red", "large", 0.27, 0.5),
+                          shapes.ShapeObject("circle", "blue", "small", 0.73, 0.5)), "side by side")
+    for size in (32, 64):
+        image = shapes.render([scene], size=size)[0]
+        assert image.shape == (3, size, size) and image.dtype == torch.uint8
+        assert image[:, size // 2, int(0.27 * size)].tolist() == list(shapes.COLOURS["red"])
+        assert image[:, size // 2, int(0.73 * size)].tolist() == list(shapes.COLOURS["blue"])
+        assert image[:, 1, 1].tolist() == list(shapes.BACKGROUND)
+
+
+def test_labels_round_trip_through_descriptions():
+    scenes = shapes.make_scenes(300, "heldout", seed=0)
+    descriptions = [s.describe() for s in scenes]
+    labels = shapes.description_labels(descriptions)
+    assert labels.shape == (300, len(shapes.ATTRIBUTES))
+    assert shapes.labels_to_descriptions(labels) == descriptions
+    lone = torch.tensor([len(s.objects) == 1 for s in scenes])
+    assert (labels[lone, 4:] == shapes.IGNORE).all() and (labels[~lone] >= 0).all()
+
+
+def test_parse_caption_explains_what_is_missing():
+    with pytest.raises(shapes.CaptionError, match="colour"):
+        shapes.parse_caption("a big circle on the left")
+    with pytest.raises(shapes.CaptionError, match="where the object is"):
+        shapes.parse_caption("a big red circle")
+
+
+def test_tokenizer_round_trip_padding_and_mask():
+    tok = Tokenizer()
+    texts = shapes.captions(shapes.make_scenes(100, "train", 0), seed=0)
+    ids, mask = tok.encode(texts)
+    assert ids.shape == mask.shape == (100, tok.context_length)
+    assert tok.decode(ids) == texts
+    assert (ids[:, 0] == tok.bos_id).all()
+    lengths = mask.sum(1)
+    assert (ids[torch.arange(100), lengths - 1] == tok.eos_id).all()
+    assert ((ids == tok.pad_id) == ~mask).all()
+    assert lengths.tolist() == [len(t.split()) + 2 for t in texts]
+
+
+def test_unknown_word_names_it_and_suggests_neighbours():
+    tok = Tokenizer()
+    with pytest.raises(UnknownWordError) as error:
+        tok.encode(["a big red cirle on the left"])
+    assert error.value.word == "cirle" and "circle" in error.value.suggestions
+    assert "'cirle'" in str(error.value) and "'circle'" in str(error.value)
+    with pytest.raises(ValueError, match="at most"):
+        tok.encode([" ".join(["red"] * 20)])
+
+
+def test_attribute_accuracy_and_caption_accuracy_bookkeeping(monkeypatch):
+    data = shapes.load_shapes("test", 50, seed=0)
+    truth = data.labels.clamp(min=0)
+    evaluator = AttributeEvaluator()
+    monkeypatch.setattr(evaluator, "predict", lambda images: truth.clone())
+    assert attribute_accuracy(evaluator, data.images, data.labels)["scene"] == 1.0
+    texts = shapes.captions(data.scenes, seed=0)
+    assert caption_accuracy(data.images, texts, evaluator).all()
+    swapped = texts[1:] + texts[:1]                # each image with its neighbour's caption
+    assert not caption_accuracy(data.images, swapped, evaluator).any()
