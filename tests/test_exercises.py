@@ -68,3 +68,27 @@ def test_chapter03_wrong_answers_fail_with_a_hint(capsys):
     assert not ch03.check_classifier_guided_eps(lambda e, grad, ab, s: e + s * math.sqrt(1 - ab) * grad)
     out = capsys.readouterr().out
     assert out.count("not yet") == 3 and "0.0% of the labels" in out
+
+
+def test_chapter04_solutions_pass(capsys):
+    from gensynth_course.exercises import ch04, solutions_ch04 as sol4
+
+    assert ch04.check_symmetric_infonce(sol4.symmetric_infonce)
+    assert ch04.check_clamped_scale(sol4.clamped_scale)
+    assert ch04.check_recall_at_1(sol4.recall_at_1)
+    assert ch04.check_prompt_ensemble(sol4.prompt_ensemble)
+    assert capsys.readouterr().out.count("correct") == 7      # clamped_scale checks four values
+
+
+def test_chapter04_wrong_answers_fail_with_a_hint(capsys):
+    import torch
+    from torch.nn import functional as F
+
+    from gensynth_course.exercises import ch04
+
+    assert not ch04.check_symmetric_infonce(lambda logits: F.cross_entropy(logits, torch.arange(len(logits))))
+    assert not ch04.check_clamped_scale(lambda t: t.exp().clamp(max=4.6))
+    assert not ch04.check_recall_at_1(lambda s: (s.argmax(0) == 0).float().mean())
+    assert not ch04.check_prompt_ensemble(lambda z: z.mean(0))
+    out = capsys.readouterr().out
+    assert out.count("not yet") >= 4 and "norm" in out
