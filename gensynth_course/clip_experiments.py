@@ -46,8 +46,8 @@ ZERO_SHOT_ATTRIBUTES = {
 
 
 def clip_config(budget: str | None = None) -> dict:
-    """The chapter's CLIP: ~0.4 M parameters, batch 256 (255 negatives per positive), AdamW with
-    weight decay 0.1 and a cosine schedule, as in the paper, over about three CPU minutes."""
+    """The chapter's CLIP: ~0.4 M parameters, batch 256 (255 negatives per positive), Adam with
+    decoupled weight decay and a cosine schedule as in the paper, about three CPU minutes."""
     return dict(model="CLIP", image="conv", channels=[32, 64], blocks=1, image_width=128, heads=4,
                 text_width=96, text_layers=2, causal=True, pool="eos", embed_dim=64, context_length=16,
                 train_scenes=by_budget(quick=2000, standard=20_000, full=50_000, budget=budget),
