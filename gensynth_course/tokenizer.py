@@ -54,7 +54,7 @@ class Tokenizer:
         """``[<bos>, w_1, …, w_n, <eos>]`` for one caption (no padding)."""
         out = [self.bos_id]
         for word in self.split(text):
-            if word not in self.stoi or word in SPECIALS:
+            if word not in self.stoi:
                 raise UnknownWordError(word, text, difflib.get_close_matches(word, self.words, n=3, cutoff=0.6))
             out.append(self.stoi[word])
         if len(out) + 1 > self.context_length:
