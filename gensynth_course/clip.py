@@ -126,13 +126,20 @@ class TextTransformer(nn.Module):
         self.ln = nn.LayerNorm(width)
         self.causal, self.pool, self.width = causal, pool, width
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The final state of every token (B, L, width); GLIDE's UNet attends to all of them."""
         x = self.token_embedding(ids) + self.position[: ids.shape[1]]
         # A causal encoder never lets a real token read the padding after it, so it needs no mask.
         attn_mask = None if self.causal else mask
         for block in self.blocks:
             x = block(x, attn_mask)
-        x = self.ln(x)
+        return self.ln(x)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.pooled(self.tokens(ids, mask), mask)
+
+    def pooled(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """One vector per caption from its token states: the ``[EOS]`` state or the masked mean."""
         if self.pool == "eos":
             return x[torch.arange(len(x)), mask.sum(1) - 1]
         m = mask.unsqueeze(-1).to(x.dtype)

@@ -52,19 +52,37 @@ class ResBlock(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over the H×W positions, with a residual connection."""
+    """Multi-head self-attention over the H×W positions, with a residual connection.
 
-    def __init__(self, channels: int, heads: int = 4):
+    With ``context_dim`` > 0 it also reads a token sequence, as in GLIDE (Nichol et al. 2021,
+    section 2.3): each token state is projected to a key and a value of every head, and those are
+    concatenated with the image's own keys and values, so every position attends over the image
+    and the caption at once. ``context_mask`` (B, L) keeps padding tokens out.
+    """
+
+    def __init__(self, channels: int, heads: int = 4, context_dim: int = 0):
         super().__init__()
         self.heads = heads
         self.norm = group_norm(channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
+        self.context_kv = nn.Linear(context_dim, 2 * channels) if context_dim else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
+                context_mask: torch.Tensor | None = None) -> torch.Tensor:
         n, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w).unbind(1)
-        y = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        q, k, v = (z.transpose(-1, -2) for z in
+                   self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w).unbind(1))
+        mask = None
+        if context is not None:
+            if self.context_kv is None:
+                raise ValueError("this attention layer has no context projection (context_dim = 0)")
+            ck, cv = self.context_kv(context).reshape(n, -1, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+            k, v = torch.cat([k, ck], 2), torch.cat([v, cv], 2)               # (n, heads, HW + L, c/heads)
+            if context_mask is not None:
+                own = torch.ones(n, h * w, dtype=torch.bool, device=x.device)
+                mask = torch.cat([own, context_mask.bool()], 1)[:, None, None, :]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return x + self.out(y.transpose(-1, -2).reshape(n, c, h, w))
 
 
@@ -78,10 +96,19 @@ class UNet(nn.Module):
     With ``num_classes`` = K the network is class-conditional: a learned embedding of the label y
     is added to the time embedding, as in Ho & Salimans (2022), and the extra label K (the
     ``null_label``) means "no label", for classifier-free guidance.
+
+    With ``context_dim`` = D it is text-conditional as in GLIDE (Nichol et al. 2021, section 2.3):
+    a pooled caption embedding (B, D) is projected and added to the time embedding, and the caption's
+    token states (B, L, D) become extra keys and values of the attention layers.
+
+    With ``cond_channels`` = C it also takes an image-shaped condition (B, C, H, W), concatenated
+    with x_t before the first convolution: the low-resolution image of an upsampler, or the masked
+    image and the mask of an inpainting model (GLIDE, sections 3.3 and 4).
     """
 
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (32, 64, 96), blocks: int = 1,
-                 attention_heads: int = 4, dropout: float = 0.0, patch: int = 1, num_classes: int = 0):
+                 attention_heads: int = 4, dropout: float = 0.0, patch: int = 1, num_classes: int = 0,
+                 context_dim: int = 0, cond_channels: int = 0):
         super().__init__()
         c0 = channels[0]
         t_dim = 4 * c0
@@ -89,9 +116,12 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(c0, t_dim), nn.SiLU(), nn.Linear(t_dim, t_dim))
         self.num_classes = num_classes
         self.label_embedding = nn.Embedding(num_classes + 1, t_dim) if num_classes else None
+        self.text_projection = nn.Linear(context_dim, t_dim) if context_dim else None
+        self.cond_channels = cond_channels
         # patch > 1 folds each patch×patch block of pixels into channels (PixelUnshuffle) before the
         # first convolution and unfolds it after the last: the whole network runs at 1/patch the size.
-        self.stem = nn.Sequential(nn.PixelUnshuffle(patch), nn.Conv2d(in_channels * patch**2, c0, 3, padding=1))
+        self.stem = nn.Sequential(nn.PixelUnshuffle(patch),
+                                  nn.Conv2d((in_channels + cond_channels) * patch**2, c0, 3, padding=1))
 
         self.down = nn.ModuleList()
         skips, c = [c0], c0
@@ -105,7 +135,7 @@ class UNet(nn.Module):
                 skips.append(c)
 
         self.mid1 = ResBlock(c, c, t_dim, dropout)
-        self.mid_attn = Attention(c, attention_heads)
+        self.mid_attn = Attention(c, attention_heads, context_dim)
         self.mid2 = ResBlock(c, c, t_dim, dropout)
 
         self.up = nn.ModuleList()
@@ -128,8 +158,22 @@ class UNet(nn.Module):
             raise ValueError("this UNet is unconditional: it has no labels, so no null label")
         return self.num_classes
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None, *,
+                cond: torch.Tensor | None = None, text: torch.Tensor | None = None,
+                tokens: torch.Tensor | None = None, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """ε̂ for x_t at steps t; ``y``: class labels; ``text`` (B, D) and ``tokens`` (B, L, D) with
+        ``token_mask`` (B, L): a caption's pooled and per-token states; ``cond``: image condition."""
         temb = self.time_mlp(sinusoidal_embedding(t.reshape(-1), self.t_dim0))
+        if text is not None:
+            if self.text_projection is None:
+                raise ValueError("this UNet takes no text (context_dim = 0)")
+            temb = temb + self.text_projection(text)
+        if self.cond_channels:
+            if cond is None or cond.shape[1] != self.cond_channels:
+                raise ValueError(f"this UNet needs a condition image with {self.cond_channels} channels")
+            x = torch.cat([x, cond], 1)
+        elif cond is not None:
+            raise ValueError("this UNet takes no condition image (cond_channels = 0)")
         if self.label_embedding is not None:
             if y is None:
                 y = torch.full((len(x),), self.null_label, device=x.device, dtype=torch.long)
@@ -141,10 +185,27 @@ class UNet(nn.Module):
         for layer in self.down:
             h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
             hs.append(h)
-        h = self.mid2(self.mid_attn(self.mid1(h, temb)), temb)
+        h = self.mid2(self.mid_attn(self.mid1(h, temb), tokens, token_mask), temb)
         for layer in self.up:
             if isinstance(layer, ResBlock):
                 h = layer(torch.cat([h, hs.pop()], dim=1), temb)
             else:
                 h = layer(h)
         return self.out(h)
+
+
+@torch.no_grad()
+def add_condition_channels(model: UNet, extra: int) -> UNet:
+    """Give a trained UNet ``extra`` more condition channels whose input weights start at zero, so
+    that before fine-tuning it computes exactly what it did (GLIDE's inpainting model, section 3.3:
+    "four additional input channels", the masked RGB image and the mask)."""
+    unshuffle, conv = model.stem
+    per_channel = unshuffle.downscale_factor ** 2
+    wider = nn.Conv2d(conv.in_channels + extra * per_channel, conv.out_channels, conv.kernel_size,
+                      padding=conv.padding).to(conv.weight.device)
+    wider.weight.zero_()
+    wider.weight[:, :conv.in_channels] = conv.weight
+    wider.bias.copy_(conv.bias)
+    model.stem[1] = wider
+    model.cond_channels += extra
+    return model
