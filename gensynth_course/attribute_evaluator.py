@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from . import shapes
 from .budget import by_budget, check_budget
 from .cache import load_or_train
-from .data import to_model_range
+from .data import as_model_input, to_model_range
 from .seeding import seed_everything
 from .train import fit
 
@@ -69,7 +69,7 @@ class AttributeEvaluator(nn.Module):
 
 def as_evaluator_input(images: torch.Tensor) -> torch.Tensor:
     """uint8 or [−1, 1] images of any square size → float [−1, 1] at 32 × 32."""
-    x = to_model_range(images) if images.dtype == torch.uint8 else images.float().clamp(-1, 1)
+    x = as_model_input(images)
     if x.shape[-1] != 32:
         x = F.interpolate(x, size=(32, 32), mode="bilinear", antialias=True, align_corners=False)
     return x

@@ -25,7 +25,7 @@ from .attribute_evaluator import caption_accuracy, load_attribute_evaluator
 from .budget import by_budget, check_budget
 from .cache import load_or_train
 from .clip import CLIP, contrastive_loss, make_clip
-from .data import to_model_range
+from .data import as_model_input, to_model_range
 from .device import pick_device
 from .metrics import recall_at_k
 from .seeding import seed_everything
@@ -131,7 +131,7 @@ def embed_images(model: CLIP, images: torch.Tensor, batch_size: int = 500) -> to
     out = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(device)
-        out.append(model.encode_image(to_model_range(x) if x.dtype == torch.uint8 else x, normalize=True).cpu())
+        out.append(model.encode_image(as_model_input(x), normalize=True).cpu())
     return torch.cat(out)
 
 

@@ -69,6 +69,12 @@ def to_model_range(images_uint8: torch.Tensor) -> torch.Tensor:
     return images_uint8.float().div_(127.5).sub_(1.0)
 
 
+def as_model_input(images: torch.Tensor) -> torch.Tensor:
+    """Images as a network reads them: uint8 [0, 255] mapped to [-1, 1], floats (generated
+    samples) clamped to [-1, 1]."""
+    return to_model_range(images) if images.dtype == torch.uint8 else images.float().clamp(-1, 1)
+
+
 def torchvision_root() -> Path:
     """The folder handed to ``torchvision.datasets.FashionMNIST`` for downloads."""
     return cache_dir() / "data"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .data import to_model_range
+from .data import as_model_input
 
 
 @torch.no_grad()
@@ -23,7 +23,7 @@ def features(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int 
     out = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size]
-        x = to_model_range(x) if x.dtype == torch.uint8 else x.float().clamp(-1, 1)
+        x = as_model_input(x)
         out.append(classifier.features(x).double())
     return torch.cat(out)
 
