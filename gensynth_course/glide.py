@@ -16,7 +16,10 @@ import torch
 from torch import nn
 
 from .clip import TextTransformer
+from .tokenizer import BOS, EOS, PAD, SPECIALS
 from .unet import UNet
+
+PAD_ID, BOS_ID, EOS_ID = (SPECIALS.index(s) for s in (PAD, BOS, EOS))
 
 
 def drop_captions(ids: torch.Tensor, p_uncond: float, bos_id: int, eos_id: int, pad_id: int,
@@ -39,6 +42,11 @@ class TextConditionalUNet(nn.Module):
         self.text = TextTransformer(vocab_size, context_length, text_width, text_layers, text_heads,
                                     causal=True, pool="eos")
         self.unet = UNet(context_dim=text_width, **unet_kwargs)
+
+    @staticmethod
+    def null_condition(ids: torch.Tensor) -> torch.Tensor:
+        """The empty caption ``<bos> <eos>`` in place of every caption (for classifier-free guidance)."""
+        return drop_captions(ids, 1.0, BOS_ID, EOS_ID, PAD_ID)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None,
                 cond: torch.Tensor | None = None) -> torch.Tensor:

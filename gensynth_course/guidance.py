@@ -36,19 +36,23 @@ def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int,
 
 
 class ClassifierFreeGuidance(nn.Module):
-    """ε̂ = ε(x_t | ∅) + s (ε(x_t | y) − ε(x_t | ∅)) for a class-conditional ``model``.
+    """ε̂ = ε(x_t | ∅) + s (ε(x_t | y) − ε(x_t | ∅)) for a conditional ``model``.
 
     s = 0 is the unconditional model, s = 1 the conditional one, s > 1 guides beyond it. Both
-    predictions come from one batched forward pass of 2N images.
+    predictions come from one batched forward pass of 2N images. ``y`` is whatever the model is
+    conditioned on (class labels here, captions in chapter 05); ``model.null_condition(y)`` gives
+    the "nothing" it was trained with (the null label, or the empty caption). Other keyword
+    arguments (an image condition, for instance) go to both halves unchanged.
     """
 
     def __init__(self, model: nn.Module, scale: float):
         super().__init__()
         self.model, self.scale = model, scale
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        null = torch.full_like(y, self.model.null_label)
-        eps_cond, eps_uncond = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).chunk(2)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, **model_kwargs) -> torch.Tensor:
+        null = self.model.null_condition(y)
+        doubled = {k: torch.cat([v, v]) if torch.is_tensor(v) else v for k, v in model_kwargs.items()}
+        eps_cond, eps_uncond = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]), **doubled).chunk(2)
         return eps_uncond + self.scale * (eps_cond - eps_uncond)
 
 
@@ -73,13 +77,16 @@ class ClassifierGuidance(nn.Module):
             variance = scheduler.betas if scheduler.variance == "beta" else scheduler.posterior_variance
             self.eps_factor = variance * scheduler.alphas.sqrt() * (1 - ab).sqrt() / scheduler.betas
 
+    def score(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """What the guidance climbs, one value per image: log p_φ(y | x_t, t)."""
+        return self.classifier.log_prob(x, t, y)
+
     def log_prob_gradient(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """∇_{x_t} log p_φ(y | x_t, t), one gradient per image (the log-probabilities are summed,
-        and each image's term depends on that image alone)."""
+        """∇_{x_t} of :meth:`score`, one gradient per image (the scores are summed, and each
+        image's term depends on that image alone)."""
         with torch.enable_grad():
             x_in = x.detach().requires_grad_(True)
-            log_p = self.classifier.log_prob(x_in, t, y).sum()
-            return torch.autograd.grad(log_p, x_in)[0]
+            return torch.autograd.grad(self.score(x_in, t, y).sum(), x_in)[0]
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         eps = self.model(x, t)

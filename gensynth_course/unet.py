@@ -90,8 +90,8 @@ class UNet(nn.Module):
     """ε_θ(x_t, t), or ε_θ(x_t, t, y) with ``num_classes`` > 0, for (C, 28, 28) images.
 
     ``channels`` gives the width at 28, 14 and 7 pixels; ``blocks`` residual blocks per level on
-    the way down (one more on the way up, to take the skips); attention at the lowest level and in
-    the middle.
+    the way down (one more on the way up, to take the skips); attention in the middle, at the
+    lowest resolution.
 
     With ``num_classes`` = K the network is class-conditional: a learned embedding of the label y
     is added to the time embedding, as in Ho & Salimans (2022), and the extra label K (the
@@ -157,6 +157,10 @@ class UNet(nn.Module):
         if not self.num_classes:
             raise ValueError("this UNet is unconditional: it has no labels, so no null label")
         return self.num_classes
+
+    def null_condition(self, y: torch.Tensor) -> torch.Tensor:
+        """The null label in place of every label of ``y`` (for classifier-free guidance)."""
+        return torch.full_like(y, self.null_label)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None, *,
                 cond: torch.Tensor | None = None, text: torch.Tensor | None = None,

@@ -4,7 +4,12 @@ dropout, and condition channels that start at zero (inpainting, upsampling)."""
 import torch
 
 from gensynth_course import shapes
+from gensynth_course.clip import TextTransformer
+from gensynth_course.diffusion import DDIMScheduler, linear_betas
 from gensynth_course.glide import TextConditionalUNet, drop_captions
+from gensynth_course.glide_experiments import inpaint, inpainting_condition, random_masks
+from gensynth_course.guidance import ClassifierFreeGuidance
+from gensynth_course.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
 from gensynth_course.tokenizer import Tokenizer
 from gensynth_course.unet import Attention, UNet, add_condition_channels
 
@@ -73,3 +78,78 @@ def test_upsampler_takes_the_upsampled_low_resolution_image():
         assert "3 channels" in str(error)
     else:
         raise AssertionError("an upsampler without its condition image must refuse")
+
+
+def test_classifier_free_guidance_on_captions_uses_the_empty_caption():
+    tok = Tokenizer()
+    torch.manual_seed(0)
+    model = TextConditionalUNet(len(tok), in_channels=3, channels=(8, 16), patch=2).eval()
+    torch.nn.init.normal_(model.unet.out[2].weight, std=0.1)
+    ids, _ = tok.encode(["a big red circle on the left", "a small blue square at the top"])
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([10, 500])
+    empty = model.null_condition(ids)
+    assert tok.decode(empty) == ["", ""]
+    with torch.no_grad():
+        cond, uncond = model(x, t, ids), model(x, t, empty)
+        assert torch.allclose(ClassifierFreeGuidance(model, 1.0)(x, t, ids), cond, atol=1e-5)
+        assert torch.allclose(ClassifierFreeGuidance(model, 0.0)(x, t, ids), uncond, atol=1e-5)
+        assert torch.allclose(ClassifierFreeGuidance(model, 4.0)(x, t, ids), uncond + 4 * (cond - uncond), atol=1e-5)
+
+
+def test_clip_guidance_raises_the_guiding_clips_similarity_after_one_step():
+    """One DDIM step with CLIP guidance ends where the guiding CLIP scores the caption higher than
+    after the same step without guidance (a toy denoiser and an untrained CLIP: the claim is about
+    the direction of the gradient, not about what the networks know)."""
+    tok = Tokenizer()
+    torch.manual_seed(0)
+    clip = NoisyCLIP(NoisyImageEncoder(channels=(8, 16), width=32, patch=2, image_size=16),
+                     TextTransformer(len(tok), 16, width=32, layers=1), embed_dim=16).eval()
+
+    def denoiser(x, t, ids):                     # a fixed toy ε-model that ignores the caption
+        return 0.5 * x
+
+    scheduler = DDIMScheduler(linear_betas())
+    scheduler.set_timesteps(10)
+    ids, _ = tok.encode(["a big red circle on the left", "a small blue square at the top"])
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    t = int(scheduler.timesteps[1])
+    t_prev = int(scheduler.timesteps[2])
+    tt = torch.full((2,), t)
+
+    def similarity_after_step(scale):
+        eps = CLIPGuidance(denoiser, clip, scheduler, scale)(x, tt, ids)
+        x_prev = scheduler.step(eps, t, x)
+        with torch.no_grad():
+            return clip.similarity(x_prev, torch.full((2,), t_prev), ids)
+
+    unguided, guided = similarity_after_step(0.0), similarity_after_step(20.0)
+    assert (guided > unguided).all()
+
+
+def test_random_masks_and_the_inpainting_condition():
+    masks = random_masks(200, 32, torch.Generator().manual_seed(0))
+    assert masks.shape == (200, 1, 32, 32) and set(masks.unique().tolist()) == {0.0, 1.0}
+    covered = masks.mean((1, 2, 3))
+    assert covered.min() >= (8 * 8) / 32**2 - 1e-6 and covered.max() <= (24 * 24) / 32**2 + 1e-6
+    assert (covered == 0.5).float().mean() > 0.3                        # the half-image masks of an edit
+    images = torch.rand(200, 3, 32, 32) * 2 - 1
+    cond = inpainting_condition(images, masks)
+    assert cond.shape == (200, 4, 32, 32)
+    assert torch.equal(cond[:, 3:], masks)
+    assert (cond[:, :3] * masks == 0).all()                             # nothing of the region to fill leaks in
+    assert torch.equal(cond[:, :3] * (1 - masks), images * (1 - masks))
+
+
+def test_inpainting_keeps_the_known_region():
+    tok = Tokenizer()
+    torch.manual_seed(0)
+    model = TextConditionalUNet(len(tok), in_channels=3, channels=(8, 16), patch=2).eval()
+    images = torch.rand(2, 3, 16, 16) * 2 - 1
+    masks = torch.zeros(2, 1, 16, 16)
+    masks[..., :8] = 1
+    captions = ["a red square left of a blue circle", "a small cyan cross on the left"]
+    out = inpaint(model, images, masks, captions, scale=2.0, steps=3, naive=True, progress=False)
+    assert torch.equal(out[..., 8:], images[..., 8:])
+    add_condition_channels(model.unet, 4)
+    out = inpaint(model, images, masks, captions, scale=2.0, steps=3, progress=False)
+    assert torch.equal(out[..., 8:], images[..., 8:])
