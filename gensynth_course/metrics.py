@@ -69,14 +69,19 @@ def within_class_diversity(classifier: torch.nn.Module, images: torch.Tensor, la
     """Mean pairwise Euclidean distance between the classifier features of images that share a
     label (the class they were *asked* to be), averaged over the labels: how varied the samples of
     one class are. Guidance trades this for fidelity (Dhariwal & Nichol 2021, section 4.2)."""
-    feats = features(classifier, images)
-    per_class = []
-    for label in labels.unique():
-        f = feats[labels == label]
+    return mean_pairwise_distance(features(classifier, images), labels)
+
+
+def mean_pairwise_distance(feats: torch.Tensor, groups: torch.Tensor) -> float:
+    """Mean Euclidean distance between the feature vectors of distinct members of each group,
+    averaged over the groups that have at least two members."""
+    per_group = []
+    for group in groups.unique():
+        f = feats[groups == group]
         if len(f) > 1:
             d = torch.cdist(f, f)
-            per_class.append(d.sum() / (len(f) * (len(f) - 1)))
-    return float(torch.stack(per_class).mean())
+            per_group.append(d.sum() / (len(f) * (len(f) - 1)))
+    return float(torch.stack(per_group).mean())
 
 
 class FashionFD:
