@@ -7,7 +7,7 @@ from gensynth_course import shapes
 from gensynth_course.clip import TextTransformer
 from gensynth_course.diffusion import DDIMScheduler, linear_betas
 from gensynth_course.glide import TextConditionalUNet, drop_captions
-from gensynth_course.glide_experiments import inpaint, inpainting_condition, random_masks
+from gensynth_course.glide_experiments import inpaint, inpainting_condition, random_crop, random_masks, upsampler_condition
 from gensynth_course.guidance import ClassifierFreeGuidance
 from gensynth_course.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
 from gensynth_course.tokenizer import Tokenizer
@@ -70,7 +70,10 @@ def test_upsampler_takes_the_upsampled_low_resolution_image():
     torch.manual_seed(0)
     upsampler = UNet(in_channels=3, channels=(8, 16), patch=2, cond_channels=3).eval()
     low = torch.rand(2, 3, 16, 16) * 2 - 1
-    cond = torch.nn.functional.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
+    cond = upsampler_condition(low, 32)
+    assert cond.shape == (2, 3, 32, 32)
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(upsampler_condition(flat, 32), torch.full((1, 3, 32, 32), 0.3))   # no new content
     assert upsampler(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]), cond=cond).shape == (2, 3, 32, 32)
     try:
         upsampler(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]))
@@ -153,3 +156,14 @@ def test_inpainting_keeps_the_known_region():
     add_condition_channels(model.unet, 4)
     out = inpaint(model, images, masks, captions, scale=2.0, steps=3, progress=False)
     assert torch.equal(out[..., 8:], images[..., 8:])
+
+
+def test_random_crop_takes_the_same_window_of_image_and_condition():
+    high = torch.arange(2 * 3 * 64 * 64, dtype=torch.float32).reshape(2, 3, 64, 64)
+    cond = high + 0.5
+    for seed in range(5):
+        a, b = random_crop([high, cond], 32, torch.Generator().manual_seed(seed))
+        assert a.shape == b.shape == (2, 3, 32, 32)
+        assert torch.equal(b, a + 0.5)
+        top, left = divmod(int(a[0, 0, 0, 0]), 64)
+        assert top % 2 == 0 and left % 2 == 0 and top <= 32 and left <= 32
