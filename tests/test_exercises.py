@@ -92,3 +92,26 @@ def test_chapter04_wrong_answers_fail_with_a_hint(capsys):
     assert not ch04.check_prompt_ensemble(lambda z: z.mean(0))
     out = capsys.readouterr().out
     assert out.count("not yet") >= 4 and "norm" in out
+
+
+def test_chapter05_solutions_pass(capsys):
+    from gensynth_course.exercises import ch05, solutions_ch05 as sol5
+
+    assert ch05.check_clip_score(sol5.clip_score)
+    assert ch05.check_inpainting_condition(sol5.inpainting_condition)
+    assert ch05.check_replace_known_region(sol5.replace_known_region)
+    assert ch05.check_upsampler_condition(sol5.upsampler_condition)
+    assert capsys.readouterr().out.count("correct") == 4
+
+
+def test_chapter05_wrong_answers_fail_with_a_hint(capsys):
+    import torch
+
+    from gensynth_course.exercises import ch05
+
+    assert not ch05.check_clip_score(lambda i, t, s: s * (i @ t.T).diagonal())
+    assert not ch05.check_inpainting_condition(lambda x, m: torch.cat([x, m], 1))
+    assert not ch05.check_replace_known_region(lambda x, k, m: (1 - m) * x + m * k)
+    assert not ch05.check_upsampler_condition(lambda low, size: torch.nn.functional.interpolate(low, size=(size, size)))
+    out = capsys.readouterr().out
+    assert out.count("not yet") == 4 and "normalise" in out
