@@ -310,12 +310,14 @@ for method, name, on in (("cfg", "classifier-free", lambda s: s != 1.0), ("clip"
 
 # %% [markdown]
 # Read the table from the s = 1 row of CFG (the plain conditional model) and the s = 0 row of CLIP
-# guidance (the same model, unguided; the two rows should agree up to sampling noise). GLIDE's
-# finding is the comparison of the two columns of methods at their best scale: in the paper,
-# classifier-free guidance wins on caption fidelity and on realism; CLIP guidance can raise the
-# guiding CLIP's own score while the images match the caption less well to an independent judge,
-# a form of adversarial example. Two-object captions (where colour, shape and size must land on
-# the right object) and held-out pairs are harder for every method, and are reported separately.
+# guidance: they are the same model with the same noise, hence the same numbers. GLIDE's finding
+# is the comparison of the two methods at their best scales: in the paper, classifier-free guidance
+# wins on caption fidelity and on realism, and the authors note that CLIP guidance can find images
+# that please the guiding CLIP more than they fit the caption, a kind of adversarial example. Here
+# the judges are networks that never guided anything, so such images gain nothing; at large CLIP
+# scales look for falling accuracy and rising FD. Two-object captions, where colour, shape and size
+# must land on the right object and the relation ("under", "right of") must be read the right way
+# round, and held-out pairs are harder for every method; they are reported separately.
 # The recorded numbers at each budget are in `RESULTS.md`.
 
 # %% [markdown]
@@ -440,7 +442,8 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Measured on more scenes: the edit succeeds when the attribute evaluator reads exactly the edit
+# Watch for a failure the two methods share: the new object borrowing the colour, shape or size of
+# its neighbour, the only object the model can see. Measured on more scenes: the edit succeeds when the attribute evaluator reads exactly the edit
 # caption (the new left object *and* the untouched right one); the left accuracy counts the new
 # object alone; the seam is the mean absolute difference between the two pixel columns on either
 # side of the mask's edge (true edited scenes have a small one, where an object crosses it).
