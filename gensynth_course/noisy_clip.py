@@ -24,40 +24,25 @@ from torch.nn import functional as F
 from .clip import CLIP, AttentionPool2d, TextTransformer
 from .diffusion import DDPMScheduler, gather
 from .guidance import ClassifierGuidance
-from .unet import ResBlock, group_norm, sinusoidal_embedding
+from .noisy_classifier import NoisyTrunk
+from .unet import group_norm
 
 
-class NoisyImageEncoder(nn.Module):
-    """(x_t, t) → (B, width) for (3, size, size) images: ``patch``×``patch`` pixels folded into
-    channels, residual blocks with the time embedding at each width of ``channels`` (halving the
-    resolution between them), then attention pooling."""
+class NoisyImageEncoder(NoisyTrunk):
+    """(x_t, t) → (B, width) for (3, size, size) images: the noise-aware classifier's trunk (the
+    UNet's downsampling half with the time embedding), then attention pooling."""
 
     def __init__(self, channels: tuple[int, ...] = (32, 64), blocks: int = 1, width: int = 128, heads: int = 4,
                  patch: int = 2, image_size: int = 32, in_channels: int = 3):
-        super().__init__()
-        c0 = channels[0]
-        self.t_dim0 = c0
-        t_dim = 4 * c0
-        self.time_mlp = nn.Sequential(nn.Linear(c0, t_dim), nn.SiLU(), nn.Linear(t_dim, t_dim))
-        self.stem = nn.Sequential(nn.PixelUnshuffle(patch), nn.Conv2d(in_channels * patch**2, c0, 3, padding=1))
-        self.blocks = nn.ModuleList()
-        c = c0
-        for level, c_out in enumerate(channels):
-            for _ in range(blocks):
-                self.blocks.append(ResBlock(c, c_out, t_dim))
-                c = c_out
-            if level < len(channels) - 1:
-                self.blocks.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
+        super().__init__(in_channels, channels, blocks, patch)
+        c = self.out_channels
         self.out = nn.Sequential(group_norm(c), nn.SiLU())
         side = image_size // patch // 2 ** (len(channels) - 1)
         self.pool = AttentionPool2d(side * side, c, heads, width)
         self.width = width
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        temb = self.time_mlp(sinusoidal_embedding(t.reshape(-1), self.t_dim0))
-        h = self.stem(x)
-        for layer in self.blocks:
-            h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
+        h, _ = self.trunk(x, t)
         return self.pool(self.out(h))
 
 
