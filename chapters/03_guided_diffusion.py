@@ -56,7 +56,7 @@ from gensynth_course.diffusion import DDPMScheduler, sample
 from gensynth_course.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.images import show_rows
 from gensynth_course.metrics import FashionFD
-from gensynth_course.noisy_classifier import NoisyClassifier
+from gensynth_course.noisy_classifier import NoisyClassifier, NoisyTrunk
 from gensynth_course.notebook import LivePreview, show_source, slider
 from gensynth_course.seeding import seed_everything
 from gensynth_course.unet import UNet
@@ -122,9 +122,11 @@ plt.show()
 # almost pure noise. An ordinary classifier has never seen such inputs and its gradients there
 # are meaningless, so Dhariwal & Nichol train p_φ(y | x_t, t) on noised images x_t ~ q(x_t | x_0)
 # at uniformly drawn steps t, and give it the diffusion model's time embedding. Their classifier
-# is the downsampling half of the UNet; ours reuses chapter 01's residual blocks and attention:
+# is the downsampling half of the UNet; ours reuses chapter 01's residual blocks and time embedding
+# (the trunk, which chapter 05's noise-aware CLIP shares), then attention and a linear read-out:
 
 # %%
+show_source(NoisyTrunk)
 show_source(NoisyClassifier)
 
 # %% [markdown]
