@@ -26,9 +26,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-TAU = 0.1     # the paper's temperature
-RHO_1 = 4.0   # attention sharpening of words over regions
-RHO_2 = 5.0   # aggregation over words: larger is closer to the best-aligned word alone
+TAU = 0.1     # temperature of every score
+RHO_1 = 4.0   # attention sharpening of words over regions (a default of ours, to be varied in chapter 06)
+RHO_2 = 5.0   # aggregation over words: larger is closer to the best-aligned word alone (likewise)
 
 
 def info_nce(scores: torch.Tensor) -> torch.Tensor:
