@@ -1,0 +1,62 @@
+"""XMC-GAN's networks: shapes, attentional self-modulation that reads real words only, and the
+discriminator's three outputs."""
+
+import torch
+
+from gensynth_course.xmc_gan import Discriminator, Generator, SelfModulation
+
+
+def _inputs(seed=0, batch=4, words=6):
+    g = torch.Generator().manual_seed(seed)
+    z, sentence = torch.randn(batch, 64, generator=g), torch.randn(batch, 64, generator=g)
+    word_states = torch.randn(batch, words, 64, generator=g)
+    mask = torch.ones(batch, words, dtype=torch.bool)
+    mask[:, 4:] = False
+    return z, sentence, word_states, mask
+
+
+def test_generator_makes_32_pixel_images_and_reads_only_real_words():
+    torch.manual_seed(0)
+    generator = Generator().eval()
+    z, sentence, words, mask = _inputs()
+    with torch.no_grad():
+        images = generator(z, sentence, words, mask)
+        assert images.shape == (4, 3, 32, 32) and images.abs().max() <= 1
+        padded = words.clone()
+        padded[:, 4:] = torch.randn(4, 2, 64) * 10                        # padding may hold anything
+        assert torch.allclose(generator(z, sentence, padded, mask), images, atol=1e-6)
+        changed = words.clone()
+        changed[:, 1] = torch.randn(4, 64)                                 # a real word is read
+        assert not torch.allclose(generator(z, sentence, changed, mask), images, atol=1e-4)
+
+
+def test_plain_self_modulation_ignores_the_words():
+    torch.manual_seed(0)
+    generator = Generator(attentional=False).eval()
+    assert not any("query" in name for name, _ in generator.named_parameters())
+    z, sentence, words, mask = _inputs()
+    with torch.no_grad():
+        assert torch.allclose(generator(z, sentence, words, mask), generator(z, sentence, words * 0, mask))
+
+
+def test_each_regions_word_context_is_a_convex_combination_of_the_words():
+    torch.manual_seed(0)
+    layer = SelfModulation(8, cond_dim=5, word_dim=6).eval()
+    h, cond = torch.randn(2, 8, 4, 4), torch.randn(2, 5)
+    words, mask = torch.randn(2, 3, 6), torch.ones(2, 3, dtype=torch.bool)
+    context = layer.word_context(h, words, mask)
+    assert context.shape == (2, 16, 6)
+    assert layer(h, cond, words, mask).shape == h.shape
+    weights = torch.linalg.lstsq(words[0].T, context[0].T).solution
+    assert torch.allclose(weights.sum(0), torch.ones(16), atol=1e-4) and (weights > -1e-4).all()
+
+
+def test_discriminator_outputs_logit_embedding_and_regions():
+    torch.manual_seed(0)
+    discriminator = Discriminator()
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    _, sentence, _, _ = _inputs()
+    logit, embedding, regions = discriminator(images, sentence)
+    assert logit.shape == (4,) and embedding.shape == (4, 64) and regions.shape == (4, 16 * 16, 64)
+    other, _, _ = discriminator(images, sentence.roll(1, 0))                  # the projection term reads e_s
+    assert not torch.allclose(logit, other)
