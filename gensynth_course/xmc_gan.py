@@ -26,6 +26,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
+from . import xmc_losses
+
 RHO_0 = 4.0   # sharpening of the generator's word attention (a default of ours)
 
 
@@ -145,3 +147,49 @@ class Discriminator(nn.Module):
         phi = F.relu(self.blocks(h16)).sum((2, 3))
         logit = self.adversarial(phi).squeeze(1) + (self.projection(sentence) * phi).sum(1)
         return logit, self.contrastive(phi), regions
+
+
+def discriminator_loss(discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor, sentence: torch.Tensor,
+                       words: torch.Tensor, word_mask: torch.Tensor, sentence_weight: float = 1.0,
+                       word_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+    """The discriminator's step (XMC-GAN, Algorithm 1): the hinge loss on real and generated images,
+    plus the image–sentence and region–word contrastive losses on **real** pairs only. Generated
+    images reach it only through the adversarial logit (they are detached), so its contrastive
+    heads learn from real images alone; the paper explains that early generated images would
+    teach them nonsense."""
+    real_logit, real_embedding, real_regions = discriminator(real, sentence)
+    fake_logit, _, _ = discriminator(fake.detach(), sentence)
+    parts = {"hinge": F.relu(1 - real_logit).mean() + F.relu(1 + fake_logit).mean(),
+             "sentence": xmc_losses.image_sentence_loss(real_embedding, sentence),
+             "word": xmc_losses.region_word_loss(real_regions, words, word_mask)}
+    loss = parts["hinge"] + sentence_weight * parts["sentence"] + word_weight * parts["word"]
+    return loss, {k: v.item() for k, v in parts.items()}
+
+
+def generator_loss(discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor, sentence: torch.Tensor,
+                   words: torch.Tensor, word_mask: torch.Tensor, image_encoder: nn.Module | None = None,
+                   sentence_weight: float = 1.0, word_weight: float = 1.0, image_weight: float = 1.0,
+                   encoder_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+    """The generator's step: fool the discriminator (−D(G(z, s))), and make the generated image
+    win the contrastive games: against the sentence, region by word, and against the real image of
+    the same sentence, in the discriminator's features and, with ``image_encoder``, in a separately
+    trained encoder's (the paper's VGG term). Only the generator's optimiser takes this step."""
+    fake_logit, fake_embedding, fake_regions = discriminator(fake, sentence)
+    parts = {"adversarial": -fake_logit.mean()}
+    loss = parts["adversarial"]
+    if sentence_weight:
+        parts["sentence"] = xmc_losses.image_sentence_loss(fake_embedding, sentence)
+        loss = loss + sentence_weight * parts["sentence"]
+    if word_weight:
+        parts["word"] = xmc_losses.region_word_loss(fake_regions, words, word_mask)
+        loss = loss + word_weight * parts["word"]
+    if image_weight:
+        _, real_embedding, _ = discriminator(real, sentence)
+        parts["image"] = xmc_losses.image_image_loss(real_embedding.detach(), fake_embedding)
+        loss = loss + image_weight * parts["image"]
+    if encoder_weight and image_encoder is not None:
+        with torch.no_grad():
+            real_features = image_encoder(real)
+        parts["encoder"] = xmc_losses.image_image_loss(real_features, image_encoder(fake))
+        loss = loss + encoder_weight * parts["encoder"]
+    return loss, {k: v.item() for k, v in parts.items()}

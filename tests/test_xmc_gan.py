@@ -3,7 +3,7 @@ discriminator's three outputs."""
 
 import torch
 
-from gensynth_course.xmc_gan import Discriminator, Generator, SelfModulation
+from gensynth_course.xmc_gan import Discriminator, Generator, SelfModulation, discriminator_loss, generator_loss
 
 
 def _inputs(seed=0, batch=4, words=6):
@@ -60,3 +60,39 @@ def test_discriminator_outputs_logit_embedding_and_regions():
     assert logit.shape == (4,) and embedding.shape == (4, 64) and regions.shape == (4, 16 * 16, 64)
     other, _, _ = discriminator(images, sentence.roll(1, 0))                  # the projection term reads e_s
     assert not torch.allclose(logit, other)
+
+
+def test_discriminator_contrastive_heads_learn_from_real_images_only():
+    torch.manual_seed(0)
+    discriminator, generator = Discriminator(), Generator()
+    discriminator.eval()              # freezes spectral norm's power iteration, so both calls see one D
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    z, sentence, words, mask = _inputs()
+
+    def head_gradients(fake):
+        discriminator.zero_grad()
+        loss, _ = discriminator_loss(discriminator, real, fake, sentence, words, mask)
+        loss.backward()
+        return discriminator.contrastive.weight.grad.clone(), discriminator.adversarial.weight_orig.grad.clone()
+
+    fake_a = generator(z, sentence, words, mask)
+    contrastive_a, adversarial_a = head_gradients(fake_a)
+    contrastive_b, adversarial_b = head_gradients(torch.rand(4, 3, 32, 32) * 2 - 1)
+    assert torch.equal(contrastive_a, contrastive_b)            # the generated images change nothing here …
+    assert not torch.allclose(adversarial_a, adversarial_b)      # … but they do reach the adversarial head
+    assert all(p.grad is None for p in generator.parameters())   # and nothing flows back into G
+
+
+def test_generator_loss_reaches_the_generator_through_every_term():
+    torch.manual_seed(0)
+    discriminator, generator = Discriminator(), Generator()
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 4, 4), torch.nn.Flatten(), torch.nn.Linear(8 * 64, 16))
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    z, sentence, words, mask = _inputs()
+    loss, parts = generator_loss(discriminator, real, generator(z, sentence, words, mask), sentence, words, mask, encoder)
+    assert set(parts) == {"adversarial", "sentence", "word", "image", "encoder"}
+    loss.backward()
+    assert generator.out.weight.grad.abs().sum() > 0
+    _, parts = generator_loss(discriminator, real, generator(z, sentence, words, mask), sentence, words, mask,
+                              sentence_weight=0, word_weight=0, image_weight=0)
+    assert set(parts) == {"adversarial"}                        # the baseline of the ablation
