@@ -43,7 +43,7 @@ from .unet import add_condition_channels
 
 CHAPTER = "ch05"
 CONTEXT_LENGTH = 16
-# The chapter's editing demo: the scene, what replaces its left object, and the mask (left half).
+# The seed of the editing task's scenes, replacement objects and captions (see edit_set).
 EDIT_SCENE_SEED = 11
 
 
