@@ -67,6 +67,13 @@ def word_region_scores(regions: torch.Tensor, words: torch.Tensor, word_mask: to
     return torch.logsumexp(match, -1) / rho2 / tau
 
 
+def word_attention(regions: torch.Tensor, words: torch.Tensor, rho1: float = RHO_1) -> torch.Tensor:
+    """α_hj for each image and its own sentence: how word h of the sentence spreads its attention
+    over the image's regions j, (B, T, R); each row sums to 1 (chapter 06 draws these maps)."""
+    cos = F.normalize(words, dim=-1) @ F.normalize(regions, dim=-1).transpose(1, 2)
+    return (rho1 * cos).softmax(-1)
+
+
 def region_word_loss(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor,
                      rho1: float = RHO_1, rho2: float = RHO_2, tau: float = TAU) -> torch.Tensor:
     """L_word: each image, through its regions, picks its own sentence by its words."""

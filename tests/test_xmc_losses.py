@@ -5,6 +5,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from gensynth_course import xmc_losses
 from gensynth_course.xmc_losses import (image_image_loss, image_sentence_loss, region_word_loss, sentence_scores,
                                         word_region_scores)
 
@@ -71,3 +72,17 @@ def test_scores_are_symmetric_and_losses_are_smallest_on_aligned_pairs():
     words = regions.clone()
     mask = torch.ones(6, 2, dtype=torch.bool)
     assert region_word_loss(regions, words, mask) < region_word_loss(regions, words.roll(1, 0), mask)
+
+
+def test_word_attention_matches_the_score_on_matched_pairs():
+    g = torch.Generator().manual_seed(3)
+    regions, words = torch.randn(2, 9, 5, generator=g), torch.randn(2, 4, 5, generator=g)
+    alpha = xmc_losses.word_attention(regions, words, rho1=4.0)
+    assert alpha.shape == (2, 4, 9) and torch.allclose(alpha.sum(-1), torch.ones(2, 4))
+    # the aligned region features built from α give the diagonal of the all-pairs score
+    mask = torch.ones(2, 4, dtype=torch.bool)
+    context = alpha @ regions
+    match = F.cosine_similarity(context, words, dim=-1)
+    expected = torch.logsumexp(5.0 * match, -1) / 5.0 / 0.1
+    scores = xmc_losses.word_region_scores(regions, words, mask, rho1=4.0, rho2=5.0, tau=0.1)
+    assert torch.allclose(scores.diagonal(), expected, atol=1e-5)
