@@ -115,3 +115,27 @@ def test_chapter05_wrong_answers_fail_with_a_hint(capsys):
     assert not ch05.check_upsampler_condition(lambda low, size: torch.nn.functional.interpolate(low, size=(size, size)))
     out = capsys.readouterr().out
     assert out.count("not yet") == 4 and "normalise" in out
+
+
+def test_chapter06_solutions_pass(capsys):
+    from gensynth_course.exercises import ch06, solutions_ch06 as sol6
+
+    assert ch06.check_image_sentence_loss(sol6.image_sentence_loss)
+    assert ch06.check_word_region_score(sol6.word_region_score)
+    assert ch06.check_hinge_losses(sol6.hinge_losses)
+    assert ch06.check_self_modulation(sol6.self_modulation)
+    assert capsys.readouterr().out.count("correct") == 4
+
+
+def test_chapter06_wrong_answers_fail_with_a_hint(capsys):
+    import torch
+    from torch.nn import functional as F
+
+    from gensynth_course.exercises import ch06
+
+    assert not ch06.check_image_sentence_loss(lambda i, s, tau: F.cross_entropy(i @ s.T / tau, torch.arange(len(i))))
+    assert not ch06.check_word_region_score(lambda r, w, rho1, rho2, tau: (F.normalize(w, dim=-1) @ F.normalize(r, dim=-1).T).max() / tau)
+    assert not ch06.check_hinge_losses(lambda r, f: ((1 - r).mean() + (1 + f).mean(), -f.mean()))
+    assert not ch06.check_self_modulation(lambda h, g, b: g[..., None, None] * h + b[..., None, None])
+    out = capsys.readouterr().out
+    assert out.count("not yet") == 4 and "normalise" in out
