@@ -193,3 +193,15 @@ def generator_loss(discriminator: Discriminator, real: torch.Tensor, fake: torch
         parts["encoder"] = xmc_losses.image_image_loss(real_features, image_encoder(fake))
         loss = loss + encoder_weight * parts["encoder"]
     return loss, {k: v.item() for k, v in parts.items()}
+
+
+class XMCGAN(nn.Module):
+    """The generator and the discriminator as one module, so that a trained pair is stored and
+    loaded together (the discriminator's region features draw chapter 06's attention maps)."""
+
+    def __init__(self, z_dim: int = 64, sentence_dim: int = 64, word_dim: int = 64,
+                 g_channels: tuple[int, ...] = (128, 128, 64, 32), d_channels: tuple[int, ...] = (64, 128, 128),
+                 attentional: bool = True):
+        super().__init__()
+        self.generator = Generator(z_dim, sentence_dim, word_dim, g_channels, attentional)
+        self.discriminator = Discriminator(sentence_dim, word_dim, sentence_dim, d_channels)

@@ -1,0 +1,118 @@
+"""Chapter 06's training: the loop runs, resumes after an interruption, and each player can learn."""
+
+import math
+
+import pytest
+import torch
+
+from gensynth_course import shapes, xmc_losses
+from gensynth_course.clip import make_clip
+from gensynth_course.data import to_model_range
+from gensynth_course.tokenizer import Tokenizer
+from gensynth_course.xmc_experiments import RUNS, CaptionEncoder, build_gan, gan_config, train_gan
+from gensynth_course.xmc_gan import discriminator_loss
+
+
+def _text_encoder():
+    torch.manual_seed(0)
+    return CaptionEncoder(make_clip(len(Tokenizer()), text_width=32, text_layers=1, embed_dim=16))
+
+
+def _tiny_config(run="all", **changes):
+    config = gan_config(run, "quick")
+    config.update(g_channels=[16, 16, 8, 8], d_channels=[8, 16, 16], z_dim=8, train_scenes=64, batch_size=8,
+                  steps=6, **changes)
+    return config
+
+
+def test_the_ablation_switches_losses_on_one_at_a_time():
+    assert gan_config("baseline")["weights"] == {"sentence": 0, "word": 0, "image": 0, "encoder": 0}
+    assert gan_config("word")["weights"] == {"sentence": 0, "word": 1, "image": 0, "encoder": 0}
+    assert gan_config("all")["weights"] == gan_config("all_plain")["weights"] == dict.fromkeys(
+        ("sentence", "word", "image", "encoder"), 1.0)
+    assert gan_config("all")["attentional"] and not gan_config("all_plain")["attentional"]
+    # every run shares the recipe: only the loss weights and the modulation differ
+    recipe = {k: v for k, v in gan_config("all").items() if k not in ("run", "weights", "attentional")}
+    for run in RUNS:
+        assert {k: v for k, v in gan_config(run).items() if k not in ("run", "weights", "attentional")} == recipe
+    with pytest.raises(ValueError, match="run must be one of"):
+        gan_config("everything")
+
+
+def test_caption_encoder_gives_sentence_and_word_features():
+    text = _text_encoder()
+    sentence, words, mask = text(["a big red circle on the left", "a small blue square"])
+    assert sentence.shape == (2, 16) and torch.allclose(sentence.norm(dim=1), torch.full((2,), 4.0))
+    assert words.shape == (2, 16, 32) and mask.shape == (2, 16)
+    assert mask.sum(1).tolist() == [9, 6]                    # the words plus <bos> and <eos>
+    assert not any(p.requires_grad for p in text.clip.parameters())
+
+
+def test_gan_training_resumes_after_an_interruption(tmp_path):
+    text = _text_encoder()
+    config = _tiny_config()
+    image_encoder = text.clip.visual
+    torch.manual_seed(1)
+    model = build_gan(config, text)
+    checkpoint = tmp_path / "gan.partial.pt"
+
+    def interrupt(generator, step):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match="interrupted at step 4"):
+        train_gan(model, config, text, image_encoder, checkpoint, checkpoint_every=2, preview=interrupt, preview_every=1)
+    assert checkpoint.exists()
+    fresh = build_gan(config, text)
+    history = train_gan(fresh, config, text, image_encoder, checkpoint, checkpoint_every=2)
+    assert history["steps"] == 6 and len(history["d_losses"]) == len(history["g_losses"]) == 6
+    assert set(history["parts"][-1]) == {"d_hinge", "d_sentence", "d_word", "g_adversarial", "g_sentence",
+                                         "g_word", "g_image", "g_encoder"}
+    assert all(torch.isfinite(torch.tensor(history["g_losses"])))
+
+
+def _discriminator_trained_on_real_pairs():
+    """A tiny pair whose D has taken 200 steps on one batch of 8 real scenes, each with its own
+    (random, well separated) sentence and word vectors."""
+    text = _text_encoder()
+    torch.manual_seed(0)
+    model = build_gan(_tiny_config(), text)
+    real = to_model_range(shapes.render(shapes.make_scenes(8, "train", seed=0)))
+    g = torch.Generator().manual_seed(0)
+    sentence, words = torch.randn(8, 16, generator=g) * 4, torch.randn(8, 5, 32, generator=g)
+    mask = torch.ones(8, 5, dtype=torch.bool)
+    optimizer = torch.optim.Adam(model.discriminator.parameters(), 2e-3)
+    for _ in range(200):
+        loss, _ = discriminator_loss(model.discriminator, real, torch.zeros_like(real), sentence, words, mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.discriminator.eval().requires_grad_(False)
+    return model, real, sentence, words, mask
+
+
+def test_the_discriminator_learns_which_caption_belongs_to_which_image():
+    """An overfit test of the contrastive heads: D's image–sentence and region–word losses on its
+    batch end far below chance (log 8)."""
+    model, real, sentence, words, mask = _discriminator_trained_on_real_pairs()
+    with torch.no_grad():
+        _, embedding, regions = model.discriminator(real, sentence)
+    assert xmc_losses.image_sentence_loss(embedding, sentence) < 0.3 * math.log(8)
+    assert xmc_losses.region_word_loss(regions, words, mask) < 0.6 * math.log(8)
+
+
+def test_the_generator_learns_from_the_discriminators_contrastive_head():
+    """An overfit test of the generator: against that D, frozen, G steps on the image–sentence
+    loss make each generated image pick out its own sentence in D's embedding."""
+    model, real, sentence, words, mask = _discriminator_trained_on_real_pairs()
+    z = torch.randn(8, 8, generator=torch.Generator().manual_seed(1))
+    optimizer = torch.optim.Adam(model.generator.parameters(), 2e-3)
+    losses = []
+    for _ in range(150):
+        _, embedding, _ = model.discriminator(model.generator(z, sentence, words, mask), sentence)
+        loss = xmc_losses.image_sentence_loss(embedding, sentence)      # G's term, without the adversarial one
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert min(losses[-10:]) < 0.4 * losses[0]
