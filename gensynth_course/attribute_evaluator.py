@@ -28,6 +28,13 @@ from .train import fit
 HEAD_SIZES = tuple(len(shapes.ATTRIBUTE_VALUES[a]) for a in shapes.ATTRIBUTES)
 
 
+def attribute_loss(logits: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """Sum of the per-attribute cross-entropies of ``logits`` (one tensor per attribute of
+    ``shapes.ATTRIBUTES``) against ``labels`` (N, 7); slot-1 labels of one-object scenes are ignored."""
+    return sum(F.cross_entropy(attribute_logits, labels[:, k], ignore_index=shapes.IGNORE)
+               for k, attribute_logits in enumerate(logits))
+
+
 class AttributeEvaluator(nn.Module):
     """A small ConvNet (BatchNorm, ReLU): a stride-2 stem to 16 × 16, then 3 × 3 convolutions and
     max-pooling down to 4 × 4, flattened into a 256-unit layer (flattening, not pooling, keeps where
@@ -51,9 +58,7 @@ class AttributeEvaluator(nn.Module):
         return [head(h) for head in self.heads]
 
     def loss(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Sum of the per-attribute cross-entropies; slot-1 labels of one-object scenes are ignored."""
-        return sum(F.cross_entropy(logits, labels[:, k], ignore_index=shapes.IGNORE)
-                   for k, logits in enumerate(self(x)))
+        return attribute_loss(self(x), labels)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
