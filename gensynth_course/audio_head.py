@@ -59,6 +59,8 @@ class ResNeXtBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int = 1, cardinality: int = 8, width: int | None = None):
         super().__init__()
         width = width or c_out // 2
+        if width % cardinality:
+            raise ValueError(f"the grouped convolution's width {width} must be a multiple of the cardinality {cardinality}")
         self.body = nn.Sequential(
             nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
             nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=cardinality, bias=False),
