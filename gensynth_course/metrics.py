@@ -111,3 +111,22 @@ def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> flo
     Radford et al. (2021, Table 13)."""
     top = similarity.topk(k, dim=1).indices
     return float(relevant.gather(1, top).any(1).double().mean())
+
+
+def precision_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
+    """Retrieval precision@k: the mean share of relevant candidates among each query's ``k``
+    highest scores (AudioCLIP's P@1 for k = 1: is the top answer right?)."""
+    top = similarity.topk(k, dim=1).indices
+    return float(relevant.gather(1, top).double().mean())
+
+
+def mean_average_precision(similarity: torch.Tensor, relevant: torch.Tensor) -> float:
+    """mAP: for each query, the mean of precision@r over the ranks r of its relevant candidates
+    (candidates sorted by falling score), averaged over the queries that have any."""
+    order = similarity.argsort(dim=1, descending=True)
+    hits = relevant.gather(1, order).double()                        # (Q, N) relevance in rank order
+    ranks = torch.arange(1, hits.shape[1] + 1, dtype=torch.float64)
+    precision = hits.cumsum(1) / ranks
+    count = hits.sum(1)
+    has_any = count > 0
+    return float(((precision * hits).sum(1)[has_any] / count[has_any]).mean())

@@ -29,3 +29,19 @@ def test_general_covariances_match_a_matrix_square_root():
     vals = torch.linalg.eigvals(s1 @ s2).real.clamp(min=0)
     expected = torch.trace(s1) + torch.trace(s2) - 2 * vals.sqrt().sum()
     assert frechet_distance(mu, s1, mu, s2) == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_precision_at_k_and_mean_average_precision_on_hand_made_rankings():
+    from gensynth_course.metrics import mean_average_precision, precision_at_k
+
+    # query 0 ranks candidates 2, 0, 3, 1 and the relevant ones are 0 and 1: hits at ranks 2 and 4
+    # query 1 ranks 1, 3, 0, 2 and only 1 is relevant: a hit at rank 1
+    similarity = torch.tensor([[0.8, 0.1, 0.9, 0.5], [0.3, 0.9, 0.2, 0.4]])
+    relevant = torch.tensor([[True, True, False, False], [False, True, False, False]])
+    assert precision_at_k(similarity, relevant, 1) == 0.5                     # wrong top for query 0
+    assert precision_at_k(similarity, relevant, 2) == (0.5 + 0.5) / 2
+    ap0 = (1 / 2 + 2 / 4) / 2                                                  # precision at ranks 2 and 4
+    assert abs(mean_average_precision(similarity, relevant) - (ap0 + 1.0) / 2) < 1e-12
+    # a query without relevant candidates is left out
+    assert abs(mean_average_precision(torch.cat([similarity, similarity[:1]]),
+                                      torch.cat([relevant, torch.zeros(1, 4, dtype=torch.bool)])) - (ap0 + 1.0) / 2) < 1e-12
