@@ -106,6 +106,13 @@ class AudioEncoder(nn.Module):
         """Stage 1's supervised loss: the attribute cross-entropies of the scene labels (N, 7)."""
         return attribute_loss(self.classify(wave), labels)
 
+    @torch.no_grad()
+    def predict(self, wave: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Predicted scene labels (N, 7), as the attribute evaluator's ``predict`` gives for images."""
+        self.eval()
+        return torch.cat([torch.stack([logits.argmax(1) for logits in self.classify(wave[i:i + batch_size])], 1)
+                          for i in range(0, len(wave), batch_size)])
+
     def embed(self, wave: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         z = self.projection(self(wave))
         return F.normalize(z, dim=-1) if normalize else z
