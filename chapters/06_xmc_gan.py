@@ -324,8 +324,9 @@ plt.show()
 
 # %%
 def sample_grid(generator_net, captions: list[str], n: int = 6, seed: int = 3, title: str = ""):
-    images = ch06.generate(generator_net, text, [c for c in captions for _ in range(n)], seed=seed)
-    marks = caption_accuracy(images, [c for c in captions for _ in range(n)], evaluator).view(len(captions), n)
+    repeated = [c for c in captions for _ in range(n)]
+    images = ch06.generate(generator_net, text, repeated, seed=seed)
+    marks = caption_accuracy(images, repeated, evaluator).view(len(captions), n)
     names = [f"{c}  ({int(m.sum())}/{n} ✔)" for c, m in zip(captions, marks)]
     show_rows(images, names, title, scale=1.1)
     plt.show()

@@ -237,12 +237,13 @@ def ablation(budget: str | None = None, runs: tuple[str, ...] = tuple(RUNS)) -> 
     budget = check_budget(budget)
     text = load_text_encoder(budget)
     judge = Judge(budget)
+    prompts = judge.prompts()
     one_object = [i for i, group in enumerate(judge.group * judge.repeats) if group == "one_object"]
-    labels = shapes.description_labels([shapes.parse_caption(judge.prompts()[i]) for i in one_object])
+    labels = shapes.description_labels([shapes.parse_caption(prompts[i]) for i in one_object])
     out = {}
     for run in runs:
         model, info = load_gan(run, budget)
-        images = generate(model.generator, text, judge.prompts())
+        images = generate(model.generator, text, prompts)
         by_attribute = attribute_accuracy(judge.evaluator, images[one_object], labels)
         out[run] = {**judge(images), **{f"one_object_{name}_accuracy": by_attribute[key] for name, key in
                                         (("position", "layout"), ("shape", "shape_0"), ("colour", "colour_0"),
@@ -257,10 +258,11 @@ def evaluate(budget: str | None = None) -> dict:
     start = time.time()
     rows = ablation(budget)
     flat = {f"{run}_{key}": value for run, row in rows.items() for key, value in row.items()}
-    better = {key: rows["all"][key] < rows["baseline"][key] if key == "fd" else rows["all"][key] > rows["baseline"][key]
-              for key in ("fd", "caption_accuracy", "r_precision")}
-    return {**flat, "all_beats_baseline": better,
-            "attentional_beats_plain": {key: (rows["all"][key] < rows["all_plain"][key]) if key == "fd"
-                                        else rows["all"][key] > rows["all_plain"][key]
-                                        for key in ("fd", "caption_accuracy", "r_precision")},
+
+    def beats(run: str, other: str) -> dict:
+        """Whether ``run`` is better than ``other`` on each headline measure (FD: lower is better)."""
+        return {key: (rows[run][key] < rows[other][key]) if key == "fd" else rows[run][key] > rows[other][key]
+                for key in ("fd", "caption_accuracy", "r_precision")}
+
+    return {**flat, "all_beats_baseline": beats("all", "baseline"), "attentional_beats_plain": beats("all", "all_plain"),
             "seconds": round(time.time() - start, 1)}
