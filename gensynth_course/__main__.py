@@ -15,7 +15,8 @@ from .course import REPO_ROOT, chapter, chapters, load_manifest
 # Chapter number -> module with ``evaluate(budget) -> dict`` (the chapter's measured results).
 EVALUATORS = {"01": "gensynth_course.ddpm_experiments", "02": "gensynth_course.vq_experiments",
               "03": "gensynth_course.guidance_experiments", "04": "gensynth_course.clip_experiments",
-              "05": "gensynth_course.glide_experiments", "06": "gensynth_course.xmc_experiments"}
+              "05": "gensynth_course.glide_experiments", "06": "gensynth_course.xmc_experiments",
+              "07": "gensynth_course.audioclip_experiments"}
 
 
 def cmd_list(args) -> None:

@@ -30,7 +30,7 @@ from .attribute_evaluator import HEAD_SIZES, attribute_loss
 class Spectrogram(nn.Module):
     """(B, samples) → log power (B, 1, bins, frames), bins up to ``max_hz``."""
 
-    def __init__(self, n_fft: int = 512, hop: int = 128, max_hz: float = 4000.0, trainable: bool = False,
+    def __init__(self, n_fft: int = 512, hop: int = 256, max_hz: float = 2000.0, trainable: bool = False,
                  sample_rate: int = sounds.SAMPLE_RATE, eps: float = 1e-6):
         super().__init__()
         bins = int(max_hz * n_fft / sample_rate) + 1
@@ -78,9 +78,9 @@ class AudioEncoder(nn.Module):
     ``embed`` the embedding in the shared space (stages 2 and 3)."""
 
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128), cardinality: int = 8, embed_dim: int = 64,
-                 trainable_frontend: bool = False, normalise_input: bool = True):
+                 trainable_frontend: bool = False, normalise_input: bool = True, hop: int = 256, max_hz: float = 2000.0):
         super().__init__()
-        self.spectrogram = Spectrogram(trainable=trainable_frontend)
+        self.spectrogram = Spectrogram(hop=hop, max_hz=max_hz, trainable=trainable_frontend)
         self.input_norm = nn.BatchNorm2d(1) if normalise_input else nn.Identity()
         self.stem = nn.Sequential(nn.Conv2d(1, channels[0], 3, stride=2, padding=1, bias=False),
                                   nn.BatchNorm2d(channels[0]), nn.ReLU())

@@ -178,29 +178,44 @@ def prompt_ensemble(model: CLIP, tokenizer: Tokenizer, descriptions: list) -> to
     return torch.stack(out)
 
 
-def zero_shot(model: CLIP, tokenizer: Tokenizer, images: torch.Tensor, prompts: torch.Tensor | None = None) -> dict:
-    """Zero-shot classification of lone-object images into the 240 descriptions of
-    :data:`ONE_OBJECT`, then of each attribute by summing the class probabilities that share its
-    value. Returns the predicted value of every attribute of :data:`ZERO_SHOT_ATTRIBUTES` per image."""
-    prompts = prompt_ensemble(model, tokenizer, ONE_OBJECT) if prompts is None else prompts
-    probabilities = (model.scale().cpu() * embed_images(model, images) @ prompts.T).softmax(1)     # (N, 240)
+def classify_by_prompts(embeddings: torch.Tensor, prompts: torch.Tensor, scale: torch.Tensor | float) -> dict:
+    """Zero-shot classification of unit-length embeddings (of images, or of sounds in chapter 07)
+    into the 240 descriptions of :data:`ONE_OBJECT`, then of each attribute by summing the class
+    probabilities that share its value. Returns the predicted value of every attribute of
+    :data:`ZERO_SHOT_ATTRIBUTES` per embedding."""
+    probabilities = (scale * embeddings @ prompts.T).softmax(1)     # (N, 240)
     out = {}
     for name, read in ZERO_SHOT_ATTRIBUTES.items():
         values = sorted({read(d) for d in ONE_OBJECT})
         index = torch.tensor([values.index(read(d)) for d in ONE_OBJECT])
-        marginal = torch.zeros(len(images), len(values)).index_add_(1, index, probabilities)
+        marginal = torch.zeros(len(embeddings), len(values)).index_add_(1, index, probabilities)
         out[name] = [values[i] for i in marginal.argmax(1).tolist()]
     return out
+
+
+def zero_shot(model: CLIP, tokenizer: Tokenizer, images: torch.Tensor, prompts: torch.Tensor | None = None) -> dict:
+    """:func:`classify_by_prompts` for images, with the prompt ensembles of :data:`ONE_OBJECT`."""
+    prompts = prompt_ensemble(model, tokenizer, ONE_OBJECT) if prompts is None else prompts
+    return classify_by_prompts(embed_images(model, images), prompts, model.scale().cpu())
+
+
+def lone_objects(scenes: list) -> list[int]:
+    """Indices of the scenes that hold one object (the ones zero-shot classification reads)."""
+    return [i for i, s in enumerate(scenes) if len(s.objects) == 1]
+
+
+def zero_shot_scores(predicted: dict, truth: list) -> dict:
+    """Accuracy per attribute of :func:`classify_by_prompts`'s predictions against true descriptions."""
+    return {name: round(sum(p == read(d) for p, d in zip(predicted[name], truth)) / len(truth), 4)
+            for name, read in ZERO_SHOT_ATTRIBUTES.items()}
 
 
 def zero_shot_accuracy(model: CLIP, tokenizer: Tokenizer, data: shapes.ShapesDataset,
                        prompts: torch.Tensor | None = None) -> dict:
     """Zero-shot accuracy per attribute over the lone-object scenes of ``data``."""
-    lone = [i for i, s in enumerate(data.scenes) if len(s.objects) == 1]
-    predicted = zero_shot(model, tokenizer, data.images[lone], prompts)
-    truth = [data.scenes[i].describe() for i in lone]
-    return {name: round(sum(p == read(d) for p, d in zip(predicted[name], truth)) / len(truth), 4)
-            for name, read in ZERO_SHOT_ATTRIBUTES.items()}
+    lone = lone_objects(data.scenes)
+    return zero_shot_scores(zero_shot(model, tokenizer, data.images[lone], prompts),
+                            [data.scenes[i].describe() for i in lone])
 
 
 def evaluation_sets(budget: str | None = None) -> dict:

@@ -120,6 +120,16 @@ def precision_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> 
     return float(relevant.gather(1, top).double().mean())
 
 
+def recall_of_relevant_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
+    """Information-retrieval recall@k: the mean share of each query's relevant candidates found
+    among its ``k`` highest scores, over the queries that have any (AudioCLIP's R@1, which falls
+    below P@1 when a query has several right answers). Compare :func:`recall_at_k`, CLIP's hit rate."""
+    top = similarity.topk(k, dim=1).indices
+    count = relevant.sum(1)
+    has_any = count > 0
+    return float((relevant.gather(1, top).sum(1)[has_any].double() / count[has_any]).mean())
+
+
 def mean_average_precision(similarity: torch.Tensor, relevant: torch.Tensor) -> float:
     """mAP: for each query, the mean of precision@r over the ranks r of its relevant candidates
     (candidates sorted by falling score), averaged over the queries that have any."""

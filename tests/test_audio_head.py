@@ -18,8 +18,8 @@ def test_frozen_front_end_is_the_stft_power_spectrum():
 
 
 def test_bins_stop_at_max_hz_and_a_note_peaks_at_its_pitch():
-    front = Spectrogram()                                   # 512-point STFT: 31.25 Hz per bin, up to 4 kHz
-    assert front.bins == 129
+    front = Spectrogram()                                   # 512-point STFT: 31.25 Hz per bin, up to 2 kHz
+    assert front.bins == 65
     scene = shapes.Scene((shapes.ShapeObject("circle", "blue", "large"),), "centre")
     log_power = front(sounds.synthesise(scene)[None])[0, 0]
     middle = log_power[:, log_power.shape[1] // 2]

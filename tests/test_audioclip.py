@@ -1,4 +1,4 @@
-"""Chapter 07's stage 1: sound banks and the cached, supervised audio head."""
+"""Chapter 07's experiments: sound banks, the three training stages and their measures, at the quick budget."""
 
 import torch
 
@@ -8,7 +8,7 @@ from gensynth_course.shapes import ATTRIBUTES
 
 def test_sound_banks_are_deterministic_and_split_apart():
     data, waves = ch07.sound_bank("test", 4, seed=1)
-    again, same = ch07.sound_bank("test", 4, seed=1)
+    again, same = ch07.sound_bank.__wrapped__("test", 4, seed=1)          # synthesised again, not from memory
     assert torch.equal(waves, same) and data.scenes == again.scenes
     assert waves.shape == (4, 16_000)
     _, other = ch07.sound_bank("heldout", 4, seed=1)
@@ -22,3 +22,22 @@ def test_audio_head_trains_once_and_reports_accuracy(tmp_cache):
     assert set(info["accuracy"]["test"]) == set(ATTRIBUTES) | {"scene"}
     reloaded, _ = ch07.load_audio_head("quick")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()))
+
+
+def test_partial_and_full_training_are_cached_and_measured(tmp_cache):
+    results = ch07.evaluate("quick")
+    for mode in ("partial", "full"):
+        row = results[mode]
+        for key in ("zero_shot_heldout_accuracy", "text_to_audio_p1", "text_to_audio_r1", "text_to_audio_map",
+                    "audio_to_image_p1", "audio_to_image_map", "image_to_audio_p1", "image_to_audio_map"):
+            assert 0.0 <= row[key] <= 1.0, (mode, key)
+            assert results[f"{mode}_{key}"] == row[key]
+        # with several right answers per query, one top answer finds at most all of them
+        assert row["text_to_audio_r1"] <= row["text_to_audio_p1"]
+    assert results["chance"] == round(1 / 24, 4)
+    partial, info = ch07.load_audioclip("partial", "quick")
+    assert info["steps"] == ch07.contrastive_config("partial", "quick")["steps"]
+    assert set(info["pair_losses"]) == {"audio_image", "audio_text", "image_text"}
+    from gensynth_course.clip_experiments import load_clip
+    clip, _ = load_clip("quick")
+    assert all(torch.equal(v, partial.clip.state_dict()[k]) for k, v in clip.state_dict().items())

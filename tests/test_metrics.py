@@ -32,7 +32,7 @@ def test_general_covariances_match_a_matrix_square_root():
 
 
 def test_precision_at_k_and_mean_average_precision_on_hand_made_rankings():
-    from gensynth_course.metrics import mean_average_precision, precision_at_k
+    from gensynth_course.metrics import mean_average_precision, precision_at_k, recall_at_k, recall_of_relevant_at_k
 
     # query 0 ranks candidates 2, 0, 3, 1 and the relevant ones are 0 and 1: hits at ranks 2 and 4
     # query 1 ranks 1, 3, 0, 2 and only 1 is relevant: a hit at rank 1
@@ -40,6 +40,10 @@ def test_precision_at_k_and_mean_average_precision_on_hand_made_rankings():
     relevant = torch.tensor([[True, True, False, False], [False, True, False, False]])
     assert precision_at_k(similarity, relevant, 1) == 0.5                     # wrong top for query 0
     assert precision_at_k(similarity, relevant, 2) == (0.5 + 0.5) / 2
+    # IR recall: query 0 finds 0 of its 2 relevant in the top 1 and 1 of 2 in the top 2; query 1 finds its only one
+    assert recall_of_relevant_at_k(similarity, relevant, 1) == (0 + 1) / 2
+    assert recall_of_relevant_at_k(similarity, relevant, 2) == (1 / 2 + 1) / 2
+    assert recall_at_k(similarity, relevant, 2) == 1.0                        # CLIP's hit rate: both hit by rank 2
     ap0 = (1 / 2 + 2 / 4) / 2                                                  # precision at ranks 2 and 4
     assert abs(mean_average_precision(similarity, relevant) - (ap0 + 1.0) / 2) < 1e-12
     # a query without relevant candidates is left out
