@@ -130,6 +130,14 @@ def random_scene(rng: random.Random, allow_held_out: bool = True) -> Scene:
     return Scene((first, second), layout)
 
 
+def scene_of(description: Description) -> Scene:
+    """The scene a description names, each object at the centre of its place (no jitter)."""
+    if description.layout in POSITIONS:
+        return Scene((ShapeObject(*description.kinds[0], *_POSITION_CENTRES[description.layout]),), description.layout)
+    places = ((0.27, 0.5), (0.73, 0.5)) if description.layout == "side by side" else ((0.5, 0.27), (0.5, 0.73))
+    return Scene(tuple(ShapeObject(*kind, *place) for kind, place in zip(description.kinds, places)), description.layout)
+
+
 def _has_held_out(scene: Scene) -> bool:
     return any((o.shape, o.colour) in HELD_OUT for o in scene.objects)
 

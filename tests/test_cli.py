@@ -16,9 +16,15 @@ def test_list_shows_every_chapter_with_times(capsys):
     assert "quick" in out and "standard" in out
 
 
-def test_unknown_and_planned_chapters_get_a_clear_message():
+def test_unknown_and_planned_chapters_get_a_clear_message(monkeypatch):
+    import dataclasses
+
+    from gensynth_course import __main__ as cli
+
     with pytest.raises(SystemExit, match="no chapter '42'"):
         main(["eval", "42"])
+    planned = dataclasses.replace(cli.chapter("07"), status="planned")      # every chapter is written today
+    monkeypatch.setattr(cli, "chapter", lambda number: planned)
     with pytest.raises(SystemExit, match="planned but not written"):
         main(["run", "07"])
 

@@ -139,3 +139,28 @@ def test_chapter06_wrong_answers_fail_with_a_hint(capsys):
     assert not ch06.check_self_modulation(lambda h, g, b: g[..., None, None] * h + b[..., None, None])
     out = capsys.readouterr().out
     assert out.count("not yet") == 4 and "normalise" in out
+
+
+def test_chapter07_solutions_pass(capsys):
+    from gensynth_course.exercises import ch07, solutions_ch07 as sol7
+
+    assert ch07.check_power_spectrogram(sol7.power_spectrogram)
+    assert ch07.check_add_noise(sol7.add_noise)
+    assert ch07.check_audioclip_loss(sol7.audioclip_loss)
+    assert ch07.check_average_precision(sol7.average_precision)
+    assert capsys.readouterr().out.count("correct") == 4
+
+
+def test_chapter07_wrong_answers_fail_with_a_hint(capsys):
+    import torch
+
+    from gensynth_course.exercises import ch07
+
+    ce = torch.nn.functional.cross_entropy
+    assert not ch07.check_power_spectrogram(lambda w, n, h: torch.fft.rfft(w.unfold(0, n, h)).abs().pow(2).T)
+    assert not ch07.check_add_noise(lambda w, snr, noise: w + noise * 10 ** (-snr / 20))
+    assert not ch07.check_audioclip_loss(lambda a, i, t, s1, s2, s3: ce(s1 * a @ i.T, torch.arange(len(a)))
+                                         + ce(s2 * a @ t.T, torch.arange(len(a))) + ce(s3 * i @ t.T, torch.arange(len(a))))
+    assert not ch07.check_average_precision(lambda s, r: r[s.argsort(descending=True)][:1].float().mean())
+    out = capsys.readouterr().out
+    assert out.count("not yet") == 4 and "reflect" in out

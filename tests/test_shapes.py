@@ -90,6 +90,19 @@ def test_render_draws_each_object_in_its_colour_where_it_is():
         assert image[:, 1, 1].tolist() == list(shapes.BACKGROUND)
 
 
+def test_scene_of_a_description_puts_each_object_at_its_place():
+    rng = random.Random(0)
+    for _ in range(50):
+        description = shapes.random_scene(rng).describe()
+        scene = shapes.scene_of(description)
+        assert scene.describe() == description
+        # the caption grammar reads the scene back to the same description
+        assert shapes.parse_caption(shapes.caption(scene, rng)) == description
+    above = shapes.scene_of(shapes.Description((("circle", "red", "large"), ("square", "blue", "small")),
+                                               "one above the other"))
+    assert above.objects[0].y < above.objects[1].y and above.objects[0].x == above.objects[1].x
+
+
 def test_labels_round_trip_through_descriptions():
     scenes = shapes.make_scenes(300, "heldout", seed=0)
     descriptions = [s.describe() for s in scenes]
