@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -73,11 +74,13 @@ def cmd_eval(args) -> None:
         raise SystemExit(f"Chapter {c.number} has no measured results (nothing to evaluate).")
     os.environ["GENSYNTH_BUDGET"] = args.budget
     module = importlib.import_module(EVALUATORS[c.number])
-    results = module.evaluate(args.budget)
-    print(f"\nChapter {c.number} results at the {args.budget} budget:")
-    for key, value in results.items():
-        if not isinstance(value, (list, dict)):
-            print(f"  {key:<28} {value}")
+    # With --json, stdout carries the JSON alone (for pipes and files); the rest goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        results = module.evaluate(args.budget)
+        print(f"\nChapter {c.number} results at the {args.budget} budget:")
+        for key, value in results.items():
+            if not isinstance(value, (list, dict)):
+                print(f"  {key:<28} {value}")
     if args.json:
         print(json.dumps(results))
 
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("chapter", help="chapter number, e.g. 01")
         p.add_argument("--budget", choices=BUDGETS, default=default_budget)
         if name == "eval":
-            p.add_argument("--json", action="store_true", help="end with one line of JSON")
+            p.add_argument("--json", action="store_true",
+                           help="print the results as one line of JSON on stdout (everything else on stderr)")
         p.set_defaults(func=func)
     p = sub.add_parser("book", help="execute the chapters (cached) and render the book into _build/book/")
     p.add_argument("--budget", choices=BUDGETS, default=default_budget)

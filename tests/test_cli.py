@@ -39,7 +39,9 @@ def test_eval_03_prints_the_measured_sweep_as_json(capsys):
     import json
 
     main(["eval", "03", "--budget", "quick", "--json"])
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)          # stdout holds the JSON alone
+    assert "results at the quick budget" in captured.err
     for key in ("cfg_best_accuracy", "classifier_guidance_best_accuracy", "diversity_monotone",
                 "cfg_accuracy", "cfg_fd", "cfg_diversity", "cg_accuracy", "cg_fd", "cg_diversity", "seconds"):
         assert key in result
