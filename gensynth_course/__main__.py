@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from .budget import BUDGETS
+from .budget import BUDGETS, budget_from_environment
 from .course import REPO_ROOT, chapter, chapters, load_manifest
 
 # Chapter number -> module with ``evaluate(budget) -> dict`` (the chapter's measured results).
@@ -95,31 +95,53 @@ def cmd_data(args) -> None:
     from .data import locate_fashion_mnist
 
     where, folder = locate_fashion_mnist(download=not args.no_download)
-    print(f"Fashion-MNIST found ({where}): {folder}")
+    print(f"Fashion-MNIST found and verified ({where}): {folder}")
+
+
+def _budget_name(text: str) -> str:
+    """``--budget`` as GENSYNTH_BUDGET reads it: case and surrounding spaces do not matter."""
+    return text.strip().lower()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gensynth_course", description="The gensynth-course companion.")
+    try:
+        default_budget = budget_from_environment()
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the chapters, their status and time per budget").set_defaults(func=cmd_list)
-    default_budget = os.environ.get("GENSYNTH_BUDGET", "standard")
     for name, func, text in (("run", cmd_run, "execute a chapter headless; the executed notebook goes to _build/run/"),
                              ("eval", cmd_eval, "train or load what a chapter trains and print its measured results")):
         p = sub.add_parser(name, help=text)
         p.add_argument("chapter", help="chapter number, e.g. 01")
-        p.add_argument("--budget", choices=BUDGETS, default=default_budget)
+        p.add_argument("--budget", type=_budget_name, choices=BUDGETS, default=default_budget)
         if name == "eval":
             p.add_argument("--json", action="store_true",
                            help="print the results as one line of JSON on stdout (everything else on stderr)")
         p.set_defaults(func=func)
     p = sub.add_parser("book", help="execute the chapters (cached) and render the book into _build/book/")
-    p.add_argument("--budget", choices=BUDGETS, default=default_budget)
+    p.add_argument("--budget", type=_budget_name, choices=BUDGETS, default=default_budget)
     p.set_defaults(func=cmd_book)
     p = sub.add_parser("data", help="find Fashion-MNIST, downloading it where the network allows")
     p.add_argument("--no-download", action="store_true")
     p.set_defaults(func=cmd_data)
     args = parser.parse_args(argv)
-    args.func(args)
+    # Training interrupted by Ctrl-C then says to run the command again, not the notebook cell.
+    os.environ["GENSYNTH_CLI"] = "1"
+    try:
+        args.func(args)
+    except KeyboardInterrupt as interrupt:
+        message = str(interrupt) or ("interrupted. Run the same command again to continue: trained models "
+                                     "are cached, and training resumes from its last checkpoint.")
+        print(f"{parser.prog}: {message}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except FileNotFoundError as error:              # Fashion-MNIST missing or damaged: one message
+        from .data import FashionMNISTNotFound      # imported here, so that `list` need not load torch
+
+        if not isinstance(error, FashionMNISTNotFound):
+            raise                                   # a bug: keep its traceback
+        raise SystemExit(f"{parser.prog}: {error}") from None
 
 
 if __name__ == "__main__":
