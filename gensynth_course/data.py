@@ -8,6 +8,9 @@ Lookup order:
 3. Debian's ``dataset-fashion-mnist`` package, ``/usr/share/datasets/fashion-mnist``;
 4. a download through torchvision, where the network allows.
 
+The first copy whose four files match Fashion-MNIST's published MD5 checksums (of the uncompressed
+files, so a recompressed ``.gz`` passes too) is used; a damaged copy is skipped with a note. Only
+damaged copies: :class:`FashionMNISTDamaged` names the damaged files and how to replace them.
 Nowhere at all: :class:`FashionMNISTNotFound` says the three ways to get it.
 Images come back as ``uint8`` tensors of shape (N, 1, 28, 28); :func:`to_model_range`
 maps them to [-1, 1], the range the diffusion models work in.
@@ -16,7 +19,10 @@ maps them to [-1, 1], the range the diffusion models work in.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
+import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +42,29 @@ _FILES = {
     ("test", "images"): "t10k-images-idx3-ubyte",
     ("test", "labels"): "t10k-labels-idx1-ubyte",
 }
+# MD5 of each file's uncompressed content, as published with Fashion-MNIST (torchvision lists the
+# same); the Debian package's .gz files are recompressed, so the .gz checksums would not fit them.
+CHECKSUMS = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+GENSYNTH_DATA, TORCHVISION_ROOT, DEBIAN = "GENSYNTH_DATA", "torchvision root", "Debian package dataset-fashion-mnist"
+_REPAIR = {  # what to do about a damaged copy, by where it is
+    GENSYNTH_DATA: "replace the damaged files with good copies, or point GENSYNTH_DATA to another folder (or unset it)",
+    TORCHVISION_ROOT: "delete the damaged files and run `python -m gensynth_course data` to download them again",
+    DEBIAN: "reinstall the package: sudo apt-get install --reinstall dataset-fashion-mnist",
+}
 
 
 class FashionMNISTNotFound(FileNotFoundError):
     """Raised when Fashion-MNIST is in none of the places we look and cannot be downloaded."""
+
+
+class FashionMNISTDamaged(FashionMNISTNotFound):
+    """Raised when every copy of Fashion-MNIST found is damaged (truncated, corrupt or altered);
+    the message names the damaged files and what to do."""
 
 
 @dataclass
@@ -84,9 +109,9 @@ def _candidate_dirs() -> list[tuple[str, Path]]:
     dirs = []
     env = os.environ.get("GENSYNTH_DATA")
     if env:
-        dirs += [("GENSYNTH_DATA", Path(env)), ("GENSYNTH_DATA", Path(env) / "FashionMNIST" / "raw")]
-    dirs.append(("torchvision root", torchvision_root() / "FashionMNIST" / "raw"))
-    dirs.append(("Debian package dataset-fashion-mnist", DEBIAN_DIR))
+        dirs += [(GENSYNTH_DATA, Path(env)), (GENSYNTH_DATA, Path(env) / "FashionMNIST" / "raw")]
+    dirs.append((TORCHVISION_ROOT, torchvision_root() / "FashionMNIST" / "raw"))
+    dirs.append((DEBIAN, DEBIAN_DIR))
     return dirs
 
 
@@ -107,6 +132,46 @@ def _read_idx(path: Path, header_bytes: int) -> np.ndarray:
         return np.frombuffer(f.read(), dtype=np.uint8, offset=header_bytes)
 
 
+_checked: dict[tuple[str, int, int], str | None] = {}   # (path, size, mtime) -> what is wrong, or None
+_noted: set[str] = set()                                  # damaged copies already reported as skipped
+
+
+def _file_problem(path: Path) -> str | None:
+    """What is wrong with one file, or None when its content has the published checksum. Each file
+    is hashed once per process (again only if its size or modification time changes)."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _checked:
+        digest = hashlib.md5(usedforsecurity=False)
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        except (EOFError, OSError, zlib.error) as error:     # a truncated or corrupt .gz
+            _checked[key] = f"{path.name} is truncated or corrupt ({error})"
+        else:
+            _checked[key] = (None if digest.hexdigest() == CHECKSUMS[path.name.removesuffix(".gz")] else
+                             f"{path.name} does not match the published checksum (truncated or altered)")
+    return _checked[key]
+
+
+def _damage(where: str, folder: Path) -> str | None:
+    """One line naming the damaged files of a complete copy and what to do, or None if it is sound."""
+    problems = [p for stem in _FILES.values() if (p := _file_problem(_find_file(folder, stem)))]
+    if not problems:
+        return None
+    return f"Fashion-MNIST in {folder} ({where}) is damaged: {'; '.join(problems)}. To fix it, {_REPAIR[where]}."
+
+
+def _found(where: str, folder: Path, skipped: list[str]) -> tuple[str, Path]:
+    for report in skipped:
+        if report not in _noted:
+            _noted.add(report)
+            print(f"gensynth_course: skipped a damaged copy. {report}", file=sys.stderr)
+    return where, folder
+
+
 def _download() -> Path:
     from torchvision.datasets import FashionMNIST
 
@@ -117,17 +182,31 @@ def _download() -> Path:
 
 
 def locate_fashion_mnist(download: bool = True) -> tuple[str, Path]:
-    """Return ``(where, folder)`` of a complete copy of Fashion-MNIST, downloading if allowed."""
+    """Return ``(where, folder)`` of a complete, verified copy of Fashion-MNIST, downloading if
+    allowed. Damaged copies are skipped (with a note on stderr); if only damaged copies exist,
+    :class:`FashionMNISTDamaged` says which files are damaged and what to do."""
+    damaged = []
     for where, folder in _candidate_dirs():
         if _complete(folder):
-            return where, folder
+            report = _damage(where, folder)
+            if report is None:
+                return _found(where, folder, damaged)
+            damaged.append(report)
     if download:
         try:
-            return "downloaded by torchvision", _download()
+            folder = _download()
         except Exception as error:  # no network, a proxy, a full disk ...
             reason = f"the download failed ({type(error).__name__}: {error})"
+        else:
+            report = _damage(TORCHVISION_ROOT, folder)    # torchvision keeps (damaged) files already there
+            if report is None:
+                return _found("downloaded by torchvision", folder, damaged)
+            if report not in damaged:
+                damaged.append(report)
     else:
         reason = "downloading was not allowed"
+    if damaged:
+        raise FashionMNISTDamaged(" ".join(damaged))
     looked = "\n".join(f"  - {folder}  ({where})" for where, folder in _candidate_dirs())
     raise FashionMNISTNotFound(
         f"Fashion-MNIST was not found, and {reason}.\nLooked in:\n{looked}\n"

@@ -1,6 +1,7 @@
 """Fashion-MNIST lookup: the order of places, the idx format, and the message when it is nowhere."""
 
 import gzip
+import hashlib
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from gensynth_course import data
 
 
 def _write_idx(folder, n, compress):
+    """Fake Fashion-MNIST files, with their checksums registered as the published ones (the
+    ``nowhere`` fixture gives each test its own copy of ``data.CHECKSUMS``)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for split, count in (("train", n), ("t10k", n // 2)):
@@ -19,6 +22,7 @@ def _write_idx(folder, n, compress):
                                       ("labels-idx1", b"\0\0\x08\x01" + count.to_bytes(4, "big"), labels)):
             raw = header + payload.tobytes()
             name = f"{split}-{kind}-ubyte"
+            data.CHECKSUMS[name] = hashlib.md5(raw).hexdigest()
             if compress:
                 with gzip.open(folder / (name + ".gz"), "wb") as f:
                     f.write(raw)
@@ -33,6 +37,7 @@ def nowhere(tmp_path, monkeypatch):
     monkeypatch.setenv("GENSYNTH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GENSYNTH_DATA", raising=False)
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(data, "CHECKSUMS", dict(data.CHECKSUMS))
     return tmp_path
 
 
