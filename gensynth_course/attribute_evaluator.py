@@ -23,6 +23,7 @@ from .budget import by_budget, check_budget
 from .cache import load_or_train
 from .data import as_model_input, to_model_range
 from .seeding import seed_everything
+from .tokenizer import caption_list
 from .train import fit
 
 HEAD_SIZES = tuple(len(shapes.ATTRIBUTE_VALUES[a]) for a in shapes.ATTRIBUTES)
@@ -150,6 +151,7 @@ def caption_accuracy(images: torch.Tensor, captions: list[str], evaluator: Attri
     evaluator reads exactly the caption's description (layout, and shape, colour and size of every
     object). ``images``: uint8, or floats in [−1, 1]; a caption outside the grammar raises
     :class:`~gensynth_course.shapes.CaptionError`."""
+    captions = caption_list(captions)
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images but {len(captions)} captions: give one caption per image.")
     wanted = [shapes.parse_caption(c) for c in captions]

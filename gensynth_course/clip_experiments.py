@@ -29,7 +29,7 @@ from .data import as_model_input, to_model_range
 from .device import pick_device
 from .metrics import recall_at_k
 from .seeding import seed_everything
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, caption_list
 from .train import fit
 
 CHAPTER = "ch04"
@@ -137,7 +137,9 @@ def embed_images(model: CLIP, images: torch.Tensor, batch_size: int = 500) -> to
 
 @torch.no_grad()
 def embed_texts(model: CLIP, tokenizer: Tokenizer, texts: list[str], batch_size: int = 2000) -> torch.Tensor:
-    """Unit-length caption embeddings, on the CPU (an unknown word raises ``UnknownWordError``)."""
+    """Unit-length caption embeddings of a list of captions, on the CPU (an unknown word raises
+    ``UnknownWordError``)."""
+    texts = caption_list(texts)
     model.eval()
     device = model.logit_scale.device
     return torch.cat([model.encode_text(*(t.to(device) for t in tokenizer.encode(texts[i:i + batch_size])),

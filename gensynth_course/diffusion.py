@@ -11,6 +11,7 @@ The interface mirrors diffusers: ``add_noise(x0, noise, t)``, ``set_timesteps(n)
 from __future__ import annotations
 
 import math
+import operator
 from typing import Callable
 
 import torch
@@ -37,8 +38,14 @@ def cosine_betas(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> to
 
 
 def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """values[t] shaped (N, 1, 1, 1) to broadcast over images ``like``."""
+    """values[t] shaped (N, 1, 1, 1) to broadcast over images ``like``; every t must be a step of
+    the schedule, 0 ≤ t < T."""
     t = torch.as_tensor(t, device=values.device).long().reshape(-1)
+    if len(t):
+        low, high = (int(v) for v in t.aminmax())
+        if low < 0 or high >= len(values):
+            raise ValueError(f"time steps from {low} to {high} are out of range: this schedule has steps 0 to "
+                             f"{len(values) - 1}.")
     out = values[t].to(device=like.device, dtype=like.dtype)
     return out.reshape(-1, *([1] * (like.dim() - 1)))
 
@@ -113,7 +120,8 @@ class DDPMScheduler:
     def set_timesteps(self, num_inference_steps: int) -> None:
         """DDPM walks every step T−1 … 0; the number of steps cannot change."""
         if num_inference_steps != self.num_train_timesteps:
-            raise ValueError("DDPM ancestral sampling visits every step; use DDIMScheduler for fewer.")
+            raise ValueError(f"DDPM ancestral sampling visits all {self.num_train_timesteps} steps, not "
+                             f"{num_inference_steps!r}; use DDIMScheduler for fewer.")
         self.timesteps = torch.arange(self.num_train_timesteps - 1, -1, -1)
 
     def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor,
@@ -146,9 +154,14 @@ class DDIMScheduler(DDPMScheduler):
     def set_timesteps(self, num_inference_steps: int) -> None:
         """Evenly spaced steps from T−1 down to 0 ("uniform" skipping in the DDIM paper)."""
         T = self.num_train_timesteps
-        if not 1 <= num_inference_steps <= T:
-            raise ValueError(f"num_inference_steps must be between 1 and {T}")
-        steps = torch.linspace(0, T - 1, num_inference_steps).round().long()
+        try:
+            whole = operator.index(num_inference_steps)
+        except TypeError:
+            whole = None
+        if whole is None or not 1 <= whole <= T:
+            raise ValueError(f"{num_inference_steps!r} sampling steps is not allowed; use a whole number from 1 "
+                             f"to {T} (the training steps).")
+        steps = torch.linspace(0, T - 1, whole).round().long()
         self.timesteps = steps.flip(0)
         self._prev = dict(zip(self.timesteps.tolist(), self.timesteps[1:].tolist() + [-1]))
 
@@ -186,11 +199,12 @@ def sample(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Generate ``shape[0]`` images by running the reverse process from pure noise.
 
+    ``num_inference_steps``: how many steps to take, 1 to T (DDIM); ``None`` takes all T.
     Returns ``(images, snapshots)``: the final images (clipped to [−1, 1]) and, if ``frames`` > 0,
     about that many intermediate x_t of the first batch, for a GIF of the sampling process.
     Large requests run in batches of ``batch_size``.
     """
-    steps = num_inference_steps or scheduler.num_train_timesteps
+    steps = scheduler.num_train_timesteps if num_inference_steps is None else num_inference_steps
     scheduler.set_timesteps(steps)
     was_training = model.training
     model.eval()

@@ -37,7 +37,7 @@ from .guidance import ClassifierFreeGuidance
 from .metrics import frechet_distance, gaussian_stats, mean_pairwise_distance, recall_at_k
 from .noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
 from .seeding import seed_everything
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, caption_list
 from .train import fit
 from .unet import add_condition_channels
 
@@ -334,6 +334,7 @@ def generate(model: TextConditionalUNet, captions: list[str], method: str = "cfg
              frames: int = 0):
     """32 × 32 images (floats in [−1, 1]) for ``captions``, one per caption; an unknown word
     raises :class:`~gensynth_course.tokenizer.UnknownWordError` with suggestions."""
+    captions = caption_list(captions)
     ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(captions)
     sampler = DDIMScheduler(linear_betas(), clip_sample=True)
     denoiser = guided_model(model, method, scale, clip, sampler)
@@ -348,7 +349,7 @@ def upsample(upsampler: TextConditionalUNet, low: torch.Tensor, captions: list[s
     """64 × 64 images from 32 × 32 ones (floats in [−1, 1]) and their captions, with stochastic DDIM
     (η = 1, fresh noise at every step). The deterministic sampler (η = 0) carries the network's small
     errors from step to step and ends in visible grain; fresh noise washes them out."""
-    ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(captions)
+    ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(caption_list(captions))
     sampler = DDIMScheduler(linear_betas(), eta=1.0, clip_sample=True)
     images, _ = sample(upsampler, sampler, (len(low), 3, 64, 64), steps, generator=torch.Generator().manual_seed(seed),
                        progress=progress, batch_size=100, ids=ids, cond=upsampler_condition(low, 64))
@@ -365,7 +366,7 @@ def inpaint(model: TextConditionalUNet, images: torch.Tensor, masks: torch.Tenso
     mask. ``naive=True``: ``model`` is the base model, which never learned to inpaint; after every
     step the known region of x_t is overwritten by a fresh sample of q(x_t | x_0) of the original
     (the baseline GLIDE improves on). Either way the known pixels are pasted back at the end."""
-    ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(captions)
+    ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(caption_list(captions))
     sampler = DDIMScheduler(linear_betas(), clip_sample=True)
     sampler.set_timesteps(steps)
     generator = torch.Generator().manual_seed(seed)

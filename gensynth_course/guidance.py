@@ -21,6 +21,8 @@ samplers of :mod:`gensynth_course.diffusion` run them unchanged.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -35,10 +37,23 @@ def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int,
     return torch.where(drop.to(y.device), torch.full_like(y, null_label), y)
 
 
+def check_scale(scale: float) -> float:
+    """``scale`` as a float, after checking that it is a finite number s ≥ 0."""
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise ValueError(f"guidance scale {scale!r} is not a number >= 0; use s >= 0 (0: unconditional or "
+                         "unguided, 1: plain conditional, above 1: stronger guidance).")
+    return value
+
+
 class ClassifierFreeGuidance(nn.Module):
     """ε̂ = ε(x_t | ∅) + s (ε(x_t | y) − ε(x_t | ∅)) for a conditional ``model``.
 
-    s = 0 is the unconditional model, s = 1 the conditional one, s > 1 guides beyond it. Both
+    s = 0 is the unconditional model, s = 1 the conditional one, s > 1 guides beyond it (s < 0 is
+    refused). Both
     predictions come from one batched forward pass of 2N images. ``y`` is whatever the model is
     conditioned on (class labels here, captions in chapter 05); ``model.null_condition(y)`` gives
     the "nothing" it was trained with (the null label, or the empty caption). Other keyword
@@ -47,7 +62,7 @@ class ClassifierFreeGuidance(nn.Module):
 
     def __init__(self, model: nn.Module, scale: float):
         super().__init__()
-        self.model, self.scale = model, scale
+        self.model, self.scale = model, check_scale(scale)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, **model_kwargs) -> torch.Tensor:
         null = self.model.null_condition(y)
@@ -69,7 +84,7 @@ class ClassifierGuidance(nn.Module):
 
     def __init__(self, model: nn.Module, classifier: nn.Module, scheduler: DDPMScheduler, scale: float):
         super().__init__()
-        self.model, self.classifier, self.scale = model, classifier, scale
+        self.model, self.classifier, self.scale = model, classifier, check_scale(scale)
         ab = scheduler.alpha_bars
         if isinstance(scheduler, DDIMScheduler):
             self.eps_factor = (1 - ab).sqrt()

@@ -16,9 +16,27 @@ import torch
 from .data import as_model_input
 
 
+def check_images(images: torch.Tensor) -> None:
+    """Refuse images that are neither uint8 [0, 255] nor finite floats in [-1, 1] (a margin of
+    1e-3 is allowed for rounding, and clamped away later)."""
+    if images.dtype == torch.uint8:
+        return
+    if not images.is_floating_point():
+        raise ValueError(f"images are {images.dtype}; pass uint8 images in [0, 255] or floats in [-1, 1].")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values; check what produced them (a diverged "
+                         "model?) before measuring them.")
+    low, high = (float(v) for v in images.aminmax())
+    if low < -1 - 1e-3 or high > 1 + 1e-3:
+        raise ValueError(f"float images must lie in [-1, 1], but these run from {low:.4g} to {high:.4g}; "
+                         "pass uint8 images, or scale floats to [-1, 1] (0-255 floats: x / 127.5 - 1).")
+
+
 @torch.no_grad()
 def features(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Penultimate features of images given as uint8 [0, 255] or floats in [-1, 1]."""
+    """Penultimate features of images given as uint8 [0, 255] or floats in [-1, 1] (anything else
+    is refused by :func:`check_images`)."""
+    check_images(images)
     classifier.eval()
     out = []
     for i in range(0, len(images), batch_size):
@@ -29,7 +47,10 @@ def features(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int 
 
 
 def gaussian_stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (unbiased) covariance of features (N, D)."""
+    """Mean and (unbiased) covariance of features (N, D), N ≥ 2."""
+    if len(feats) < 2:
+        raise ValueError(f"a Gaussian needs at least 2 images to fit, got {len(feats)}; pass more images "
+                         "(hundreds or more for a stable Fréchet distance).")
     feats = feats.double()
     return feats.mean(0), torch.cov(feats.T)
 
@@ -74,13 +95,16 @@ def within_class_diversity(classifier: torch.nn.Module, images: torch.Tensor, la
 
 def mean_pairwise_distance(feats: torch.Tensor, groups: torch.Tensor) -> float:
     """Mean Euclidean distance between the feature vectors of distinct members of each group,
-    averaged over the groups that have at least two members."""
+    averaged over the groups that have at least two members (there must be one)."""
     per_group = []
     for group in groups.unique():
         f = feats[groups == group]
         if len(f) > 1:
             d = torch.cdist(f, f)
             per_group.append(d.sum() / (len(f) * (len(f) - 1)))
+    if not per_group:
+        raise ValueError("no group has two or more members, so there are no distances to average; pass "
+                         "several images per label.")
     return float(torch.stack(per_group).mean())
 
 
@@ -104,11 +128,29 @@ class FashionFD:
         return self(torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1))
 
 
+def _check_retrieval(similarity: torch.Tensor, relevant: torch.Tensor, k: int | None = None) -> None:
+    if similarity.shape != relevant.shape or similarity.dim() != 2:
+        raise ValueError(f"similarity {tuple(similarity.shape)} and relevant {tuple(relevant.shape)} must be "
+                         "matrices of the same shape (queries × candidates).")
+    if k is not None and not 1 <= k <= similarity.shape[1]:
+        raise ValueError(f"k={k} is out of range; use 1 to {similarity.shape[1]} (the number of candidates).")
+
+
+def _queries_with_relevant(relevant: torch.Tensor) -> torch.Tensor:
+    """The rows that have a relevant candidate; none at all is an error (the mean would be NaN)."""
+    has_any = relevant.sum(1) > 0
+    if not has_any.any():
+        raise ValueError("no query has a relevant candidate, so the measure is undefined; check the "
+                         "relevance matrix (built from the right lists? transposed?).")
+    return has_any
+
+
 def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
     """Retrieval recall@k: the share of queries (rows of ``similarity``, scores against every
     candidate) with at least one relevant candidate among their ``k`` highest scores. ``relevant``
     is a bool matrix of the same shape; with one relevant candidate per query this is R@k of
     Radford et al. (2021, Table 13)."""
+    _check_retrieval(similarity, relevant, k)
     top = similarity.topk(k, dim=1).indices
     return float(relevant.gather(1, top).any(1).double().mean())
 
@@ -116,6 +158,7 @@ def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> flo
 def precision_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
     """Retrieval precision@k: the mean share of relevant candidates among each query's ``k``
     highest scores (AudioCLIP's P@1 for k = 1: is the top answer right?)."""
+    _check_retrieval(similarity, relevant, k)
     top = similarity.topk(k, dim=1).indices
     return float(relevant.gather(1, top).double().mean())
 
@@ -123,20 +166,24 @@ def precision_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> 
 def recall_of_relevant_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
     """Information-retrieval recall@k: the mean share of each query's relevant candidates found
     among its ``k`` highest scores, over the queries that have any (AudioCLIP's R@1, which falls
-    below P@1 when a query has several right answers). Compare :func:`recall_at_k`, CLIP's hit rate."""
+    below P@1 when a query has several right answers). Compare :func:`recall_at_k`, CLIP's hit rate.
+    If no query has a relevant candidate, it is undefined: an error."""
+    _check_retrieval(similarity, relevant, k)
+    has_any = _queries_with_relevant(relevant)
     top = similarity.topk(k, dim=1).indices
     count = relevant.sum(1)
-    has_any = count > 0
     return float((relevant.gather(1, top).sum(1)[has_any].double() / count[has_any]).mean())
 
 
 def mean_average_precision(similarity: torch.Tensor, relevant: torch.Tensor) -> float:
     """mAP: for each query, the mean of precision@r over the ranks r of its relevant candidates
-    (candidates sorted by falling score), averaged over the queries that have any."""
+    (candidates sorted by falling score), averaged over the queries that have any. If no query has
+    a relevant candidate, mAP is undefined: an error."""
+    _check_retrieval(similarity, relevant)
+    has_any = _queries_with_relevant(relevant)
     order = similarity.argsort(dim=1, descending=True)
     hits = relevant.gather(1, order).double()                        # (Q, N) relevance in rank order
     ranks = torch.arange(1, hits.shape[1] + 1, dtype=torch.float64)
     precision = hits.cumsum(1) / ranks
     count = hits.sum(1)
-    has_any = count > 0
     return float(((precision * hits).sum(1)[has_any] / count[has_any]).mean())

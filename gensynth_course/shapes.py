@@ -18,7 +18,10 @@ true of its scene and any generated image can be checked against the caption tha
 
 from __future__ import annotations
 
+import difflib
 import random
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import torch
@@ -267,11 +270,18 @@ def vocabulary() -> list[str]:
     return sorted(words)
 
 
+def caption_words(text: str) -> list[str]:
+    """The lower-case words of a caption: runs of letters and digits (accents kept, so that an
+    unknown word is reported whole); punctuation is dropped."""
+    return re.findall(r"[^\W_]+", unicodedata.normalize("NFC", text).lower())
+
+
 def _lookup(table: dict) -> dict:
     return {word: value for value, words in table.items() for word in words}
 
 
 _SIZE, _COLOUR, _SHAPE = _lookup(SIZE_WORDS), _lookup(COLOUR_WORDS), _lookup(SHAPE_WORDS)
+_VOCABULARY = set(vocabulary())
 _POSITION_WORDS = {"left": "left", "right": "right", "top": "top", "bottom": "bottom", "centre": "centre",
                    "middle": "centre"}
 
@@ -282,6 +292,12 @@ def _read_object(words: list[str], text: str) -> tuple[str, str, str]:
         values = {table[w] for w in words if w in table}
         if len(values) != 1:
             what = "no" if not values else "more than one"
+            unknown = [w for w in words if w not in _VOCABULARY] if not values else []
+            if unknown:     # name the unknown word, preferring one that looks like a misspelt attribute
+                close = {w: difflib.get_close_matches(w, list(table), n=3, cutoff=0.6) for w in unknown}
+                word = next((w for w in unknown if close[w]), unknown[0])
+                hint = f" (did you mean {' or '.join(repr(c) for c in close[word])}?)" if close[word] else ""
+                what = f"unknown word {word!r}{hint} and no"
             raise CaptionError(f"{text!r}: {what} {name} word in {' '.join(words)!r}. Each object needs one size "
                                f"({', '.join(SIZES)}), one colour ({', '.join(COLOUR_NAMES)}) and one shape "
                                f"({', '.join(SHAPES)}), e.g. 'a small red circle on the left'.")
@@ -295,7 +311,13 @@ def parse_caption(text: str) -> Description:
     Two objects are recognised by a relation word (above, over, below, under, beneath, or left/right
     followed by "of"); the caption is split there into subject and reference.
     """
-    words = text.lower().replace(",", " ").replace(".", " ").split()
+    if not isinstance(text, str):
+        raise CaptionError(f"parse_caption reads one caption, a string, not {type(text).__name__}; for a list "
+                           "of captions use [parse_caption(c) for c in captions].")
+    words = caption_words(text)
+    if not words:
+        raise CaptionError(f"the caption {text!r} has no words; describe a scene, e.g. 'a small red circle on "
+                           "the left'.")
     for i, word in enumerate(words):
         relation = None
         if word in ("above", "over"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,6 +20,12 @@ from torch import nn
 
 from .cache import FORMAT, CorruptCheckpoint, load_safe, save_atomic, set_aside
 from .progress import progress_bar
+
+
+def resume_hint() -> str:
+    """How to resume an interrupted run: run the command again on the command line (where
+    ``python -m gensynth_course`` sets ``GENSYNTH_CLI``), the cell again in a notebook."""
+    return f"Run the same {'command' if os.environ.get('GENSYNTH_CLI') else 'cell'} again to resume."
 
 
 class EMA:
@@ -139,8 +146,8 @@ def fit(
         save_progress()
         bar.close()
         raise KeyboardInterrupt(
-            f"training interrupted at step {history['steps']}; progress saved to {checkpoint}. "
-            "Run the same cell again to resume." if checkpoint else
+            f"training interrupted at step {history['steps']}; progress saved to {checkpoint}. {resume_hint()}"
+            if checkpoint else
             f"training interrupted at step {history['steps']}."
         ) from None
     bar.close()

@@ -166,7 +166,15 @@ class UNet(nn.Module):
                 cond: torch.Tensor | None = None, text: torch.Tensor | None = None,
                 tokens: torch.Tensor | None = None, token_mask: torch.Tensor | None = None) -> torch.Tensor:
         """ε̂ for x_t at steps t; ``y``: class labels; ``text`` (B, D) and ``tokens`` (B, L, D) with
-        ``token_mask`` (B, L): a caption's pooled and per-token states; ``cond``: image condition."""
+        ``token_mask`` (B, L): a caption's pooled and per-token states; ``cond``: image condition.
+        ``t`` holds whole steps t ≥ 0 (an integer tensor), one per image or one for all."""
+        if not torch.is_tensor(t) or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise ValueError(f"t is {t.dtype if torch.is_tensor(t) else type(t).__name__}, but time steps are whole "
+                             "numbers; pass an integer tensor, e.g. torch.full((n,), 500) or t.long().")
+        if t.numel() not in (1, len(x)):
+            raise ValueError(f"t has {t.numel()} time steps for {len(x)} images; give one per image, or one for all.")
+        if (t < 0).any():
+            raise ValueError(f"t has a negative time step ({int(t.min())}); steps run from 0 to T - 1.")
         temb = self.time_mlp(sinusoidal_embedding(t.reshape(-1), self.t_dim0))
         if text is not None:
             if self.text_projection is None:

@@ -38,8 +38,8 @@ from .data import to_model_range
 from .glide_experiments import Judge
 from .progress import progress_bar
 from .seeding import seed_everything
-from .tokenizer import Tokenizer
-from .train import EMA
+from .tokenizer import Tokenizer, caption_list
+from .train import EMA, resume_hint
 from .xmc_gan import XMCGAN, Generator, discriminator_loss, generator_loss
 
 CHAPTER = "ch06"
@@ -172,7 +172,7 @@ def train_gan(model: XMCGAN, config: dict, text: CaptionEncoder, image_encoder: 
         save_progress()
         bar.close()
         raise KeyboardInterrupt(f"training interrupted at step {history['steps']}; progress saved to {checkpoint}. "
-                                "Run the same cell again to resume.") from None
+                                f"{resume_hint()}") from None
     bar.close()
     model.generator.load_state_dict(ema.model.state_dict())
     model.eval()
@@ -219,6 +219,7 @@ def generate(generator: Generator, text: CaptionEncoder, captions: list[str], se
              batch_size: int = 500) -> torch.Tensor:
     """One image per caption from ``generator`` (a trained pair's ``.generator``), in [−1, 1];
     the noise comes from ``seed``."""
+    captions = caption_list(captions)
     noise = torch.Generator().manual_seed(seed)
     generator.eval()
     out = []
