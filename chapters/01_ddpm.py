@@ -2,13 +2,13 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -145,7 +145,7 @@ def draw_step(t):
     plt.show()
 
 
-slider(draw_step, values=list(range(0, 1000, 10)) + [999], static=[99, 499], label="t")
+slider(draw_step, values=[0] + list(range(9, 1000, 10)), static=[99, 499], label="t")
 
 # %% [markdown]
 # ## 3 · Linear versus cosine schedule

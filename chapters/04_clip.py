@@ -2,13 +2,13 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -512,7 +512,7 @@ gallery_embeddings = ch04.embed_images(model, gallery)
 def search(prompt: str):
     try:
         query = ch04.embed_texts(model, tokenizer, [prompt])[0]
-    except UnknownWordError as error:
+    except ValueError as error:  # an unknown word, or a prompt with no words
         print(f"✘ {error}")
         return
     best = (gallery_embeddings @ query).topk(8).indices

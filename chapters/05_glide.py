@@ -2,13 +2,13 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -59,7 +59,7 @@ from gensynth_course.images import show_grid, show_rows
 from gensynth_course.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
 from gensynth_course.notebook import LivePreview, headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.tokenizer import Tokenizer, UnknownWordError
+from gensynth_course.tokenizer import Tokenizer
 from gensynth_course.unet import Attention, UNet, add_condition_channels
 
 generator = seed_everything(0)
@@ -331,7 +331,7 @@ for method, name, on in (("cfg", "classifier-free", lambda s: s != 1.0), ("clip"
 def draw(prompt: str, scale: float = 3.0):
     try:
         images = ch05.generate(base, [prompt] * 4, "cfg", scale, seed=1, progress=False)
-    except UnknownWordError as error:
+    except ValueError as error:  # an unknown word, or a prompt with no words
         print(f"✘ {error}")
         return
     try:

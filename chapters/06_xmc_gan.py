@@ -2,13 +2,13 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -54,7 +54,6 @@ from gensynth_course.data import to_model_range
 from gensynth_course.images import show_grid, show_rows
 from gensynth_course.notebook import LivePreview, headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.tokenizer import UnknownWordError
 from gensynth_course.xmc_gan import Discriminator, Generator, SelfModulation, discriminator_loss, generator_loss
 
 generator = seed_everything(0)
@@ -493,7 +492,7 @@ plt.show()
 def draw(prompt: str):
     try:
         images = ch06.generate(gan.generator, text, [prompt] * 8, seed=1)
-    except UnknownWordError as error:
+    except ValueError as error:  # an unknown word, or a prompt with no words
         print(f"✘ {error}")
         return
     try:

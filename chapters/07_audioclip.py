@@ -2,13 +2,13 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -61,7 +61,7 @@ from gensynth_course.data import to_model_range
 from gensynth_course.images import show_grid
 from gensynth_course.notebook import headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.tokenizer import Tokenizer, UnknownWordError
+from gensynth_course.tokenizer import Tokenizer
 
 generator = seed_everything(0)
 print(f"budget: {BUDGET}")
@@ -438,7 +438,7 @@ def ask_with_caption(prompt: str):
     """Embed ``prompt`` and play the 4 nearest test sounds."""
     try:
         query = embed_texts(full.clip, tokenizer, [prompt])[0]
-    except UnknownWordError as error:
+    except ValueError as error:  # an unknown word, or a prompt with no words
         print(f"✘ {error}")
         return
     nearest = (bank["audio"] @ query).topk(4)

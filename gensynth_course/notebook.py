@@ -28,17 +28,26 @@ def show_source(obj, lines: tuple[int, int] | None = None):
     display(Code(source, language="python"))
 
 
-def slider(draw: Callable[[int], None], values: Sequence[int], static: Sequence[int], label: str = "t"):
+def slider(draw: Callable[[int], None], values: Sequence[int], static: Sequence[int], label: str = "t") -> None:
     """An integer slider over ``values`` that redraws with ``draw(value)``; headless, draw the
-    ``static`` values one after another instead, so the page still shows the idea."""
+    ``static`` values one after another instead, so the page still shows the idea.
+
+    The slider starts at ``static[0]``, so every static value must be one of ``values``.
+    """
+    values = list(values)
+    missing = [value for value in static if value not in values]
+    if not static or missing:
+        raise ValueError(f"slider: the static values {list(static)} must be a non-empty subset of the slider's "
+                         f"values (missing: {missing}); pick them from `values`.")
     if headless():
         for value in static:
             draw(value)
-        return None
+        return
     import ipywidgets as widgets
+    from IPython.display import display
 
-    return widgets.interact(draw, **{label: widgets.SelectionSlider(options=list(values), value=static[0],
-                                                                    description=label, continuous_update=False)})
+    control = widgets.SelectionSlider(options=values, value=static[0], description=label, continuous_update=False)
+    display(widgets.interactive(draw, **{label: control}))
 
 
 def figures_dir(chapter: str) -> Path:
