@@ -1,6 +1,7 @@
 # gensynth-course: two commands for a fresh machine.
 #   make lab    set up, then open JupyterLab on chapters/
-#   make test   set up, then unit tests and nbval over every chapter at the quick budget
+#   make test   set up, then unit tests, every chapter headless (nbval), the book and every chapter
+#               live in JupyterLab, all at the quick budget
 #   make book   execute the chapters (cached) and render the book into _build/book/
 
 PYTHON ?= python3
@@ -10,21 +11,27 @@ STAMP  := $(VENV)/.installed
 # torch 2.14.1 / torchvision 0.29.1 are known-good together (torch.org's CUDA build also runs on CPU).
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 BUDGET ?= standard
+PORT   ?= 8888
 # Debian packages installed when the set-up runs as root on Debian or Ubuntu: the data set for
-# everyone; a local MathJax and Chromium for the book and its browser test.
+# everyone; a local MathJax and Chromium for the book and the browser tests.
 DATA_DEBS := dataset-fashion-mnist
 BOOK_DEBS := libjs-mathjax chromium
 APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
+# Jupyter refuses to start as root without --allow-root (containers, the Debian set-up below).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+# How notebooks are stored in git: outputs and the kernel's language_info stripped, cell ids kept.
+NBSTRIP   := '$(abspath $(VENV))/bin/nbstripout' --keep-id --extra-keys metadata.language_info
+NBVAL_ENV := GENSYNTH_BUDGET=quick GENSYNTH_HEADLESS=1 MPLBACKEND=Agg PYTHONPATH=tests/live
 
-.PHONY: lab test book setup data book-deps sync clean help
+.PHONY: lab test book setup data git-filter book-deps sync clean help
 
 help:
 	@echo "make lab    - set up .venv, make sure Fashion-MNIST is there, open JupyterLab on chapters/"
-	@echo "make test   - same set-up, then unit tests and every chapter through nbval (quick budget)"
+	@echo "make test   - same set-up, then unit tests, the chapters headless and live, and the book (quick budget)"
 	@echo "make book   - render the book into _build/book/ (BUDGET=standard by default, BUDGET=quick to check)"
 	@echo "make sync   - re-pair chapters/*.py with chapters/*.ipynb (jupytext)"
 
-setup: $(STAMP) data
+setup: $(STAMP) data git-filter
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,19 +46,31 @@ data: $(STAMP)
 		apt-get update -qq && $(APT_GET) install -y -qq $(DATA_DEBS) >/dev/null; fi
 	$(PY) -m gensynth_course data
 
+# In a git checkout: store notebooks without outputs, whatever JupyterLab saved (.gitattributes
+# names the filter; git cannot commit a filter's command, so the set-up configures it).
+git-filter: $(STAMP)
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git config filter.nbstripout.clean "$(NBSTRIP)" && \
+		git config filter.nbstripout.smudge cat && \
+		git config diff.ipynb.textconv "$(NBSTRIP) -t"; fi
+
 # The book's MathJax and Chromium (elsewhere: see README, "The book").
 book-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(BOOK_DEBS) >/dev/null 2>&1; then \
 		apt-get update -qq && $(APT_GET) install -y -qq $(BOOK_DEBS) >/dev/null; fi
 
 lab: setup
-	$(VENV)/bin/jupyter lab chapters/
+	@echo "JupyterLab is starting on chapters/; open http://127.0.0.1:$(PORT)/lab with the token it prints below"
+	@echo "(make lab PORT=8890 if $(PORT) is taken; Ctrl-C twice stops it)."
+	$(VENV)/bin/jupyter lab chapters/ --port=$(PORT) --ServerApp.port_retries=0 $(ROOT_FLAG)
 
-# Unit tests, then every chapter notebook executed end to end by nbval (outputs are not compared).
+# 1. unit tests; 2. every chapter headless through nbval, keeping its outputs in _build/run/;
+# 3. the book rendered from those outputs, then every chapter live in JupyterLab (warm cache).
 test: setup book-deps
-	$(PY) -m pytest tests -q
-	GENSYNTH_BUDGET=quick GENSYNTH_HEADLESS=1 MPLBACKEND=Agg \
-		$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider chapters/*.ipynb -q
+	$(PY) -m pytest tests -q --ignore=tests/live
+	$(NBVAL_ENV) $(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 -p nbval_record -p no:cacheprovider \
+		chapters/*.ipynb -q
+	$(PY) -m pytest tests/live -q
 
 book: setup book-deps
 	$(PY) -m gensynth_course book --budget $(BUDGET)

@@ -30,7 +30,7 @@ html_title = {title!r}
 extensions = ["myst_nb"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "conf.py", "_static"]
 nb_custom_formats = {{".py": ["jupytext.reads", {{"fmt": "py:percent"}}]}}
-nb_execution_mode = "cache"
+nb_execution_mode = {execution!r}
 nb_execution_cache_path = {cache!r}
 nb_execution_timeout = -1
 nb_execution_raise_on_error = True
@@ -100,8 +100,17 @@ def _card(c) -> str:
             f'<p class="gs-times">{times}</p>{links}</div>')
 
 
-def write_sources(budget: str) -> Path:
-    """Write the Sphinx source folder for ``budget``; return its path."""
+def executed_notebook(c, budget: str, folder: Path) -> Path:
+    """Where ``python -m gensynth_course run`` (or ``make test``) leaves chapter ``c`` executed."""
+    return folder / f"{c.number}_{c.slug}.{budget}.ipynb"
+
+
+def write_sources(budget: str, executed: Path | None = None) -> Path:
+    """Write the Sphinx source folder for ``budget``; return its path.
+
+    With ``executed``, each chapter page is the notebook already executed in that folder (see
+    :func:`executed_notebook`) and nothing runs again; without it, MyST-NB executes the chapters.
+    """
     manifest = load_manifest()
     book = manifest["book"]
     src = BUILD / "book-src"
@@ -112,7 +121,14 @@ def write_sources(budget: str) -> Path:
     downloads = {}
     for c in ready:
         name = f"{c.number}_{c.slug}"
-        shutil.copy2(c.source, src / f"{name}.py")
+        if executed is None:
+            shutil.copy2(c.source, src / f"{name}.py")
+        else:
+            run = executed_notebook(c, budget, executed)
+            if not run.exists() or run.stat().st_mtime < c.source.stat().st_mtime:
+                raise SystemExit(f"No executed copy of chapter {c.number} newer than its source in {executed}: "
+                                 f"run `python -m gensynth_course run {c.number} --budget {budget}` first.")
+            shutil.copy2(run, src / f"{name}.ipynb")
         shutil.copy2(c.source, src / "_static" / "downloads" / f"{name}.py")
         shutil.copy2(c.notebook, src / "_static" / "downloads" / f"{name}.ipynb")
         downloads[name] = (f'<div class="gs-downloads">Download this chapter: '
@@ -128,7 +144,8 @@ def write_sources(budget: str) -> Path:
               f"({platform.machine()}, {os.cpu_count()} CPU cores).")
     (src / "conf.py").write_text(CONF.format(
         title=book["title"], author=", ".join(book["authors"]), copyright=f"{today[:4]}, {', '.join(book['authors'])}",
-        cache=str(BUILD / "jupyter-cache" / budget), footer=footer, downloads=downloads))
+        cache=str(BUILD / "jupyter-cache" / budget), execution="cache" if executed is None else "off",
+        footer=footer, downloads=downloads))
 
     cards = "\n".join(_card(c) for c in chapters())
     toctree = "\n".join(f"{c.number}_{c.slug}" for c in ready)
@@ -154,15 +171,16 @@ run at the `{budget}` budget. Times are wall-clock minutes including training.
     return src
 
 
-def build(budget: str | None = None) -> Path:
-    """Execute the ready chapters (cached) and render the site into ``_build/book/``."""
+def build(budget: str | None = None, executed: Path | None = None) -> Path:
+    """Execute the ready chapters (cached) and render the site into ``_build/book/``; with
+    ``executed``, render the chapters executed there instead (``make test`` does, after nbval)."""
     from sphinx.cmd.build import build_main
 
     budget = check_budget(budget)
     os.environ["GENSYNTH_BUDGET"] = budget      # the notebook kernels inherit these
     os.environ["GENSYNTH_HEADLESS"] = "1"
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    src = write_sources(budget)
+    src = write_sources(budget, executed)
     out = BUILD / "book"
     start = time.perf_counter()
     status = build_main(["-b", "html", "-q", "-W", "--keep-going", "-d", str(BUILD / "book-doctrees"), str(src), str(out)])

@@ -8,6 +8,14 @@ import pytest
 from gensynth_course.course import REPO_ROOT, chapters
 
 SOURCES = sorted((REPO_ROOT / "chapters").glob("*.py"))
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def test_the_stored_kernelspec_is_the_installed_one():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec(KERNELSPEC["name"])
+    assert {"display_name": spec.display_name, "language": spec.language, "name": KERNELSPEC["name"]} == KERNELSPEC
 
 
 def test_every_ready_chapter_has_its_files():
@@ -21,6 +29,9 @@ def test_pair_is_in_sync_and_clean(source):
     notebook = source.with_suffix(".ipynb")
     assert notebook.exists(), f"{notebook.name} is missing: run `make sync`"
     stored = json.loads(notebook.read_text())
+    # What JupyterLab writes when it saves, so that opening a chapter does not rewrite its pair.
+    assert stored["metadata"]["kernelspec"] == KERNELSPEC, f"{notebook.name}: kernelspec is not {KERNELSPEC}"
+    assert "language_info" not in stored["metadata"], f"{notebook.name} was saved with the kernel's language_info"
     for cell in stored["cells"]:
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{notebook.name} has outputs"

@@ -1,9 +1,10 @@
 """The rendered book: built at the quick budget, then read in headless Chromium.
 
-The build executes the chapters through MyST-NB's jupyter-cache, so it takes about as long as the
-nbval run. It needs a local MathJax and the browser tests Debian's Chromium (``make book-deps``
-installs both on Debian as root; `.ci/run` does too); where either is missing the tests say so and
-are skipped.
+In ``make test`` the book is rendered from the chapters that nbval has just executed
+(``_build/run/``, written by the ``nbval_record`` plugin), so nothing runs twice; run alone, where
+those are missing or older than the chapters, the build executes the chapters itself. It needs a
+local MathJax and the browser tests Debian's Chromium (``make book-deps`` installs both on Debian
+as root; `.ci/run` does too); where either is missing the tests say so and are skipped.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ READY = [c for c in chapters() if c.status == "ready"]
 
 @pytest.fixture(scope="module")
 def site():
-    from gensynth_course.book import build, mathjax_dir
+    from gensynth_course.book import BUILD, build, executed_notebook, mathjax_dir
 
     try:
         mathjax_dir()
     except SystemExit as missing:
         pytest.skip(str(missing))
-    return build("quick")
+    executed = BUILD / "run"
+    fresh = all(executed_notebook(c, "quick", executed).exists() and
+                executed_notebook(c, "quick", executed).stat().st_mtime >= c.source.stat().st_mtime for c in READY)
+    return build("quick", executed if fresh else None)
 
 
 def test_every_ready_chapter_has_a_page(site):
