@@ -21,7 +21,8 @@ APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # How notebooks are stored in git: outputs and the kernel's language_info stripped, cell ids kept.
 NBSTRIP   := '$(abspath $(VENV))/bin/nbstripout' --keep-id --extra-keys metadata.language_info
-NBVAL_ENV := GENSYNTH_BUDGET=quick GENSYNTH_HEADLESS=1 MPLBACKEND=Agg PYTHONPATH=tests/live
+NBVAL_ENV := GENSYNTH_BUDGET=quick GENSYNTH_HEADLESS=1 MPLBACKEND=module://matplotlib_inline.backend_inline \
+             PYTHONPATH=tests/live
 
 .PHONY: lab test book setup data git-filter book-deps sync clean help
 

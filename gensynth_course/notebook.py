@@ -32,7 +32,8 @@ def slider(draw: Callable[[int], None], values: Sequence[int], static: Sequence[
     """An integer slider over ``values`` that redraws with ``draw(value)``; headless, draw the
     ``static`` values one after another instead, so the page still shows the idea.
 
-    The slider starts at ``static[0]``, so every static value must be one of ``values``.
+    The slider starts at ``static[0]``, so every static value must be one of ``values``; it is
+    labelled ``label`` and passes its value to ``draw``'s first parameter, whatever its name.
     """
     values = list(values)
     missing = [value for value in static if value not in values]
@@ -47,7 +48,8 @@ def slider(draw: Callable[[int], None], values: Sequence[int], static: Sequence[
     from IPython.display import display
 
     control = widgets.SelectionSlider(options=values, value=static[0], description=label, continuous_update=False)
-    display(widgets.interactive(draw, **{label: control}))
+    parameter = next(iter(inspect.signature(draw).parameters))
+    display(widgets.interactive(draw, **{parameter: control}))
 
 
 def figures_dir(chapter: str) -> Path:

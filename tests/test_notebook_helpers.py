@@ -24,10 +24,11 @@ def test_live_slider_starts_on_the_first_static_value(monkeypatch):
     monkeypatch.setattr("IPython.display.display", shown.append)
     drawn = []
 
-    def draw(t):
-        drawn.append(t)
+    def draw(scale):                                     # the label need not be the parameter's name
+        drawn.append(scale)
 
-    assert notebook.slider(draw, values=[0, 9, 19], static=[9, 19], label="t") is None
+    assert notebook.slider(draw, values=[0, 9, 19], static=[9, 19], label="s") is None
     (box,) = shown
     assert box.children[0].value == 9 and list(box.children[0].options) == [0, 9, 19]
+    assert box.children[0].description == "s"
     assert drawn == [9]                                   # the interactive draws its first value

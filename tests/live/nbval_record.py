@@ -3,7 +3,8 @@
 ``make test`` runs every chapter once, headless, through nbval. With ``-p nbval_record`` the
 outputs of that run are written as executed notebooks to ``_build/run/NN_slug.<budget>.ipynb``
 (the names ``python -m gensynth_course run`` uses), and the book is rendered from them instead of
-executing every chapter a second time. A notebook with a failed cell is not written.
+executing every chapter a second time. A notebook with a failed cell is not written. The summary
+at the end lists each chapter's time (the sum of its cells).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from gensynth_course.course import REPO_ROOT
 
 _cells: dict = defaultdict(list)
+_seconds: dict = defaultdict(float)
 _failed: set = set()
 
 
@@ -27,6 +29,7 @@ def pytest_runtest_makereport(item, call):
     if not hasattr(item, "test_outputs") or call.when != "call":
         return
     path = str(item.parent.fspath)
+    _seconds[path] += report.duration
     if report.failed:
         _failed.add(path)
     _cells[path].append((item.cell_num, item.test_outputs or []))
@@ -59,3 +62,12 @@ def _output(node, count: int):
         return nbformat.v4.new_output("execute_result", data=node["data"], metadata=node.get("metadata", {}),
                                       execution_count=count)
     return nbformat.v4.new_output("display_data", data=node["data"], metadata=node.get("metadata", {}))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _seconds:
+        return
+    terminalreporter.section("chapter times (headless, sum of cells)")
+    for path, seconds in _seconds.items():
+        status = "failed" if path in _failed else "ok"
+        terminalreporter.write_line(f"{os.path.basename(path):<28} {seconds:6.0f} s  {status}")

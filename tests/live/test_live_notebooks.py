@@ -37,7 +37,7 @@ from gensynth_course.course import REPO_ROOT, chapters
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 READY = [c for c in chapters() if c.status == "ready"]
-RUN_ALL_TIMEOUT_S = 900
+RUN_ALL_TIMEOUT_S = 600
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 
 # JupyterLab settings for the test: no news or update checks (there is no network), and every
@@ -128,8 +128,10 @@ def browser(lab):
         chromium.close()
 
 
-def _api(lab, method: str, path: str):
-    request = urllib.request.Request(f"{lab['base']}{path}?token={lab['token']}", method=method)
+def _api(lab, method: str, path: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{lab['base']}{path}?token={lab['token']}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         body = response.read()
     return json.loads(body) if body else None
@@ -152,8 +154,15 @@ def _wait_for_new_image(locator, before: str | None, what: str, timeout_s: float
 
 
 def _run_all(page, panel) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    # "Restart Kernel and Run All Cells…", as a learner starting afresh would: JupyterLab waits for
+    # the restarted kernel before it sends the cells (a plain Run All right after the page opens
+    # can reach a kernel connection that is still settling, and then nothing runs).
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").first.click()
+    page.locator(".jp-Dialog .jp-mod-accept").first.click()
+    # Fail fast when the kernel does not answer: the first cell only imports.
+    page.wait_for_function("""(panel) => /\\[\\d+\\]/.test(panel.querySelector('.jp-CodeCell .jp-InputArea-prompt').textContent)""",
+                           arg=panel.element_handle(), timeout=180_000, polling=1000)
     # Done when no cell waits ([*]) and either every code cell has run or one failed (Run All
     # stops at the first error).
     page.wait_for_function(
@@ -188,6 +197,18 @@ def _check_control(page, panel, control: Control, chapter: str) -> None:
     assert len(sources) == len(set(sources)), f"chapter {chapter}: the control drew the same picture twice"
 
 
+def _read_saved(path: Path, timeout_s: float = 30) -> dict:
+    """The notebook JupyterLab saved, once the file on disk is complete (it may still be writing)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def _clean_with_git_filter(path: Path) -> bytes | None:
     """``path`` as the repository's nbstripout filter would store it (None when not installed)."""
     try:
@@ -205,7 +226,11 @@ def test_chapter_runs_live(lab, browser, chapter):
     name = f"{chapter.number}_{chapter.slug}"
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{lab['base']}/lab/workspaces/{name}/tree/{name}.ipynb?reset&token={lab['token']}")
+        # The notebook's kernel is started first, as the server's session for it, so that the page
+        # connects to that one kernel (opening a fresh workspace can otherwise start two).
+        _api(lab, "POST", "/api/sessions", {"path": f"{name}.ipynb", "name": f"{name}.ipynb", "type": "notebook",
+                                            "kernel": {"name": "python3"}})
+        page.goto(f"{lab['base']}/lab/workspaces/{name}/tree/{name}.ipynb?token={lab['token']}")
         panel = page.locator(".jp-NotebookPanel").first
         panel.wait_for(timeout=60_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
@@ -237,7 +262,7 @@ def test_chapter_runs_live(lab, browser, chapter):
                                "!document.querySelector('.jp-DocumentWidget.jp-mod-dirty')",
                                arg=panel.element_handle(), timeout=30_000)
         saved = lab["root"] / f"{name}.ipynb"
-        stored = json.loads(saved.read_text())
+        stored = _read_saved(saved)
         failed = [o for c in stored["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
                   if o["output_type"] == "error"]
         assert not failed, f"chapter {chapter.number}: {failed[0]['ename']}: {failed[0]['evalue']}"
