@@ -131,7 +131,8 @@ def show_sounds(scenes: list, labels: list[str], title: str, waves: torch.Tensor
             axes[1, i].set_yticklabels([])
     fig.suptitle(title)
     fig.tight_layout()
-    plt.show()
+    display(fig)        # shown once and closed, also when a prompt box's button calls this
+    plt.close(fig)
     players(waves, labels)
 
 

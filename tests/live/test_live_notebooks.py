@@ -193,7 +193,8 @@ def _check_control(page, panel, control: Control, chapter: str) -> None:
     errors = output.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
     assert not any("Traceback" in e for e in errors), f"chapter {chapter}: the control raised:\n{errors}"
     time.sleep(1)                                        # let a second (duplicate) figure arrive, if any
-    sources = [img.get_attribute("src") for img in output.locator("img").all()]
+    cell = box.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' jp-CodeCell ')]").first
+    sources = [img.get_attribute("src") for img in cell.locator("img").all()]   # inside the widget or not
     assert len(sources) == len(set(sources)), f"chapter {chapter}: the control drew the same picture twice"
 
 
