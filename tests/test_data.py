@@ -31,16 +31,6 @@ def _write_idx(folder, n, compress):
     return images
 
 
-@pytest.fixture
-def nowhere(tmp_path, monkeypatch):
-    """No copy anywhere: an empty cache and no Debian package."""
-    monkeypatch.setenv("GENSYNTH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("GENSYNTH_DATA", raising=False)
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
-    monkeypatch.setattr(data, "CHECKSUMS", dict(data.CHECKSUMS))
-    return tmp_path
-
-
 @pytest.mark.parametrize("compress", [True, False])
 def test_reads_idx_files_from_gensynth_data(nowhere, monkeypatch, compress):
     folder = nowhere / "mydata"

@@ -90,18 +90,8 @@ def _truncate(path):
     path.write_bytes(content[:len(content) // 2])
 
 
-@pytest.fixture
-def no_data(tmp_path, monkeypatch):
-    """No copy anywhere, and fake checksums that the test's fake files register."""
-    monkeypatch.setenv("GENSYNTH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("GENSYNTH_DATA", raising=False)
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
-    monkeypatch.setattr(data, "CHECKSUMS", dict(data.CHECKSUMS))
-    return tmp_path
-
-
-def test_a_truncated_gz_file_is_named_with_what_to_do(no_data, monkeypatch):
-    folder = _fake_copy(no_data / "mine")
+def test_a_truncated_gz_file_is_named_with_what_to_do(nowhere, monkeypatch):
+    folder = _fake_copy(nowhere / "mine")
     _truncate(folder / "train-images-idx3-ubyte.gz")
     monkeypatch.setenv("GENSYNTH_DATA", str(folder))
     with pytest.raises(data.FashionMNISTDamaged) as info:
@@ -114,8 +104,8 @@ def test_a_truncated_gz_file_is_named_with_what_to_do(no_data, monkeypatch):
         data.load_fashion_mnist("train", download=False)          # never a raw EOFError
 
 
-def test_a_truncated_raw_file_fails_its_checksum_and_the_data_verb_says_so(no_data, monkeypatch, capsys):
-    folder = _fake_copy(no_data / "mine", compress=False)
+def test_a_truncated_raw_file_fails_its_checksum_and_the_data_verb_says_so(nowhere, monkeypatch, capsys):
+    folder = _fake_copy(nowhere / "mine", compress=False)
     _truncate(folder / "t10k-labels-idx1-ubyte")
     monkeypatch.setenv("GENSYNTH_DATA", str(folder))
     with pytest.raises(SystemExit) as info:
@@ -126,25 +116,25 @@ def test_a_truncated_raw_file_fails_its_checksum_and_the_data_verb_says_so(no_da
         "good copies, or point GENSYNTH_DATA to another folder (or unset it).")
 
 
-def test_a_damaged_copy_is_skipped_for_a_good_one_with_a_note(no_data, monkeypatch, capsys):
-    damaged = _fake_copy(no_data / "mine")
+def test_a_damaged_copy_is_skipped_for_a_good_one_with_a_note(nowhere, monkeypatch, capsys):
+    damaged = _fake_copy(nowhere / "mine")
     _truncate(damaged / "train-labels-idx1-ubyte.gz")
     monkeypatch.setenv("GENSYNTH_DATA", str(damaged))
-    _fake_copy(no_data / "no-debian")
-    assert data.locate_fashion_mnist(download=False) == (data.DEBIAN, no_data / "no-debian")
+    _fake_copy(nowhere / "no-debian")
+    assert data.locate_fashion_mnist(download=False) == (data.DEBIAN, nowhere / "no-debian")
     assert len(data.load_fashion_mnist("test", download=False)) == 10
     note = capsys.readouterr().err
     assert note.count("skipped a damaged copy") == 1 and "train-labels-idx1-ubyte.gz is truncated" in note
 
 
-def test_damage_in_the_debian_package_says_to_reinstall_it(no_data):
-    _truncate(_fake_copy(no_data / "no-debian") / "t10k-images-idx3-ubyte.gz")
+def test_damage_in_the_debian_package_says_to_reinstall_it(nowhere):
+    _truncate(_fake_copy(nowhere / "no-debian") / "t10k-images-idx3-ubyte.gz")
     with pytest.raises(data.FashionMNISTDamaged, match=r"sudo apt-get install --reinstall dataset-fashion-mnist\.$"):
         data.locate_fashion_mnist(download=False)
 
 
-def test_verification_is_cached_but_sees_a_file_change(no_data, monkeypatch):
-    folder = _fake_copy(no_data / "mine")
+def test_verification_is_cached_but_sees_a_file_change(nowhere, monkeypatch):
+    folder = _fake_copy(nowhere / "mine")
     monkeypatch.setenv("GENSYNTH_DATA", str(folder))
     assert data.locate_fashion_mnist(download=False)[0] == "GENSYNTH_DATA"
     hashed = []

@@ -153,16 +153,26 @@ def _wait_for_new_image(locator, before: str | None, what: str, timeout_s: float
     raise AssertionError(f"{what}: the picture did not change within {timeout_s:.0f} s")
 
 
-def _run_all(page, panel) -> None:
+def _run_all(page, panel, attempts: int = 3) -> None:
     # "Restart Kernel and Run All Cells…", as a learner starting afresh would: JupyterLab waits for
     # the restarted kernel before it sends the cells (a plain Run All right after the page opens
-    # can reach a kernel connection that is still settling, and then nothing runs).
-    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").first.click()
-    page.locator(".jp-Dialog .jp-mod-accept").first.click()
-    # Fail fast when the kernel does not answer: the first cell only imports.
-    page.wait_for_function("""(panel) => /\\[\\d+\\]/.test(panel.querySelector('.jp-CodeCell .jp-InputArea-prompt').textContent)""",
-                           arg=panel.element_handle(), timeout=180_000, polling=1000)
+    # can reach a kernel connection that is still settling, and then nothing runs). A kernel that
+    # does not come up (seen once in a while on a loaded 2-core machine) gets another restart.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(1, attempts + 1):
+        page.keyboard.press("Escape")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").first.click()
+        page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        try:      # the first cell only imports: when it has not run, the kernel is not answering
+            page.wait_for_function(
+                """(panel) => /\\[\\d+\\]/.test(panel.querySelector('.jp-CodeCell .jp-InputArea-prompt').textContent)""",
+                arg=panel.element_handle(), timeout=90_000, polling=1000)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
     # Done when no cell waits ([*]) and either every code cell has run or one failed (Run All
     # stops at the first error).
     page.wait_for_function(
