@@ -105,6 +105,12 @@ def executed_notebook(c, budget: str, folder: Path) -> Path:
     return folder / f"{c.number}_{c.slug}.{budget}.ipynb"
 
 
+def executed_is_fresh(c, budget: str, folder: Path) -> bool:
+    """Whether ``folder`` holds chapter ``c`` executed at ``budget`` after its source last changed."""
+    run = executed_notebook(c, budget, folder)
+    return run.exists() and run.stat().st_mtime >= c.source.stat().st_mtime
+
+
 def write_sources(budget: str, executed: Path | None = None) -> Path:
     """Write the Sphinx source folder for ``budget``; return its path.
 
@@ -124,11 +130,10 @@ def write_sources(budget: str, executed: Path | None = None) -> Path:
         if executed is None:
             shutil.copy2(c.source, src / f"{name}.py")
         else:
-            run = executed_notebook(c, budget, executed)
-            if not run.exists() or run.stat().st_mtime < c.source.stat().st_mtime:
+            if not executed_is_fresh(c, budget, executed):
                 raise SystemExit(f"No executed copy of chapter {c.number} newer than its source in {executed}: "
                                  f"run `python -m gensynth_course run {c.number} --budget {budget}` first.")
-            shutil.copy2(run, src / f"{name}.ipynb")
+            shutil.copy2(executed_notebook(c, budget, executed), src / f"{name}.ipynb")
         shutil.copy2(c.source, src / "_static" / "downloads" / f"{name}.py")
         shutil.copy2(c.notebook, src / "_static" / "downloads" / f"{name}.ipynb")
         downloads[name] = (f'<div class="gs-downloads">Download this chapter: '

@@ -15,6 +15,7 @@ from collections import defaultdict
 import nbformat
 import pytest
 
+from gensynth_course.budget import budget_from_environment
 from gensynth_course.course import REPO_ROOT
 
 _cells: dict = defaultdict(list)
@@ -36,7 +37,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session):
-    budget = os.environ.get("GENSYNTH_BUDGET", "standard")
+    budget = budget_from_environment()
     out_dir = REPO_ROOT / "_build" / "run"
     for path, cells in _cells.items():
         if path in _failed:

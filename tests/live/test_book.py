@@ -25,15 +25,14 @@ READY = [c for c in chapters() if c.status == "ready"]
 
 @pytest.fixture(scope="module")
 def site():
-    from gensynth_course.book import BUILD, build, executed_notebook, mathjax_dir
+    from gensynth_course.book import BUILD, build, executed_is_fresh, mathjax_dir
 
     try:
         mathjax_dir()
     except SystemExit as missing:
         pytest.skip(str(missing))
     executed = BUILD / "run"
-    fresh = all(executed_notebook(c, "quick", executed).exists() and
-                executed_notebook(c, "quick", executed).stat().st_mtime >= c.source.stat().st_mtime for c in READY)
+    fresh = all(executed_is_fresh(c, "quick", executed) for c in READY)
     return build("quick", executed if fresh else None)
 
 
