@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from gensynth_course import ddpm_experiments as recipes
+from gensynth_course.experiments import ch01_ddpm as recipes
 from gensynth_course.cache import config_hash
-from gensynth_course.classifier import classifier_config
-from gensynth_course.diffusion import DDIMScheduler, DDPMScheduler, sample
+from gensynth_course.evaluation.fashion_classifier import classifier_config
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
 
 RESULTS = Path(__file__).parent / "results" / "seed_reference.json"
 

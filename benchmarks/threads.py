@@ -34,8 +34,8 @@ POLICIES = {
 WORKER = """
 import json, sys, time
 import torch
-from gensynth_course import ddpm_experiments as ch01
-from gensynth_course.diffusion import DDPMScheduler
+from gensynth_course.experiments import ch01_ddpm as ch01
+from gensynth_course.models.diffusion.schedulers import DDPMScheduler
 from gensynth_course.progress import progress_bar
 threads, steps, batch = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 if threads:

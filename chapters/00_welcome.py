@@ -97,7 +97,7 @@ print(f"CPU threads used by torch: {torch.get_num_threads()}")
 # %%
 import matplotlib.pyplot as plt
 
-from gensynth_course.data import CLASSES, load_fashion_mnist, to_model_range
+from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist, to_model_range
 from gensynth_course.images import show_grid
 
 train = load_fashion_mnist("train")

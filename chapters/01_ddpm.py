@@ -44,11 +44,11 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Image, display
 
-from gensynth_course import ddpm_experiments as ch01
+from gensynth_course.experiments import ch01_ddpm as ch01
 from gensynth_course.budget import BUDGET, by_budget
-from gensynth_course.data import CLASSES, load_fashion_mnist, to_model_range
+from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist, to_model_range
 from gensynth_course.device import pick_device
-from gensynth_course.diffusion import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
 from gensynth_course.images import save_gif, show_grid
 from gensynth_course.notebook import LivePreview, figures_dir, show_source, slider
 from gensynth_course.seeding import seed_everything
@@ -223,13 +223,13 @@ show_source(DDPMScheduler.step)
 # into a vector that every residual block adds to its features.
 
 # %%
-from gensynth_course.seed_unet import SeedUNet
-from gensynth_course.unet import ResBlock, UNet
+from gensynth_course.models.diffusion.seed_unet import SeedUNet
+from gensynth_course.models.diffusion.unet import ResBlock, UNet
 
 show_source(ResBlock)
 
 # %% [markdown]
-# The tutorial's MyUNet (re-implemented in `gensynth_course.seed_unet`) has three levels of
+# The tutorial's MyUNet (re-implemented in `gensynth_course.models.diffusion.seed_unet`) has three levels of
 # LayerNorm-conv blocks at 28, 14 and 7 pixels with 10–40 channels. Ours keeps the ingredients of
 # the paper's network (residual blocks with GroupNorm, the time embedding in every block,
 # self-attention at the lowest resolution, skip connections) but is shaped for a CPU: it first
@@ -421,12 +421,12 @@ plt.show()
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells below start with an attempt that is *not* right: fix it until the checker says
-# "correct". (The reference solutions are in `gensynth_course/exercises/solutions_ch01.py`.)
+# "correct". (The reference solutions are in `gensynth_course/exercises/solutions_ch01_ddpm.py`.)
 #
 # **1.** Compute ᾱ_t for every step from the β_t.
 
 # %%
-from gensynth_course.exercises import ch01 as check
+from gensynth_course.exercises import ch01_ddpm as check
 
 
 def alpha_bars(betas):

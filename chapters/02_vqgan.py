@@ -52,18 +52,18 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn import functional as F
 
-from gensynth_course import vq_experiments as ch02
+from gensynth_course.experiments import ch02_vqgan as ch02
 from gensynth_course.budget import BUDGET
-from gensynth_course.classifier import load_classifier
-from gensynth_course.data import CLASSES, load_fashion_mnist, to_model_range
+from gensynth_course.evaluation.fashion_classifier import load_classifier
+from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist, to_model_range
 from gensynth_course.device import pick_device
 from gensynth_course.images import show_grid
-from gensynth_course.metrics import FashionFD
+from gensynth_course.evaluation.metrics import FashionFD
 from gensynth_course.notebook import LivePreview, show_source
-from gensynth_course.quantize import VectorQuantizer
+from gensynth_course.models.vq.quantizer import VectorQuantizer
 from gensynth_course.seeding import seed_everything
-from gensynth_course.transformer_prior import CodePrior, sample_sliding_window
-from gensynth_course.vqgan import VQAutoencoder, VQGANTrainer, adaptive_weight
+from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
+from gensynth_course.models.vq.vqgan import VQAutoencoder, VQGANTrainer, adaptive_weight
 
 generator = seed_everything(0)
 device = pick_device()
@@ -489,13 +489,13 @@ for key, value in results.items():
 #
 # Each checker compares your function with the package on random inputs. The attempts below are
 # *not* right: fix them until the checker says "correct" (the reference solutions are in
-# `gensynth_course/exercises/solutions_ch02.py`).
+# `gensynth_course/exercises/solutions_ch02_vqgan.py`).
 #
 # **1.** Find the nearest code for each row of `z_flat` (N, D) using the expansion
 # ‖z‖² + ‖e‖² − 2 z·e.
 
 # %%
-from gensynth_course.exercises import ch02 as check
+from gensynth_course.exercises import ch02_vqgan as check
 
 
 def nearest_codes(z_flat, codebook):

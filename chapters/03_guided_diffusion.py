@@ -46,20 +46,20 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course import ddpm_experiments as ch01
-from gensynth_course import guidance_experiments as ch03
+from gensynth_course.experiments import ch01_ddpm as ch01
+from gensynth_course.experiments import ch03_guided_diffusion as ch03
 from gensynth_course.budget import BUDGET
-from gensynth_course.classifier import load_classifier
-from gensynth_course.data import CLASSES, load_fashion_mnist
+from gensynth_course.evaluation.fashion_classifier import load_classifier
+from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist
 from gensynth_course.device import pick_device
-from gensynth_course.diffusion import DDPMScheduler, sample
-from gensynth_course.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
+from gensynth_course.models.diffusion.schedulers import DDPMScheduler, sample
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.images import show_rows
-from gensynth_course.metrics import FashionFD
-from gensynth_course.noisy_classifier import NoisyClassifier, NoisyTrunk
+from gensynth_course.evaluation.metrics import FashionFD
+from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier, NoisyTrunk
 from gensynth_course.notebook import LivePreview, show_source, slider
 from gensynth_course.seeding import seed_everything
-from gensynth_course.unet import UNet
+from gensynth_course.models.diffusion.unet import UNet
 
 generator = seed_everything(0)
 device = pick_device()
@@ -130,7 +130,7 @@ show_source(NoisyTrunk)
 show_source(NoisyClassifier)
 
 # %% [markdown]
-# Training is plain cross-entropy on noised images (`guidance_experiments.train_noisy_classifier`).
+# Training is plain cross-entropy on noised images (`ch03_guided_diffusion.train_noisy_classifier`).
 # The classifier is cached like every model of the course.
 
 # %%
@@ -201,7 +201,7 @@ show_source(drop_labels)
 # plus one for ∅) is added to the time embedding, and every residual block sees the sum.
 
 # %%
-show_source(UNet.forward, lines=(0, 9))
+show_source(UNet.add_label)
 
 # %% [markdown]
 # Where does the classifier go? The conditional and the unconditional model together define an
@@ -224,7 +224,7 @@ show_source(UNet.forward, lines=(0, 9))
 show_source(ClassifierFreeGuidance)
 
 # %% [markdown]
-# Training is chapter 01's recipe with the label added (`ddpm_experiments.train_diffusion` handles
+# Training is chapter 01's recipe with the label added (`fashion_diffusion.train_diffusion` handles
 # both). The preview samples one item of every class with s = 3.
 
 # %%
@@ -376,12 +376,12 @@ plt.show()
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch03.py`.)
+# (The reference solutions are in `gensynth_course/exercises/solutions_ch03_guided_diffusion.py`.)
 #
 # **1.** Combine the two predictions of classifier-free guidance, ε̂ = ε(x_t | ∅) + s (ε(x_t | y) − ε(x_t | ∅)).
 
 # %%
-from gensynth_course.exercises import ch03 as check
+from gensynth_course.exercises import ch03_guided_diffusion as check
 
 
 def cfg_combine(eps_cond, eps_uncond, s):

@@ -45,17 +45,17 @@ import textwrap
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course import clip_experiments as ch04
-from gensynth_course import shapes
-from gensynth_course.attribute_evaluator import caption_accuracy, load_attribute_evaluator
+from gensynth_course.experiments import ch04_clip as ch04
+from gensynth_course.data import shapes
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
 from gensynth_course.budget import BUDGET
-from gensynth_course.clip import CLIP, AttentionPool2d, TextTransformer, contrastive_loss
-from gensynth_course.data import to_model_range
+from gensynth_course.models.contrastive.clip import CLIP, AttentionPool2d, TextTransformer, contrastive_loss
+from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.device import pick_device
 from gensynth_course.images import show_grid
 from gensynth_course.notebook import LivePreview, headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.tokenizer import Tokenizer, UnknownWordError
+from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError
 
 generator = seed_everything(0)
 device = pick_device()
@@ -540,12 +540,12 @@ else:
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch04.py`.)
+# (The reference solutions are in `gensynth_course/exercises/solutions_ch04_clip.py`.)
 #
 # **1.** The symmetric InfoNCE loss of a logit matrix whose diagonal holds the positive pairs.
 
 # %%
-from gensynth_course.exercises import ch04 as check
+from gensynth_course.exercises import ch04_clip as check
 
 
 def symmetric_infonce(logits):

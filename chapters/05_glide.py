@@ -47,20 +47,20 @@ import textwrap
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course import glide_experiments as ch05
-from gensynth_course import shapes
-from gensynth_course.attribute_evaluator import caption_accuracy, load_attribute_evaluator
+from gensynth_course.experiments import ch05_glide as ch05
+from gensynth_course.data import shapes
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
 from gensynth_course.budget import BUDGET
-from gensynth_course.data import to_model_range
+from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.device import pick_device
-from gensynth_course.glide import TextConditionalUNet, drop_captions
-from gensynth_course.guidance import ClassifierFreeGuidance
+from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
 from gensynth_course.images import show_grid, show_rows
-from gensynth_course.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
+from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
 from gensynth_course.notebook import LivePreview, headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.tokenizer import Tokenizer
-from gensynth_course.unet import Attention, UNet, add_condition_channels
+from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.models.diffusion.unet import Attention, UNet, add_condition_channels
 
 generator = seed_everything(0)
 device = pick_device()
@@ -122,11 +122,12 @@ show_source(TextConditionalUNet)
 show_source(Attention.forward)
 
 # %% [markdown]
-# How the caption enters the UNet's forward pass: the pooled caption is added to the time
-# embedding; the token states go to the middle attention.
+# How the caption enters the UNet: the pooled caption is added to the time embedding
+# (`UNet.add_caption`, called from `UNet.forward`); the token states go to the middle attention,
+# as extra keys and values of `Attention.forward` above.
 
 # %%
-show_source(UNet.forward)
+show_source(UNet.add_caption)
 
 # %% [markdown]
 # Empty-caption dropout, for classifier-free guidance: with probability `p_uncond` a caption
@@ -456,13 +457,13 @@ print(json.dumps(ch05.inpainting_quality(), indent=1))
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch05.py`.)
+# (The reference solutions are in `gensynth_course/exercises/solutions_ch05_glide.py`.)
 #
 # **1.** The quantity CLIP guidance climbs: for image and text embeddings (B, D) and the logit
 # scale, the scaled cosine similarity of each image with *its own* caption, shape (B,).
 
 # %%
-from gensynth_course.exercises import ch05 as check
+from gensynth_course.exercises import ch05_glide as check
 
 
 def clip_score(image_embeddings, text_embeddings, logit_scale):
@@ -505,7 +506,7 @@ check.check_upsampler_condition(upsampler_condition)
 
 # %% [markdown]
 # **5.** (No checker.) Guide with chapter 04's CLIP, which never saw a noisy image: wrap it so
-# that `similarity(x_t, t, ids)` ignores t (`clip_experiments.load_clip()`), pass it to
+# that `similarity(x_t, t, ids)` ignores t (`shapes_clip.load_clip()`), pass it to
 # `CLIPGuidance`, and compare caption accuracy with the noise-aware CLIP at the same scales.
 # Where in the sampling does the clean CLIP's gradient go wrong?
 #

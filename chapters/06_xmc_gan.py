@@ -46,15 +46,17 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import FancyBboxPatch
 
-from gensynth_course import shapes, xmc_losses
-from gensynth_course import xmc_experiments as ch06
-from gensynth_course.attribute_evaluator import caption_accuracy, load_attribute_evaluator
+from gensynth_course.data import shapes
+
+from gensynth_course.models.gan import xmc_losses
+from gensynth_course.experiments import ch06_xmc_gan as ch06
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
 from gensynth_course.budget import BUDGET
-from gensynth_course.data import to_model_range
+from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.images import show_grid, show_rows
 from gensynth_course.notebook import LivePreview, headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.xmc_gan import Discriminator, Generator, SelfModulation, discriminator_loss, generator_loss
+from gensynth_course.models.gan.xmc_gan import Discriminator, Generator, SelfModulation, discriminator_loss, generator_loss
 
 generator = seed_everything(0)
 evaluator, _ = load_attribute_evaluator()
@@ -518,13 +520,13 @@ else:
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch06.py`.)
+# (The reference solutions are in `gensynth_course/exercises/solutions_ch06_xmc_gan.py`.)
 #
 # **1.** The image–sentence loss: image and sentence embeddings (B, D) and τ; each image must pick
 # its own sentence by cosine similarity.
 
 # %%
-from gensynth_course.exercises import ch06 as check
+from gensynth_course.exercises import ch06_xmc_gan as check
 
 
 def image_sentence_loss(image, sentence, tau):

@@ -51,17 +51,19 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Audio, display
 
-from gensynth_course import shapes, sounds
-from gensynth_course import audioclip_experiments as ch07
-from gensynth_course.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
-from gensynth_course.audioclip import AudioCLIP
+from gensynth_course.data import shapes
+
+from gensynth_course.data import sounds
+from gensynth_course.experiments import ch07_audioclip as ch07
+from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
+from gensynth_course.models.contrastive.audioclip import AudioCLIP
 from gensynth_course.budget import BUDGET
-from gensynth_course.clip_experiments import embed_images, embed_texts
-from gensynth_course.data import to_model_range
+from gensynth_course.experiments.ch04_clip import embed_images, embed_texts
+from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.images import show_grid
 from gensynth_course.notebook import headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.tokenizer import Tokenizer
+from gensynth_course.data.tokenizer import Tokenizer
 
 generator = seed_everything(0)
 print(f"budget: {BUDGET}")
@@ -467,14 +469,14 @@ else:
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch07.py`.)
+# (The reference solutions are in `gensynth_course/exercises/solutions_ch07_audioclip.py`.)
 #
 # **1.** The power spectrogram of a clip (n,) with a Hann window of `n_fft` samples and hop `hop`,
 # framed as `torch.stft(center=True)` does (pad by n_fft // 2 on both sides by reflection): the
 # result is (n_fft // 2 + 1, frames). Write it with `unfold` and `torch.fft.rfft`, not `torch.stft`.
 
 # %%
-from gensynth_course.exercises import ch07 as check
+from gensynth_course.exercises import ch07_audioclip as check
 
 
 def power_spectrogram(wave, n_fft, hop):

@@ -10,14 +10,14 @@ import os
 import sys
 import time
 
-from .budget import BUDGETS, budget_from_environment
-from .course import REPO_ROOT, chapter, chapters, load_manifest
+from gensynth_course.budget import BUDGETS, budget_from_environment
+from gensynth_course.course import REPO_ROOT, chapter, chapters, load_manifest
 
 # Chapter number -> module with ``evaluate(budget) -> dict`` (the chapter's measured results).
-EVALUATORS = {"01": "gensynth_course.ddpm_experiments", "02": "gensynth_course.vq_experiments",
-              "03": "gensynth_course.guidance_experiments", "04": "gensynth_course.clip_experiments",
-              "05": "gensynth_course.glide_experiments", "06": "gensynth_course.xmc_experiments",
-              "07": "gensynth_course.audioclip_experiments"}
+EVALUATORS = {"01": "gensynth_course.experiments.ch01_ddpm", "02": "gensynth_course.experiments.ch02_vqgan",
+              "03": "gensynth_course.experiments.ch03_guided_diffusion", "04": "gensynth_course.experiments.ch04_clip",
+              "05": "gensynth_course.experiments.ch05_glide", "06": "gensynth_course.experiments.ch06_xmc_gan",
+              "07": "gensynth_course.experiments.ch07_audioclip"}
 
 
 def cmd_list(args) -> None:
@@ -86,13 +86,13 @@ def cmd_eval(args) -> None:
 
 
 def cmd_book(args) -> None:
-    from .book import build
+    from gensynth_course.book import build
 
     build(args.budget)
 
 
 def cmd_data(args) -> None:
-    from .data import locate_fashion_mnist
+    from gensynth_course.data.fashion_mnist import locate_fashion_mnist
 
     where, folder = locate_fashion_mnist(download=not args.no_download)
     print(f"Fashion-MNIST found and verified ({where}): {folder}")
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{parser.prog}: {message}", file=sys.stderr)
         raise SystemExit(130) from None
     except FileNotFoundError as error:              # Fashion-MNIST missing or damaged: one message
-        from .data import FashionMNISTNotFound      # imported here, so that `list` need not load torch
+        from gensynth_course.data.fashion_mnist import FashionMNISTNotFound      # imported here, so that `list` need not load torch
 
         if not isinstance(error, FashionMNISTNotFound):
             raise                                   # a bug: keep its traceback

@@ -17,8 +17,8 @@ import shutil
 import time
 from pathlib import Path
 
-from .budget import check_budget
-from .course import REPO_ROOT, chapters, load_manifest
+from gensynth_course.budget import check_budget
+from gensynth_course.course import REPO_ROOT, chapters, load_manifest
 
 BUILD = REPO_ROOT / "_build"
 

@@ -1,4 +1,4 @@
-"""The course budget: one notebook, three sizes (design brief, section 3).
+"""The course budget: one notebook, three sizes.
 
 ``GENSYNTH_BUDGET`` picks the session's budget (case and surrounding spaces do not matter; unset or
 empty means ``standard``). It is read once, the first time the session budget is needed

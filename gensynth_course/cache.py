@@ -1,4 +1,4 @@
-"""A cache of trained models, so each model is trained once (design brief, section 3).
+"""A cache of trained models, so each model is trained once.
 
 A model is stored under ``<cache>/models/<chapter>/<name>-<budget>-<hash>.pt``, where the hash
 covers its whole config, so changing any hyper-parameter trains a new model instead of silently
@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .budget import check_budget
+from gensynth_course.budget import check_budget
 
 FORMAT = 1
 

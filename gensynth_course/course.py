@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .budget import BUDGETS
+from gensynth_course.budget import BUDGETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

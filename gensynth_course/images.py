@@ -18,13 +18,13 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 def grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
     """Tile images (N, C, H, W) in [-1, 1] into one uint8 array (rows*H, cols*W, C)."""
     n, c, h, w = images.shape
-    nrow = nrow or max(1, int(np.ceil(np.sqrt(n))))
-    ncol = int(np.ceil(n / nrow))
+    per_row = nrow or max(1, int(np.ceil(np.sqrt(n))))       # nrow: images per row, as in torchvision
+    rows = int(np.ceil(n / per_row))
     x = to_uint8(images)
-    if n < nrow * ncol:
-        x = torch.cat([x, torch.zeros(nrow * ncol - n, c, h, w, dtype=torch.uint8)])
+    if n < rows * per_row:
+        x = torch.cat([x, torch.zeros(rows * per_row - n, c, h, w, dtype=torch.uint8)])
     x = torch.nn.functional.pad(x, (pad, pad, pad, pad), value=0)
-    return rearrange(x, "(r k) c h w -> (r h) (k w) c", r=ncol, k=nrow).numpy()
+    return rearrange(x, "(r k) c h w -> (r h) (k w) c", r=rows, k=per_row).numpy()
 
 
 def show_grid(images: torch.Tensor, title: str = "", nrow: int | None = None, ax=None, scale: float = 0.6):

@@ -18,14 +18,12 @@ def headless() -> bool:
     return os.environ.get("GENSYNTH_HEADLESS", "") not in ("", "0")
 
 
-def show_source(obj, lines: tuple[int, int] | None = None):
-    """Display the source of a package function or class, syntax-highlighted: the code that ran."""
+def show_source(obj):
+    """Display the source of a package function, class or method, syntax-highlighted: the code that
+    ran. A chapter shows a piece by its name; what it teaches has a function or method of its own."""
     from IPython.display import Code, display
 
-    source = inspect.getsource(obj)
-    if lines:
-        source = "\n".join(source.splitlines()[lines[0]:lines[1]])
-    display(Code(source, language="python"))
+    display(Code(inspect.getsource(obj), language="python"))
 
 
 def slider(draw: Callable[[int], None], values: Sequence[int], static: Sequence[int], label: str = "t") -> None:
@@ -81,7 +79,7 @@ class LivePreview:
         import matplotlib.pyplot as plt
         from IPython.display import display
 
-        from .images import show_grid
+        from gensynth_course.images import show_grid
 
         fig, ax = plt.subplots(figsize=self.figsize)
         if self.draw is not None:

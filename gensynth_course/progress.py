@@ -10,8 +10,8 @@ from __future__ import annotations
 from tqdm.auto import tqdm as _auto_tqdm
 from tqdm.std import tqdm as _text_tqdm
 
-from . import threads
-from .notebook import headless
+from gensynth_course import threads
+from gensynth_course.notebook import headless
 
 
 class _SharingCores:

@@ -18,8 +18,8 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from .cache import FORMAT, CorruptCheckpoint, load_safe, save_atomic, set_aside
-from .progress import progress_bar
+from gensynth_course.cache import FORMAT, CorruptCheckpoint, load_safe, save_atomic, set_aside
+from gensynth_course.progress import progress_bar
 
 
 def resume_hint() -> str:

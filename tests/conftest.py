@@ -12,7 +12,7 @@ def tmp_cache(tmp_path, monkeypatch):
 def nowhere(tmp_path, monkeypatch):
     """No copy of Fashion-MNIST anywhere: an empty cache, no Debian package, and a copy of the
     checksum table that a test's fake files may register in."""
-    from gensynth_course import data
+    from gensynth_course.data import fashion_mnist as data
 
     monkeypatch.setenv("GENSYNTH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GENSYNTH_DATA", raising=False)

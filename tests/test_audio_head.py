@@ -3,8 +3,10 @@ trainable switch, grouped convolutions, and an overfit test on sounding shapes."
 
 import torch
 
-from gensynth_course import shapes, sounds
-from gensynth_course.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
+from gensynth_course.data import shapes
+
+from gensynth_course.data import sounds
+from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
 
 
 def test_frozen_front_end_is_the_stft_power_spectrum():

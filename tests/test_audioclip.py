@@ -2,8 +2,8 @@
 
 import torch
 
-from gensynth_course import audioclip_experiments as ch07
-from gensynth_course.shapes import ATTRIBUTES
+from gensynth_course.experiments import ch07_audioclip as ch07
+from gensynth_course.data.shapes import ATTRIBUTES
 
 
 def test_sound_banks_are_deterministic_and_split_apart():
@@ -38,6 +38,6 @@ def test_partial_and_full_training_are_cached_and_measured(tmp_cache):
     partial, info = ch07.load_audioclip("partial", "quick")
     assert info["steps"] == ch07.contrastive_config("partial", "quick")["steps"]
     assert set(info["pair_losses"]) == {"audio_image", "audio_text", "image_text"}
-    from gensynth_course.clip_experiments import load_clip
+    from gensynth_course.experiments.shapes_clip import load_clip
     clip, _ = load_clip("quick")
     assert all(torch.equal(v, partial.clip.state_dict()[k]) for k, v in clip.state_dict().items())

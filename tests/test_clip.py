@@ -6,13 +6,14 @@ import math
 
 import torch
 
-from gensynth_course import shapes
-from gensynth_course.attribute_evaluator import AttributeEvaluator, as_evaluator_input
-from gensynth_course.clip import INIT_LOGIT_SCALE, contrastive_loss, make_clip
-from gensynth_course.clip_experiments import ONE_OBJECT, same_description
-from gensynth_course.data import to_model_range
-from gensynth_course.metrics import recall_at_k
-from gensynth_course.tokenizer import Tokenizer
+from gensynth_course.data import shapes
+from gensynth_course.evaluation.attribute_evaluator import AttributeEvaluator, as_evaluator_input
+from gensynth_course.models.contrastive.clip import INIT_LOGIT_SCALE, contrastive_loss, make_clip
+from gensynth_course.evaluation.evaluator_clip import same_description
+from gensynth_course.experiments.shapes_clip import ONE_OBJECT
+from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.evaluation.metrics import recall_at_k
+from gensynth_course.data.tokenizer import Tokenizer
 
 
 def test_infonce_matches_hand_computation():

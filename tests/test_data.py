@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gensynth_course import data
+from gensynth_course.data import fashion_mnist as data
 
 
 def _write_idx(folder, n, compress):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gensynth_course.diffusion import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
 
 
 @pytest.fixture

@@ -3,15 +3,15 @@ dropout, and condition channels that start at zero (inpainting, upsampling)."""
 
 import torch
 
-from gensynth_course import shapes
-from gensynth_course.clip import TextTransformer
-from gensynth_course.diffusion import DDIMScheduler, linear_betas
-from gensynth_course.glide import TextConditionalUNet, drop_captions
-from gensynth_course.glide_experiments import inpaint, inpainting_condition, random_crop, random_masks, upsampler_condition
-from gensynth_course.guidance import ClassifierFreeGuidance
-from gensynth_course.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
-from gensynth_course.tokenizer import Tokenizer
-from gensynth_course.unet import Attention, UNet, add_condition_channels
+from gensynth_course.data import shapes
+from gensynth_course.models.contrastive.clip import TextTransformer
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
+from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions
+from gensynth_course.experiments.ch05_glide import inpaint, inpainting_condition, random_crop, random_masks, upsampler_condition
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
+from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
+from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.models.diffusion.unet import Attention, UNet, add_condition_channels
 
 
 def test_text_tokens_reach_the_image_only_through_attention():

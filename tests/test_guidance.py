@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from gensynth_course.diffusion import DDIMScheduler, DDPMScheduler, linear_betas
-from gensynth_course.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
-from gensynth_course.metrics import within_class_diversity
-from gensynth_course.noisy_classifier import NoisyClassifier
-from gensynth_course.unet import UNet
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
+from gensynth_course.evaluation.metrics import within_class_diversity
+from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
+from gensynth_course.models.diffusion.unet import UNet
 
 
 def conditional_unet(seed: int = 0) -> UNet:

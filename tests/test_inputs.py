@@ -11,9 +11,11 @@ import sys
 import pytest
 import torch
 
-from gensynth_course import data, shapes
+from gensynth_course.data import fashion_mnist as data
+
+from gensynth_course.data import shapes
 from gensynth_course.__main__ import main
-from gensynth_course.tokenizer import Tokenizer, UnknownWordError, caption_list
+from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError, caption_list
 
 
 @pytest.fixture(autouse=True)
@@ -197,17 +199,19 @@ def test_parse_caption_names_a_misspelt_word():
 
 
 def test_a_plain_string_where_a_list_of_captions_belongs_is_refused():
-    from gensynth_course import clip_experiments, glide_experiments, xmc_experiments
-    from gensynth_course.attribute_evaluator import caption_accuracy
+    from gensynth_course.evaluation import evaluator_clip
+    from gensynth_course.experiments import ch05_glide
+    from gensynth_course.experiments import ch06_xmc_gan
+    from gensynth_course.evaluation.attribute_evaluator import caption_accuracy
 
     expected = ("^expected a list of captions but got one string, 'a red circle'; pass a list of captions, "
                 r"e.g. \['a red circle'\]\.$")
     for call in (lambda: caption_list("a red circle"),
-                 lambda: glide_experiments.generate(None, "a red circle"),
-                 lambda: glide_experiments.upsample(None, torch.zeros(1, 3, 32, 32), "a red circle"),
-                 lambda: glide_experiments.inpaint(None, torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 32, 32), "a red circle"),
-                 lambda: clip_experiments.embed_texts(None, Tokenizer(), "a red circle"),
-                 lambda: xmc_experiments.generate(None, None, "a red circle"),
+                 lambda: ch05_glide.generate(None, "a red circle"),
+                 lambda: ch05_glide.upsample(None, torch.zeros(1, 3, 32, 32), "a red circle"),
+                 lambda: ch05_glide.inpaint(None, torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 32, 32), "a red circle"),
+                 lambda: evaluator_clip.embed_texts(None, Tokenizer(), "a red circle"),
+                 lambda: ch06_xmc_gan.generate(None, None, "a red circle"),
                  lambda: caption_accuracy(torch.zeros(1, 3, 32, 32), "a red circle")):
         with pytest.raises(ValueError, match=expected):
             call()
@@ -227,7 +231,7 @@ def test_decoding_an_unknown_id_names_it_and_the_range():
 
 @pytest.mark.parametrize("steps", [0, -5, 1001, 2.5])
 def test_ddim_sampling_steps_out_of_range_are_refused(steps):
-    from gensynth_course.diffusion import DDIMScheduler, linear_betas, sample
+    from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas, sample
 
     with pytest.raises(ValueError) as info:
         sample(torch.nn.Identity(), DDIMScheduler(linear_betas()), (1, 1, 4, 4), steps, progress=False)
@@ -236,7 +240,7 @@ def test_ddim_sampling_steps_out_of_range_are_refused(steps):
 
 
 def test_ancestral_sampling_refuses_zero_steps_instead_of_taking_all():
-    from gensynth_course.diffusion import DDPMScheduler, linear_betas, sample
+    from gensynth_course.models.diffusion.schedulers import DDPMScheduler, linear_betas, sample
 
     with pytest.raises(ValueError, match="^DDPM ancestral sampling visits all 1000 steps, not 0; use DDIMScheduler"):
         sample(torch.nn.Identity(), DDPMScheduler(linear_betas()), (1, 1, 4, 4), 0, progress=False)
@@ -244,9 +248,9 @@ def test_ancestral_sampling_refuses_zero_steps_instead_of_taking_all():
 
 @pytest.mark.parametrize("scale", [-1.0, float("nan"), "strong"])
 def test_guidance_scales_must_be_numbers_at_least_zero(scale):
-    from gensynth_course.diffusion import DDIMScheduler, linear_betas
-    from gensynth_course.guidance import ClassifierFreeGuidance, ClassifierGuidance
-    from gensynth_course.noisy_clip import CLIPGuidance
+    from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
+    from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
+    from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance
 
     message = (f"^guidance scale {scale!r} is not a number >= 0; use s >= 0 \\(0: unconditional or unguided, "
                r"1: plain conditional, above 1: stronger guidance\)\.$")
@@ -260,7 +264,7 @@ def test_guidance_scales_must_be_numbers_at_least_zero(scale):
 
 
 def test_unet_time_steps_must_be_whole_non_negative_and_one_per_image():
-    from gensynth_course.unet import UNet
+    from gensynth_course.models.diffusion.unet import UNet
 
     net, x = UNet(channels=(8, 16), patch=2), torch.randn(2, 1, 28, 28)
     with pytest.raises(ValueError) as info:
@@ -275,7 +279,7 @@ def test_unet_time_steps_must_be_whole_non_negative_and_one_per_image():
 
 
 def test_schedules_refuse_time_steps_they_do_not_have():
-    from gensynth_course.diffusion import DDPMScheduler, linear_betas
+    from gensynth_course.models.diffusion.schedulers import DDPMScheduler, linear_betas
 
     x = torch.zeros(2, 1, 4, 4)
     with pytest.raises(ValueError) as info:
@@ -294,7 +298,7 @@ class FlatFeatures(torch.nn.Module):
 
 
 def test_fd_refuses_floats_outside_minus_one_to_one_and_nan_images():
-    from gensynth_course.metrics import fd
+    from gensynth_course.evaluation.metrics import fd
 
     stats = (torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
     with pytest.raises(ValueError) as info:
@@ -309,7 +313,7 @@ def test_fd_refuses_floats_outside_minus_one_to_one_and_nan_images():
 
 
 def test_fd_of_a_single_image_asks_for_more():
-    from gensynth_course.metrics import fd
+    from gensynth_course.evaluation.metrics import fd
 
     with pytest.raises(ValueError) as info:
         fd(FlatFeatures(), torch.zeros(1, 1, 28, 28), torch.zeros(5, 1, 28, 28))
@@ -318,7 +322,7 @@ def test_fd_of_a_single_image_asks_for_more():
 
 
 def test_retrieval_measures_refuse_what_they_cannot_define():
-    from gensynth_course.metrics import mean_average_precision, recall_at_k, recall_of_relevant_at_k
+    from gensynth_course.evaluation.metrics import mean_average_precision, recall_at_k, recall_of_relevant_at_k
 
     similarity, nothing = torch.rand(3, 4), torch.zeros(3, 4, dtype=torch.bool)
     message = ("^no query has a relevant candidate, so the measure is undefined; check the relevance matrix "
@@ -334,7 +338,7 @@ def test_retrieval_measures_refuse_what_they_cannot_define():
 
 
 def test_diversity_needs_a_group_of_two():
-    from gensynth_course.metrics import mean_pairwise_distance
+    from gensynth_course.evaluation.metrics import mean_pairwise_distance
 
     with pytest.raises(ValueError, match="^no group has two or more members, so there are no distances to average"):
         mean_pairwise_distance(torch.randn(3, 2), torch.tensor([0, 1, 2]))

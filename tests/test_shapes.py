@@ -7,9 +7,9 @@ import random
 import pytest
 import torch
 
-from gensynth_course import shapes
-from gensynth_course.attribute_evaluator import AttributeEvaluator, attribute_accuracy, caption_accuracy
-from gensynth_course.tokenizer import Tokenizer, UnknownWordError
+from gensynth_course.data import shapes
+from gensynth_course.evaluation.attribute_evaluator import AttributeEvaluator, attribute_accuracy, caption_accuracy
+from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError
 
 
 def test_scenes_and_captions_are_deterministic_by_seed():

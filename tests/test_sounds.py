@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 
-from gensynth_course import shapes, sounds
-from gensynth_course.shapes import Scene, ShapeObject
+from gensynth_course.data import shapes
+
+from gensynth_course.data import sounds
+from gensynth_course.data.shapes import Scene, ShapeObject
 
 
 def _one(shape="circle", colour="red", size="large", layout="centre"):

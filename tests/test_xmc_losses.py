@@ -5,8 +5,8 @@ import math
 import torch
 from torch.nn import functional as F
 
-from gensynth_course import xmc_losses
-from gensynth_course.xmc_losses import (image_image_loss, image_sentence_loss, region_word_loss, sentence_scores,
+from gensynth_course.models.gan import xmc_losses
+from gensynth_course.models.gan.xmc_losses import (image_image_loss, image_sentence_loss, region_word_loss, sentence_scores,
                                         word_region_scores)
 
 

@@ -1,0 +1,189 @@
+"""Sample quality measured in the course classifier's feature space.
+
+FD-FMNIST is the Fréchet distance of Heusel et al. (2017, eq. in section 3), the formula behind
+FID, between Gaussians fitted to the classifier's penultimate features of two image sets:
+
+    d² = ‖μ_1 − μ_2‖² + Tr(Σ_1 + Σ_2 − 2 (Σ_1 Σ_2)^{1/2}).
+
+It is *not* comparable with published FIDs (different network, different data); always read it
+beside its baselines: real-vs-real (held-out real images, the floor) and noise (the ceiling).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gensynth_course.data.fashion_mnist import as_model_input
+
+
+def check_images(images: torch.Tensor) -> None:
+    """Refuse images that are neither uint8 [0, 255] nor finite floats in [-1, 1] (a margin of
+    1e-3 is allowed for rounding, and clamped away later)."""
+    if images.dtype == torch.uint8:
+        return
+    if not images.is_floating_point():
+        raise ValueError(f"images are {images.dtype}; pass uint8 images in [0, 255] or floats in [-1, 1].")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values; check what produced them (a diverged "
+                         "model?) before measuring them.")
+    low, high = (float(v) for v in images.aminmax())
+    if low < -1 - 1e-3 or high > 1 + 1e-3:
+        raise ValueError(f"float images must lie in [-1, 1], but these run from {low:.4g} to {high:.4g}; "
+                         "pass uint8 images, or scale floats to [-1, 1] (0-255 floats: x / 127.5 - 1).")
+
+
+@torch.no_grad()
+def features(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Penultimate features of images given as uint8 [0, 255] or floats in [-1, 1] (anything else
+    is refused by :func:`check_images`)."""
+    check_images(images)
+    classifier.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size]
+        x = as_model_input(x)
+        out.append(classifier.features(x).double())
+    return torch.cat(out)
+
+
+def gaussian_stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) covariance of features (N, D), N ≥ 2."""
+    if len(feats) < 2:
+        raise ValueError(f"a Gaussian needs at least 2 images to fit, got {len(feats)}; pass more images "
+                         "(hundreds or more for a stable Fréchet distance).")
+    feats = feats.double()
+    return feats.mean(0), torch.cov(feats.T)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """d² between N(μ_1, Σ_1) and N(μ_2, Σ_2).
+
+    Tr (Σ_1 Σ_2)^{1/2} is computed as Σ √λ_i, with λ_i the eigenvalues of the symmetric matrix
+    Σ_1^{1/2} Σ_2 Σ_1^{1/2}, which has the same spectrum as Σ_1 Σ_2 and is numerically stabler.
+    """
+    def sqrtm_psd(m):
+        vals, vecs = torch.linalg.eigh(m)
+        return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+    s1_half = sqrtm_psd(sigma1.double())
+    inner = s1_half @ sigma2.double() @ s1_half
+    tr_sqrt = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp(min=0).sqrt().sum()
+    diff = (mu1 - mu2).double()
+    return float(diff @ diff + torch.trace(sigma1) + torch.trace(sigma2) - 2 * tr_sqrt)
+
+
+def fd(classifier, images_a: torch.Tensor, images_b: torch.Tensor | tuple) -> float:
+    """FD-FMNIST between two image sets; ``images_b`` may be precomputed ``(μ, Σ)``."""
+    stats_b = images_b if isinstance(images_b, tuple) else gaussian_stats(features(classifier, images_b))
+    return frechet_distance(*gaussian_stats(features(classifier, images_a)), *stats_b)
+
+
+@torch.no_grad()
+def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """Share of ``images`` (floats in [−1, 1]) that the classifier puts in each class."""
+    classifier.eval()
+    preds = torch.cat([classifier(images[i:i + 1000].clamp(-1, 1)).argmax(1) for i in range(0, len(images), 1000)])
+    return torch.bincount(preds, minlength=n_classes).double() / len(images)
+
+
+def within_class_diversity(classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean pairwise Euclidean distance between the classifier features of images that share a
+    label (the class they were *asked* to be), averaged over the labels: how varied the samples of
+    one class are. Guidance trades this for fidelity (Dhariwal & Nichol 2021, section 4.2)."""
+    return mean_pairwise_distance(features(classifier, images), labels)
+
+
+def mean_pairwise_distance(feats: torch.Tensor, groups: torch.Tensor) -> float:
+    """Mean Euclidean distance between the feature vectors of distinct members of each group,
+    averaged over the groups that have at least two members (there must be one)."""
+    per_group = []
+    for group in groups.unique():
+        f = feats[groups == group]
+        if len(f) > 1:
+            d = torch.cdist(f, f)
+            per_group.append(d.sum() / (len(f) * (len(f) - 1)))
+    if not per_group:
+        raise ValueError("no group has two or more members, so there are no distances to average; pass "
+                         "several images per label.")
+    return float(torch.stack(per_group).mean())
+
+
+class FashionFD:
+    """FD-FMNIST against the 10,000 Fashion-MNIST test images, with its two baselines."""
+
+    def __init__(self, classifier: torch.nn.Module, test_images_uint8: torch.Tensor):
+        self.classifier = classifier
+        self.reference = gaussian_stats(features(classifier, test_images_uint8))
+
+    def __call__(self, images: torch.Tensor) -> float:
+        return fd(self.classifier, images, self.reference)
+
+    def real_vs_real(self, train_images_uint8: torch.Tensor, n: int, seed: int = 0) -> float:
+        """FD of ``n`` real training images: the best a generator of ``n`` samples can hope for."""
+        idx = torch.randperm(len(train_images_uint8), generator=torch.Generator().manual_seed(seed))[:n]
+        return self(train_images_uint8[idx])
+
+    def noise(self, n: int, seed: int = 0) -> float:
+        """FD of ``n`` images of Gaussian noise clipped to [−1, 1]: what no learning gives."""
+        return self(torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1))
+
+
+def _check_retrieval(similarity: torch.Tensor, relevant: torch.Tensor, k: int | None = None) -> None:
+    if similarity.shape != relevant.shape or similarity.dim() != 2:
+        raise ValueError(f"similarity {tuple(similarity.shape)} and relevant {tuple(relevant.shape)} must be "
+                         "matrices of the same shape (queries × candidates).")
+    if k is not None and not 1 <= k <= similarity.shape[1]:
+        raise ValueError(f"k={k} is out of range; use 1 to {similarity.shape[1]} (the number of candidates).")
+
+
+def _queries_with_relevant(relevant: torch.Tensor) -> torch.Tensor:
+    """The rows that have a relevant candidate; none at all is an error (the mean would be NaN)."""
+    has_any = relevant.sum(1) > 0
+    if not has_any.any():
+        raise ValueError("no query has a relevant candidate, so the measure is undefined; check the "
+                         "relevance matrix (built from the right lists? transposed?).")
+    return has_any
+
+
+def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
+    """Retrieval recall@k: the share of queries (rows of ``similarity``, scores against every
+    candidate) with at least one relevant candidate among their ``k`` highest scores. ``relevant``
+    is a bool matrix of the same shape; with one relevant candidate per query this is R@k of
+    Radford et al. (2021, Table 13)."""
+    _check_retrieval(similarity, relevant, k)
+    top = similarity.topk(k, dim=1).indices
+    return float(relevant.gather(1, top).any(1).double().mean())
+
+
+def precision_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
+    """Retrieval precision@k: the mean share of relevant candidates among each query's ``k``
+    highest scores (AudioCLIP's P@1 for k = 1: is the top answer right?)."""
+    _check_retrieval(similarity, relevant, k)
+    top = similarity.topk(k, dim=1).indices
+    return float(relevant.gather(1, top).double().mean())
+
+
+def recall_of_relevant_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
+    """Information-retrieval recall@k: the mean share of each query's relevant candidates found
+    among its ``k`` highest scores, over the queries that have any (AudioCLIP's R@1, which falls
+    below P@1 when a query has several right answers). Compare :func:`recall_at_k`, CLIP's hit rate.
+    If no query has a relevant candidate, it is undefined: an error."""
+    _check_retrieval(similarity, relevant, k)
+    has_any = _queries_with_relevant(relevant)
+    top = similarity.topk(k, dim=1).indices
+    count = relevant.sum(1)
+    return float((relevant.gather(1, top).sum(1)[has_any].double() / count[has_any]).mean())
+
+
+def mean_average_precision(similarity: torch.Tensor, relevant: torch.Tensor) -> float:
+    """mAP: for each query, the mean of precision@r over the ranks r of its relevant candidates
+    (candidates sorted by falling score), averaged over the queries that have any. If no query has
+    a relevant candidate, mAP is undefined: an error."""
+    _check_retrieval(similarity, relevant)
+    has_any = _queries_with_relevant(relevant)
+    order = similarity.argsort(dim=1, descending=True)
+    hits = relevant.gather(1, order).double()                        # (Q, N) relevance in rank order
+    ranks = torch.arange(1, hits.shape[1] + 1, dtype=torch.float64)
+    precision = hits.cumsum(1) / ranks
+    count = hits.sum(1)
+    return float(((precision * hits).sum(1)[has_any] / count[has_any]).mean())

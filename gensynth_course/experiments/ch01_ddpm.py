@@ -1,0 +1,122 @@
+"""Chapter 01's experiments: what is trained, at which budget, and how it is measured.
+
+The chapter notebook, ``python -m gensynth_course eval 01`` and ``benchmarks/ddpm_unets.py`` all
+call these functions, so the numbers in the book, on the command line and in the benchmark come
+from the same code and the same cached models.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.cache import config_hash
+from gensynth_course.course import REPO_ROOT
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
+from gensynth_course.data.fashion_mnist import load_fashion_mnist
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
+from gensynth_course.evaluation.metrics import FashionFD, class_histogram
+from gensynth_course.experiments.fashion_diffusion import betas, train_diffusion, train_unet, unet_config
+
+CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
+N_EVAL_SAMPLES = 1000
+RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "seed_reference.json"
+
+# The seed tutorial's recipe: 20 epochs of batch 128 (469 steps an epoch), Adam 1e-3, T = 1000.
+SEED_RECIPE = dict(model="SeedUNet", schedule="linear", T=1000, batch_size=128, lr=1e-3,
+                   epochs=20, steps=20 * math.ceil(60_000 / 128), seed=0)
+
+
+def sampling_config(budget: str | None = None) -> dict:
+    """How chapter 01 samples for its measurement: DDIM, clipped x̂_0, a fixed seed."""
+    return dict(sampler="ddim", steps=by_budget(quick=10, standard=50, full=100, budget=budget),
+                n=by_budget(quick=100, standard=N_EVAL_SAMPLES, budget=budget), seed=0)
+
+
+def train_for_seconds(model_name: str, seconds: float, budget: str | None = None):
+    """Train the seed tutorial's UNet ('seed') or ours ('ours') for ``seconds`` of wall-clock time,
+    each with its own recipe (the seed's: batch 128, Adam 1e-3, no EMA), for equal-time comparisons."""
+    if model_name == "seed":
+        config = dict(SEED_RECIPE, steps=10**7, seconds=seconds)
+    elif model_name == "ours":
+        config = dict(unet_config(budget), steps=10**7, seconds=seconds)
+    else:
+        raise ValueError("model_name must be 'seed' or 'ours'")
+    return train_diffusion(config, f"equal_time_{model_name}", check_budget(budget))
+
+
+def seed_reference_model(device: torch.device | str = "cpu"):
+    """The seed tutorial's UNet trained with its own full recipe (about 1.5 hours on 2 CPU cores,
+    a few minutes on a GPU)."""
+    return train_diffusion(SEED_RECIPE, "seed_unet_reference", budget="full", device=device)
+
+
+def generate(model, sampler: str, steps: int, n: int, seed: int = 0, schedule: str = "linear",
+             clip_sample: bool = True, frames: int = 0, progress: bool = True,
+             device: torch.device | str = "cpu"):
+    """Sample ``n`` images with ``sampler`` = 'ancestral' (Algorithm 2) or 'ddim', on ``device``;
+    the images come back on the CPU."""
+    generator = torch.Generator().manual_seed(seed)
+    b = betas(schedule)
+    scheduler = (DDPMScheduler(b, clip_sample=clip_sample) if sampler == "ancestral"
+                 else DDIMScheduler(b, clip_sample=clip_sample))
+    images, snapshots = sample(model.to(device), scheduler, (n, 1, 28, 28), steps, generator=generator,
+                               frames=frames, progress=progress, device=device)
+    model.cpu()
+    return (images, snapshots) if frames else images
+
+
+def fd_metric(budget: str | None = None) -> tuple[FashionFD, torch.Tensor]:
+    """FD-FMNIST with the course classifier, plus the training images for the real-vs-real baseline."""
+    classifier, _ = load_classifier(budget)
+    return FashionFD(classifier, load_fashion_mnist("test").images), load_fashion_mnist("train").images
+
+
+def seed_reference() -> dict | None:
+    """The seed recipe's recorded result (``benchmarks/results/seed_reference.json``), if it was run."""
+    import json
+
+    if not RESULTS_FILE.exists():
+        return None
+    return json.loads(RESULTS_FILE.read_text())
+
+
+def evaluate(budget: str | None = None) -> dict:
+    """``python -m gensynth_course eval 01``: train or load our UNet, sample, and measure."""
+    budget = check_budget(budget)
+    fd_metric_, train_images = fd_metric(budget)            # the cached classifier is not timed
+    _, classifier_info = load_classifier(budget)
+    start = time.perf_counter()
+    model, info = train_unet(budget)
+    s = sampling_config(budget)
+    samples = generate(model, s["sampler"], s["steps"], s["n"], seed=s["seed"])
+    shares = class_histogram(fd_metric_.classifier, samples)
+    reference = seed_reference()
+    same_classifier = reference is not None and reference.get("classifier_config_hash") == config_hash(classifier_config("standard"))
+    result = {
+        "fd": round(fd_metric_(samples), 3),
+        "fd_real_vs_real": round(fd_metric_.real_vs_real(train_images, s["n"]), 3),
+        "fd_noise": round(fd_metric_.noise(s["n"]), 3),
+        "fd_seed_reference": None,
+        "fd_seed_reference_best_sampler": None,
+        "min_class_share": round(float(shares.min()), 4),
+        "class_shares": [round(float(v), 4) for v in shares],
+        "classifier_test_accuracy": classifier_info["test_accuracy"],
+        "samples": s["n"],
+        "sampler": f"{s['sampler']}, {s['steps']} steps",
+        "train_steps": info["steps"],
+        "train_seconds": round(info["seconds"], 1),
+        "seconds": round(time.perf_counter() - start, 1),
+        "budget": budget,
+    }
+    if same_classifier and s["n"] == reference["samples"]:
+        result["fd_seed_reference"] = reference["fd_seed_reference"]
+        result["fd_seed_reference_best_sampler"] = reference.get("fd_seed_reference_best_sampler")
+    else:
+        result["note"] = ("fd_seed_reference is missing: run `python benchmarks/ddpm_unets.py --seed-recipe` once "
+                          "(about 1.5 hours on 2 CPU cores, 5 minutes with --device cuda); it is only comparable "
+                          "at the standard budget.")
+    return result

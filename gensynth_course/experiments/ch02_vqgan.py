@@ -1,0 +1,270 @@
+"""Chapter 02's experiments: VQ-VAE against VQGAN at the same code grid, then a transformer prior.
+
+The notebook, ``python -m gensynth_course eval 02`` and the tests call these functions, so every
+number comes from the same code and the same cached models. Three autoencoders share one
+architecture, a 7×7 grid of codes from a 128-entry codebook, and one training budget:
+
+* ``vqvae``          MSE, plain codebook (dead codes stay dead);
+* ``vqvae_restart``  MSE, dead-code restart;
+* ``vqgan``          L1 + perceptual + PatchGAN with adaptive λ, dead-code restart.
+
+The prior is trained on the VQGAN's codes, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.cache import config_hash, load_or_train
+from gensynth_course.evaluation.fashion_classifier import load_classifier
+from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
+from gensynth_course.evaluation.metrics import FashionFD
+from gensynth_course.evaluation.perceptual import PerceptualLoss, perceptual_net_config
+from gensynth_course.models.vq.quantizer import CodeUsage
+from gensynth_course.seeding import seed_everything
+from gensynth_course.train import fit
+from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
+from gensynth_course.models.vq.vqgan import VQAutoencoder, VQGANTrainer
+
+CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
+AUTOENCODERS = ("vqvae", "vqvae_restart", "vqgan")
+
+
+def autoencoder_config(kind: str, budget: str | None = None) -> dict:
+    """One recipe for all three autoencoders; only the loss and the restart switch differ."""
+    if kind not in AUTOENCODERS:
+        raise ValueError(f"unknown autoencoder {kind!r}; choose one of {AUTOENCODERS}")
+    steps = by_budget(quick=40, standard=800, full=6000, budget=budget)
+    config = dict(kind=kind, widths=[32, 64], dim=16, num_codes=128, beta=0.25,
+                  restart_dead=kind != "vqvae", batch_size=64, lr=1e-3, betas=[0.5, 0.9], seed=0, steps=steps)
+    if kind == "vqgan":
+        # A small GAN weight on top of the adaptive λ: at 0.5 the adversarial gradient swamped the
+        # reconstruction in our runs; at 0.1 the discriminator learns and sharpens (see chapter 02).
+        config.update(perceptual=perceptual_net_config(budget), gan_weight=0.1, disc_width=32,
+                      disc_start=by_budget(quick=10, standard=400, full=3000, budget=budget))
+    return config
+
+
+def build_trainer(config: dict, budget: str | None = None) -> VQGANTrainer:
+    autoencoder = VQAutoencoder(tuple(config["widths"]), config["dim"], config["num_codes"], config["beta"],
+                                restart_dead=config["restart_dead"])
+    if config["kind"] != "vqgan":
+        return VQGANTrainer(autoencoder, perceptual=None, gan=False)
+    return VQGANTrainer(autoencoder, PerceptualLoss("course", budget), gan=True, disc_start=config["disc_start"],
+                        gan_weight=config["gan_weight"], disc_width=config["disc_width"])
+
+
+def train_autoencoder(kind: str, budget: str | None = None, preview=None, preview_every: int = 0):
+    """``(autoencoder, info)`` for ``kind`` at this budget, from the cache or trained now.
+
+    ``info`` holds the per-step loss terms (``terms``: rec, vq and, for VQGAN, g, d and λ).
+    """
+    budget = check_budget(budget)
+    config = autoencoder_config(kind, budget)
+
+    def train(trainer, checkpoint):
+        generator = seed_everything(config["seed"])
+        batches = load_fashion_mnist("train").batches(config["batch_size"], generator)
+        terms = []
+
+        def loss_fn(model, batch):
+            loss = model.loss(batch[0])
+            terms.append(model.last_terms)
+            return loss
+
+        history = fit(trainer, loss_fn, batches, config["steps"], lr=config["lr"], betas=tuple(config["betas"]),
+                      grad_clip=None, preview=preview, preview_every=preview_every, checkpoint=checkpoint,
+                      desc=f"training {kind}")
+        return {"terms": terms, "losses": history["losses"], "steps": history["steps"],
+                "seconds": history["seconds"]}
+
+    trainer, info = load_or_train(CHAPTER, kind, config, lambda: build_trainer(config, budget), train, budget=budget)
+    return trainer.autoencoder.eval(), info
+
+
+@torch.no_grad()
+def encode_dataset(autoencoder: VQAutoencoder, images_uint8: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Code grids (N, 7, 7) of a whole image set."""
+    autoencoder.eval()
+    return torch.cat([autoencoder.encode(to_model_range(images_uint8[i:i + batch_size]))[1]
+                      for i in range(0, len(images_uint8), batch_size)])
+
+
+@torch.no_grad()
+def reconstruction_report(autoencoder: VQAutoencoder, images_uint8: torch.Tensor, fd_metric: FashionFD | None,
+                          batch_size: int = 1000) -> dict:
+    """L1, PSNR (images in [0, 1]), FD-FMNIST of the reconstructions, and code usage over the set."""
+    autoencoder.eval()
+    usage, recons, l1, se = CodeUsage(autoencoder.num_codes), [], 0.0, 0.0
+    for i in range(0, len(images_uint8), batch_size):
+        x = to_model_range(images_uint8[i:i + batch_size])
+        x_rec, indices, _ = autoencoder(x)
+        x_rec = x_rec.clamp(-1, 1)
+        usage.add(indices)
+        recons.append(x_rec)
+        l1 += ((x_rec - x).abs() / 2).sum().item()            # in [0, 1] units
+        se += ((x_rec - x) / 2).pow(2).flatten(1).mean(1).sum().item()
+    n = len(images_uint8)
+    mse = se / n
+    report = {"l1": l1 / (n * images_uint8[0].numel()), "psnr": 10 * math.log10(1 / mse),
+              "used_code_fraction": usage.used_fraction(), "perplexity": usage.perplexity(),
+              "usage_counts": usage.counts.tolist()}
+    if fd_metric is not None:
+        report["recon_fd"] = fd_metric(torch.cat(recons))
+    return report
+
+
+def prior_config(budget: str | None = None) -> dict:
+    return dict(model="CodePrior", codes_from=config_hash(autoencoder_config("vqgan", budget)), dim=128, layers=3,
+                heads=4, dropout=0.0, batch_size=64, lr=1e-3, warmup=100, unconditional_share=0.1, seed=0,
+                steps=by_budget(quick=30, standard=800, full=8000, budget=budget))
+
+
+def build_prior(config: dict, num_codes: int) -> CodePrior:
+    return CodePrior(num_codes, 49, 10, config["dim"], config["layers"], config["heads"], config["dropout"])
+
+
+def _code_batches(codes: torch.Tensor, labels: torch.Tensor, batch_size: int, unconditional_share: float,
+                  generator: torch.Generator, n_classes: int = 10):
+    """Endless ``(cond, codes)`` batches; a share of the class tokens becomes the start token."""
+    while True:
+        order = torch.randperm(len(codes), generator=generator)
+        for i in range(0, len(codes) - batch_size + 1, batch_size):
+            idx = order[i:i + batch_size]
+            cond = labels[idx].clone()
+            cond[torch.rand(batch_size, generator=generator) < unconditional_share] = n_classes
+            yield cond, codes[idx].flatten(1)
+
+
+def train_prior(autoencoder: VQAutoencoder, budget: str | None = None):
+    """The class-conditional (and unconditional) prior over the VQGAN's training-set codes."""
+    budget = check_budget(budget)
+    config = prior_config(budget)
+
+    def train(prior, checkpoint):
+        generator = seed_everything(config["seed"])
+        train_set = load_fashion_mnist("train")
+        codes = encode_dataset(autoencoder, train_set.images)
+        batches = _code_batches(codes, train_set.labels, config["batch_size"], config["unconditional_share"], generator)
+        history = fit(prior, lambda m, batch: m.loss(*batch), batches, config["steps"], lr=config["lr"],
+                      warmup=config["warmup"], checkpoint=checkpoint, desc="training the code prior")
+        return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"]}
+
+    return load_or_train(CHAPTER, "code_prior", config, lambda: build_prior(config, autoencoder.num_codes), train,
+                         budget=budget)
+
+
+def page_prior_config(budget: str | None = None) -> dict:
+    return dict(prior_config(budget), model="CodePrior on catalogue pages", page=2, lr=5e-4, warmup=0,
+                steps=by_budget(quick=10, standard=300, full=2000, budget=budget))
+
+
+def page_windows(codes: torch.Tensor, batch_size: int, generator: torch.Generator, page: int = 2, window: int = 7):
+    """Endless batches of random ``window × window`` crops of "catalogue pages": ``page × page``
+    code grids of random items side by side. Unlike single centred items, these windows have the
+    same statistics wherever they are cut: the data is spatially invariant."""
+    side = page * codes.shape[1]
+    while True:
+        pick = torch.randint(len(codes), (batch_size, page * page), generator=generator)
+        pages = codes[pick].reshape(batch_size, page, page, window, window).permute(0, 1, 3, 2, 4)
+        pages = pages.reshape(batch_size, side, side)
+        top, left = torch.randint(side - window + 1, (2,), generator=generator).tolist()
+        crop = pages[:, top:top + window, left:left + window].reshape(batch_size, -1)
+        yield torch.full((batch_size,), 10), crop
+
+
+def train_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, budget: str | None = None):
+    """The item prior fine-tuned on windows of catalogue pages, for sliding-window sampling."""
+    budget = check_budget(budget)
+    config = page_prior_config(budget)
+
+    def train(model, checkpoint):
+        model.load_state_dict(prior.state_dict())
+        generator = seed_everything(config["seed"])
+        codes = encode_dataset(autoencoder, load_fashion_mnist("train").images)
+        history = fit(model, lambda m, batch: m.loss(*batch), page_windows(codes, config["batch_size"], generator),
+                      config["steps"], lr=config["lr"], checkpoint=checkpoint, desc="fine-tuning on catalogue pages")
+        return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"]}
+
+    return load_or_train(CHAPTER, "page_prior", config, lambda: build_prior(config, autoencoder.num_codes), train,
+                         budget=budget)
+
+
+def sampling_config(budget: str | None = None) -> dict:
+    """How the chapter samples and how many test images it measures on."""
+    return dict(temperature=0.8, top_k=16, per_class=by_budget(quick=10, standard=100, budget=budget), seed=0,
+                eval_images=by_budget(quick=500, standard=2000, full=10_000, budget=budget))
+
+
+@torch.no_grad()
+def sample_images(autoencoder: VQAutoencoder, prior: CodePrior, cond: torch.Tensor, temperature: float = 1.0,
+                  top_k: int | None = 16, seed: int = 0, progress: bool = True) -> torch.Tensor:
+    """Codes from the prior for conditions ``cond``, decoded to images in [−1, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    codes = prior.generate(cond, temperature, top_k, generator, progress=progress)
+    return autoencoder.decode_indices(codes.reshape(-1, 7, 7)).clamp(-1, 1)
+
+
+@torch.no_grad()
+def sliding_window_images(autoencoder: VQAutoencoder, prior: CodePrior, cond: torch.Tensor, height: int,
+                          width: int, temperature: float = 1.0, top_k: int | None = 16, seed: int = 0) -> torch.Tensor:
+    """A ``height × width`` code canvas by sliding-window sampling, decoded (4× larger in pixels)."""
+    generator = torch.Generator().manual_seed(seed)
+    codes = sample_sliding_window(prior, cond, height, width, 7, temperature, top_k, generator)
+    return autoencoder.decode_indices(codes).clamp(-1, 1)
+
+
+def evaluate(budget: str | None = None) -> dict:
+    """``python -m gensynth_course eval 02``: train or load everything, then measure."""
+    budget = check_budget(budget)
+    classifier, _ = load_classifier(budget)                 # the cached evaluation classifier is not timed
+    test = load_fashion_mnist("test")
+    fd_metric = FashionFD(classifier, test.images)
+    start = time.perf_counter()
+    s = sampling_config(budget)
+    images, labels = test.images[:s["eval_images"]], test.labels[:s["eval_images"]]
+    reports = {}
+    for kind in AUTOENCODERS:
+        autoencoder, info = train_autoencoder(kind, budget)
+        reports[kind] = dict(reconstruction_report(autoencoder, images, fd_metric), seconds=info["seconds"])
+    vqgan = autoencoder
+    prior, prior_info = train_prior(vqgan, budget)
+    test_codes = encode_dataset(vqgan, images).flatten(1)
+    bits_cond = prior.bits_per_code(labels, test_codes)
+    bits_uncond = prior.bits_per_code(torch.full_like(labels, prior.unconditional), test_codes)
+    labels = torch.arange(10).repeat_interleave(s["per_class"])
+    samples = sample_images(vqgan, prior, labels, s["temperature"], s["top_k"], s["seed"])
+    with torch.no_grad():
+        predicted = torch.cat([classifier(samples[i:i + 1000]).argmax(1) for i in range(0, len(samples), 1000)])
+    train_images = load_fashion_mnist("train").images
+    vae, gan, plain = reports["vqvae_restart"], reports["vqgan"], reports["vqvae"]
+    return {
+        "vqvae_recon_fd": round(vae["recon_fd"], 3),
+        "vqgan_recon_fd": round(gan["recon_fd"], 3),
+        "vqvae_l1": round(vae["l1"], 4), "vqgan_l1": round(gan["l1"], 4),
+        "vqvae_psnr": round(vae["psnr"], 2), "vqgan_psnr": round(gan["psnr"], 2),
+        "used_code_fraction": round(vae["used_code_fraction"], 3),
+        "perplexity": round(vae["perplexity"], 2),
+        "used_code_fraction_no_restart": round(plain["used_code_fraction"], 3),
+        "perplexity_no_restart": round(plain["perplexity"], 2),
+        "vqgan_used_code_fraction": round(gan["used_code_fraction"], 3),
+        "vqgan_perplexity": round(gan["perplexity"], 2),
+        "num_codes": vqgan.num_codes,
+        "prior_bits_per_code": round(bits_cond, 3),
+        "prior_bits_per_code_unconditional": round(bits_uncond, 3),
+        "uniform_bits_per_code": round(math.log2(vqgan.num_codes), 3),
+        "cond_sample_accuracy": round((predicted == labels).double().mean().item(), 4),
+        "sample_fd": round(fd_metric(samples), 3),
+        "fd_real_vs_real": round(fd_metric.real_vs_real(train_images, len(samples)), 3),
+        "fd_noise": round(fd_metric.noise(len(samples)), 3),
+        "samples": len(samples),
+        "test_images": len(images),
+        "sampler": f"temperature {s['temperature']}, top-k {s['top_k']}",
+        "train_seconds": {k: round(r["seconds"], 1) for k, r in reports.items()} | {"prior": round(prior_info["seconds"], 1)},
+        "seconds": round(time.perf_counter() - start, 1),
+        "budget": budget,
+    }

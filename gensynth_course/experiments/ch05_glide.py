@@ -1,0 +1,518 @@
+"""Chapter 05's experiments: GLIDE in miniature on the Shapes world.
+
+Four models, each trained once and cached under ``ch05``:
+
+* ``base`` -- the text-conditional UNet at 32 × 32 (:class:`~gensynth_course.models.diffusion.glide.TextConditionalUNet`),
+  trained with 20 % empty captions so that classifier-free guidance works;
+* ``noisy_clip`` -- a CLIP whose image encoder reads x_t and t, for CLIP guidance;
+* ``upsampler`` -- a text-conditional UNet at 64 × 64 that also reads the bilinearly upsampled
+  32 × 32 image (GLIDE's second stage);
+* ``inpainting`` -- the base model fine-tuned with four zero-initialised input channels (the masked
+  image and the mask) on random masks.
+
+Every generated image is judged by networks that did not take part in making it: the attribute
+evaluator (caption accuracy) and chapter 04's evaluator CLIP (R-precision, FD and diversity in its
+feature space); the CLIP that guides is trained here, on noised images, and is never a judge.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+
+import torch
+from torch.nn import functional as F
+
+from gensynth_course.data import shapes
+from gensynth_course.evaluation.attribute_evaluator import load_attribute_evaluator
+from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.cache import load_or_train
+from gensynth_course.models.contrastive.clip import TextTransformer, contrastive_loss
+from gensynth_course.evaluation.evaluator_clip import same_description
+from gensynth_course.evaluation.judge import Judge
+from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas, sample
+from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions, BOS_ID, EOS_ID, PAD_ID
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
+from gensynth_course.evaluation.metrics import recall_at_k
+from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
+from gensynth_course.seeding import seed_everything
+from gensynth_course.data.tokenizer import Tokenizer, caption_list
+from gensynth_course.train import fit
+from gensynth_course.models.diffusion.unet import add_condition_channels
+
+CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
+CONTEXT_LENGTH = 16
+# The seed of the editing task's scenes, replacement objects and captions (see edit_set).
+EDIT_SCENE_SEED = 11
+
+
+def base_config(budget: str | None = None) -> dict:
+    """The base model: chapter 01's recipe (linear β, min-SNR weighting, warm-up, EMA) with a cosine
+    learning-rate decay, on 32 × 32 RGB scenes folded into 2 × 2 patches (the UNet runs at 16, 8 and
+    4 pixels), a 2-layer caption transformer, p_uncond = 0.2 (GLIDE)."""
+    return dict(model="TextConditionalUNet", size=32, channels=[32, 64, 128], blocks=1, patch=2,
+                text_width=64, text_layers=2, text_heads=4, context_length=CONTEXT_LENGTH,
+                schedule="linear", T=1000, p_uncond=0.2, min_snr_gamma=5.0,
+                train_scenes=by_budget(quick=500, standard=20_000, full=50_000, budget=budget),
+                batch_size=32, lr=2e-3, lr_schedule="cosine", warmup=100, grad_clip=1.0, seed=0,
+                ema_decay=by_budget(quick=0.9, standard=0.998, full=0.9995, budget=budget),
+                steps=by_budget(quick=30, standard=8000, full=40_000, budget=budget))
+
+
+def noisy_clip_config(budget: str | None = None) -> dict:
+    """The guiding CLIP: the UNet's encoder half with its time embedding, attention pooling, a
+    causal caption transformer; trained on x_t at uniformly drawn t."""
+    return dict(model="NoisyCLIP", channels=[32, 64], blocks=1, patch=2, image_width=128, heads=4,
+                text_width=96, text_layers=2, embed_dim=64, context_length=CONTEXT_LENGTH, schedule="linear", T=1000,
+                train_scenes=by_budget(quick=500, standard=20_000, full=50_000, budget=budget),
+                batch_size=by_budget(quick=32, standard=128, full=256, budget=budget), lr=2e-3, weight_decay=0.1,
+                warmup=by_budget(quick=5, standard=100, full=300, budget=budget), seed=2,
+                steps=by_budget(quick=20, standard=1200, full=8000, budget=budget))
+
+
+def upsampler_config(budget: str | None = None) -> dict:
+    """The second stage: 64 × 64 output conditioned on the caption and on the 32 × 32 image upsampled
+    bilinearly to 64 × 64 (three more channels). The network is the base model's, and since it has
+    no position embeddings it is trained on random 32 × 32 crops (of the image and of its condition
+    alike) at a quarter of the cost, then samples whole 64 × 64 images, as the upsamplers of
+    DALL·E 2 are trained on crops. Its loss is the plain L_simple: min-SNR weighting would play down
+    the nearly noise-free steps, and fine detail, the upsampler's whole job, is made there."""
+    return dict(base_config(budget), model="Upsampler", base=base_config(budget), size=64, low_size=32, crop=32,
+                p_uncond=0.0, min_snr_gamma=None, lr=1e-3, seed=3,
+                train_scenes=by_budget(quick=300, standard=10_000, full=50_000, budget=budget),
+                steps=by_budget(quick=20, standard=2500, full=20_000, budget=budget))
+
+
+def inpainting_config(budget: str | None = None) -> dict:
+    """Fine-tuning the base model for inpainting: four zero-initialised channels (masked RGB image
+    and mask), random masks, the base model's recipe at a lower learning rate."""
+    return dict(base_config(budget), model="Inpainting", base=base_config(budget), lr=5e-4, warmup=50, seed=4,
+                steps=by_budget(quick=20, standard=1200, full=10_000, budget=budget))
+
+
+def sampling_config(budget: str | None = None) -> dict:
+    """The guidance sweep: DDIM with clipped x̂_0, the same starting noise for every scale, judged on
+    the fixed caption set of :mod:`~gensynth_course.evaluation.judge`."""
+    return dict(steps=by_budget(quick=10, standard=25, full=50, budget=budget), seed=0,
+                cfg_scales=by_budget(quick=[0.0, 1.0, 3.0], standard=[0.0, 1.0, 2.0, 3.0, 5.0, 8.0], budget=budget),
+                clip_scales=by_budget(quick=[0.0, 5.0], standard=[0.0, 1.0, 3.0, 10.0, 30.0], budget=budget),
+                upsampler_steps=by_budget(quick=5, standard=50, full=100, budget=budget))
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def build_text_unet(config: dict, cond_channels: int = 0) -> TextConditionalUNet:
+    return TextConditionalUNet(len(Tokenizer()), config["context_length"], config["text_width"], config["text_layers"],
+                               config["text_heads"], in_channels=3, channels=tuple(config["channels"]),
+                               blocks=config["blocks"], patch=config["patch"], cond_channels=cond_channels)
+
+
+def build_noisy_clip(config: dict) -> NoisyCLIP:
+    visual = NoisyImageEncoder(tuple(config["channels"]), config["blocks"], config["image_width"], config["heads"],
+                               config["patch"])
+    text = TextTransformer(len(Tokenizer()), config["context_length"], config["text_width"], config["text_layers"],
+                           config["heads"])
+    return NoisyCLIP(visual, text, config["embed_dim"])
+
+
+def scheduler(config: dict | None = None) -> DDPMScheduler:
+    """The forward process every chapter 05 model is trained with (linear β, T = 1000)."""
+    return DDPMScheduler(linear_betas((config or {}).get("T", 1000)))
+
+
+def scene_batches(config: dict, generator: torch.Generator, size: int = 32):
+    """Endless (scenes, images in [−1, 1], caption ids) batches of training scenes, each drawn with
+    a fresh caption (a new template and synonyms every time)."""
+    data = shapes.load_shapes("train", config["train_scenes"], seed=config["seed"], size=size)
+    images = to_model_range(data.images)
+    tokenizer = Tokenizer(context_length=config["context_length"])
+    rng = random.Random(config["seed"])
+    while True:
+        idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
+        ids, _ = tokenizer.encode([shapes.caption(data.scenes[i], rng) for i in idx.tolist()])
+        yield idx, images[idx], ids
+
+
+def random_masks(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """(n, 1, size, size) masks, 1 = to be generated: half the time one half of the image (left,
+    right, top or bottom, the regions an edit of one object needs), otherwise a random rectangle
+    covering a quarter to three quarters of each side."""
+    masks = torch.zeros(n, 1, size, size)
+    kind = torch.randint(0, 2, (n,), generator=generator)
+    for i in range(n):
+        if kind[i] == 0:
+            half = int(torch.randint(0, 4, (1,), generator=generator))
+            region = [(slice(None), slice(0, size // 2)), (slice(None), slice(size // 2, None)),
+                      (slice(0, size // 2), slice(None)), (slice(size // 2, None), slice(None))][half]
+            masks[i, 0][region] = 1
+        else:
+            h, w = (int(v) for v in torch.randint(size // 4, 3 * size // 4 + 1, (2,), generator=generator))
+            top = int(torch.randint(0, size - h + 1, (1,), generator=generator))
+            left = int(torch.randint(0, size - w + 1, (1,), generator=generator))
+            masks[i, 0, top:top + h, left:left + w] = 1
+    return masks
+
+
+def random_crop(images: list[torch.Tensor], size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """The same random ``size`` × ``size`` window (at even offsets) of every tensor in ``images``."""
+    height, width = images[0].shape[-2:]
+    top, left = (2 * int(torch.randint(0, (extent - size) // 2 + 1, (1,), generator=generator))
+                 for extent in (height, width))
+    return [x[..., top:top + size, left:left + size] for x in images]
+
+
+def inpainting_condition(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """GLIDE's four extra channels: the image with the region to generate blanked out (set to 0,
+    mid-grey in [−1, 1]), and the mask itself (1 = generate, 0 = keep)."""
+    return torch.cat([images * (1 - masks), masks], 1)
+
+
+def upsampler_condition(low: torch.Tensor, size: int) -> torch.Tensor:
+    """The low-resolution image, bilinearly upsampled to ``size``: the upsampler's extra channels."""
+    return F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _train_text_diffusion(config: dict, name: str, budget: str, build, condition=None, init=None,
+                          preview=None, preview_every: int = 0, device="cpu"):
+    """Train (or load) one ε-model on captioned scenes. ``condition(idx, x0, generator)`` returns
+    the image condition of a batch (None for the base model); ``init(model)`` sets the starting
+    weights (the inpainting fine-tune starts from the base model)."""
+    def train(model, checkpoint):
+        generator = seed_everything(config["seed"])
+        if init is not None:
+            init(model)
+        sched = scheduler(config)
+
+        def loss_fn(m, batch):
+            idx, x0, ids = batch
+            ids = drop_captions(ids, config["p_uncond"], BOS_ID, EOS_ID, PAD_ID, generator)
+            kwargs = {}
+            if condition is not None:
+                cond = condition(idx, x0, generator)
+                if config.get("crop"):
+                    x0, cond = random_crop([x0, cond], config["crop"], generator)
+                kwargs["cond"] = cond.to(device)
+            return sched.loss(m, x0.to(device), generator, min_snr_gamma=config["min_snr_gamma"],
+                              ids=ids.to(device), **kwargs)
+
+        history = fit(model, loss_fn, scene_batches(config, generator, config["size"]), config["steps"],
+                      lr=config["lr"], schedule=config["lr_schedule"], ema_decay=config["ema_decay"], warmup=config["warmup"],
+                      grad_clip=config["grad_clip"], preview=preview, preview_every=preview_every,
+                      checkpoint=checkpoint, desc=f"training {name}", device=device)
+        model.cpu()
+        return {k: history[k] for k in ("losses", "steps", "seconds", "images_per_second")}
+
+    return load_or_train(CHAPTER, name, config, build, train, budget=budget)
+
+
+def load_base(budget: str | None = None, preview=None, preview_every: int = 0, device="cpu"):
+    """The text-conditional base model, from the cache or trained now (standard: about 10 CPU minutes)."""
+    budget = check_budget(budget)
+    config = base_config(budget)
+    return _train_text_diffusion(config, "base", budget, lambda: build_text_unet(config),
+                                 preview=preview, preview_every=preview_every, device=device)
+
+
+def load_upsampler(budget: str | None = None, device="cpu"):
+    """The 32 → 64 upsampler. It learns from real pairs: each 64 × 64 training render and the same
+    scene rendered at 32 × 32 (what a perfect base model would have produced). It starts from the
+    base model's weights with three zero-initialised condition channels (as the inpainting model
+    does): the base already predicts noise precisely at every step, and trained from scratch for
+    the same few minutes an upsampler's small errors at high noise grow into stains and grain."""
+    budget = check_budget(budget)
+    config = upsampler_config(budget)
+    low = to_model_range(shapes.load_shapes("train", config["train_scenes"], seed=config["seed"],
+                                            size=config["low_size"]).images)
+
+    def condition(idx, x0, generator):
+        return upsampler_condition(low[idx], config["size"])
+
+    def init(model):
+        base, _ = load_base(budget)
+        model.load_state_dict(add_condition_channels_to(copy.deepcopy(base), 3).state_dict())
+
+    return _train_text_diffusion(config, "upsampler", budget, lambda: add_condition_channels_to(build_text_unet(config), 3),
+                                 condition=condition, init=init, device=device)
+
+
+def load_inpainting(budget: str | None = None, device="cpu"):
+    """The base model fine-tuned for inpainting (GLIDE, section 3.3)."""
+    budget = check_budget(budget)
+    config = inpainting_config(budget)
+
+    def build():
+        return add_condition_channels_to(build_text_unet(config), 4)
+
+    def init(model):
+        base, _ = load_base(budget)
+        model.load_state_dict(add_condition_channels_to(copy.deepcopy(base), 4).state_dict())
+
+    def condition(idx, x0, generator):
+        return inpainting_condition(x0, random_masks(len(x0), config["size"], generator))
+
+    return _train_text_diffusion(config, "inpainting", budget, build, condition=condition, init=init, device=device)
+
+
+def add_condition_channels_to(model: TextConditionalUNet, extra: int) -> TextConditionalUNet:
+    add_condition_channels(model.unet, extra)
+    return model
+
+
+def load_noisy_clip(budget: str | None = None, device="cpu") -> tuple[NoisyCLIP, dict]:
+    """The noise-aware CLIP: symmetric InfoNCE between x_t (t uniform in 0 … T−1) and captions."""
+    budget = check_budget(budget)
+    config = noisy_clip_config(budget)
+
+    def train(model, checkpoint):
+        generator = seed_everything(config["seed"])
+        sched = scheduler(config)
+
+        def loss_fn(m, batch):
+            _, x0, ids = batch
+            x0, ids = x0.to(device), ids.to(device)
+            t = torch.randint(0, sched.num_train_timesteps, (len(x0),), generator=generator).to(device)
+            x_t = sched.add_noise(x0, torch.randn(x0.shape, generator=generator).to(device), t)
+            return contrastive_loss(m(x_t, t, ids))
+
+        history = fit(model, loss_fn, scene_batches(config, generator), config["steps"], lr=config["lr"],
+                      warmup=config["warmup"], schedule="cosine", weight_decay=config["weight_decay"],
+                      checkpoint=checkpoint, desc="training noisy CLIP", device=device)
+        model.cpu()
+        return {k: history[k] for k in ("losses", "steps", "seconds")}
+
+    return load_or_train(CHAPTER, "noisy_clip", config, lambda: build_noisy_clip(config), train, budget=budget)
+
+
+@torch.no_grad()
+def noisy_clip_accuracy(clip: NoisyCLIP, steps: list[int], n: int = 500, seed: int = 0) -> list[float]:
+    """Image→caption top-1 accuracy of the noisy CLIP among ``n`` test captions, on x_t at each t
+    (a right answer is any caption with the image's description)."""
+    data = shapes.load_shapes("test", n, seed=seed)
+    captions = shapes.captions(data.scenes, seed=seed + 1)
+    tokenizer = Tokenizer(context_length=CONTEXT_LENGTH)
+    ids, mask = tokenizer.encode(captions)
+    relevant = same_description(data.descriptions(), data.descriptions())
+    sched, generator = scheduler(), torch.Generator().manual_seed(seed)
+    clip.eval()
+    text = clip.encode_text(ids, mask, normalize=True)
+    x0 = to_model_range(data.images)
+    out = []
+    for t in steps:
+        tt = torch.full((n,), t)
+        x_t = sched.add_noise(x0, torch.randn(x0.shape, generator=generator), tt)
+        out.append(round(recall_at_k(clip.encode_image(x_t, tt, normalize=True) @ text.T, relevant, 1), 4))
+    return out
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def guided_model(model: TextConditionalUNet, method: str, scale: float, clip: NoisyCLIP | None = None,
+                 sampler: DDPMScheduler | None = None):
+    """The denoiser ``(x, t, ids) -> ε̂`` for ``method`` 'cfg' (classifier-free guidance at ``scale``)
+    or 'clip' (the conditional model plus CLIP guidance at ``scale``)."""
+    if method == "cfg":
+        return ClassifierFreeGuidance(model, scale)
+    if method == "clip":
+        if clip is None or sampler is None:
+            raise ValueError("CLIP guidance needs the noisy CLIP and the sampler's scheduler")
+        return CLIPGuidance(model, clip.eval(), sampler, scale)
+    raise ValueError(f"method must be 'cfg' or 'clip', not {method!r}")
+
+
+def generate(model: TextConditionalUNet, captions: list[str], method: str = "cfg", scale: float = 3.0,
+             clip: NoisyCLIP | None = None, steps: int = 25, seed: int = 0, progress: bool = True,
+             frames: int = 0):
+    """32 × 32 images (floats in [−1, 1]) for ``captions``, one per caption; an unknown word
+    raises :class:`~gensynth_course.data.tokenizer.UnknownWordError` with suggestions."""
+    captions = caption_list(captions)
+    ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(captions)
+    sampler = DDIMScheduler(linear_betas(), clip_sample=True)
+    denoiser = guided_model(model, method, scale, clip, sampler)
+    images, snapshots = sample(denoiser, sampler, (len(captions), 3, 32, 32), steps,
+                               generator=torch.Generator().manual_seed(seed), progress=progress, frames=frames,
+                               batch_size=250, y=ids)
+    return (images, snapshots) if frames else images
+
+
+def upsample(upsampler: TextConditionalUNet, low: torch.Tensor, captions: list[str], steps: int = 50,
+             seed: int = 0, progress: bool = True) -> torch.Tensor:
+    """64 × 64 images from 32 × 32 ones (floats in [−1, 1]) and their captions, with stochastic DDIM
+    (η = 1, fresh noise at every step). The deterministic sampler (η = 0) carries the network's small
+    errors from step to step and ends in visible grain; fresh noise washes them out."""
+    ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(caption_list(captions))
+    sampler = DDIMScheduler(linear_betas(), eta=1.0, clip_sample=True)
+    images, _ = sample(upsampler, sampler, (len(low), 3, 64, 64), steps, generator=torch.Generator().manual_seed(seed),
+                       progress=progress, batch_size=100, ids=ids, cond=upsampler_condition(low, 64))
+    return images
+
+
+def inpaint(model: TextConditionalUNet, images: torch.Tensor, masks: torch.Tensor, captions: list[str],
+            scale: float = 3.0, steps: int = 25, seed: int = 0, naive: bool = False,
+            progress: bool = True) -> torch.Tensor:
+    """Fill the region where ``masks`` is 1 so that the whole image fits ``captions``, with
+    classifier-free guidance at ``scale``.
+
+    ``naive=False``: ``model`` is the fine-tuned inpainting model and sees the masked image and the
+    mask. ``naive=True``: ``model`` is the base model, which never learned to inpaint; after every
+    step the known region of x_t is overwritten by a fresh sample of q(x_t | x_0) of the original
+    (the baseline GLIDE improves on). Either way the known pixels are pasted back at the end."""
+    ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(caption_list(captions))
+    sampler = DDIMScheduler(linear_betas(), clip_sample=True)
+    sampler.set_timesteps(steps)
+    generator = torch.Generator().manual_seed(seed)
+    guided = ClassifierFreeGuidance(model, scale).eval()
+    kwargs = {} if naive else {"cond": inpainting_condition(images, masks)}
+    x = torch.randn(images.shape, generator=generator)
+    timesteps = sampler.timesteps.tolist()
+    with torch.no_grad():
+        for i, t in enumerate(timesteps):
+            tt = torch.full((len(x),), t, dtype=torch.long)
+            x = sampler.step(guided(x, tt, ids, **kwargs), t, x)
+            if naive and i + 1 < len(timesteps):
+                t_prev = torch.full((len(x),), timesteps[i + 1], dtype=torch.long)
+                known = sampler.add_noise(images, torch.randn(images.shape, generator=generator), t_prev)
+                x = masks * x + (1 - masks) * known
+    return (masks * x + (1 - masks) * images).clamp(-1, 1)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def guidance_sweep(budget: str | None = None, progress: bool = True) -> dict:
+    """Sample the caption set at every scale of CFG and of CLIP guidance and judge each set.
+    Returns {"cfg": [row per scale], "clip": [...], "cfg_scales": [...], "clip_scales": [...]}."""
+    budget = check_budget(budget)
+    config = sampling_config(budget)
+    base, _ = load_base(budget)
+    clip, _ = load_noisy_clip(budget)
+    judge = Judge(budget)
+    out = {"cfg_scales": config["cfg_scales"], "clip_scales": config["clip_scales"], "cfg": [], "clip": []}
+    for method in ("cfg", "clip"):
+        for scale in config[f"{method}_scales"]:
+            images = generate(base, judge.prompts(), method, scale, clip, config["steps"], config["seed"], progress)
+            out[method].append(judge(images))
+    return out
+
+
+def upsampler_quality(budget: str | None = None, n: int | None = None) -> dict:
+    """On test scenes: the true 32 × 32 render upsampled to 64 × 64 by the diffusion upsampler and by
+    bilinear interpolation, each compared with the true 64 × 64 render: mean absolute error (in
+    [0, 1] units) and ``detail``, the mean difference between neighbouring pixels relative to the
+    true render's (1 is right; below 1 is blurred, above 1 is grain or noise)."""
+    budget = check_budget(budget)
+    n = n or by_budget(quick=8, standard=100, budget=budget)
+    upsampler, _ = load_upsampler(budget)
+    scenes = shapes.make_scenes(n, "test", seed=7)
+    captions = shapes.captions(scenes, seed=8)
+    low, high = (to_model_range(shapes.render(scenes, size)) for size in (32, 64))
+    diffusion = upsample(upsampler, low, captions, sampling_config(budget)["upsampler_steps"], progress=False)
+    bilinear = upsampler_condition(low, 64)
+
+    def detail(x):
+        return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
+
+    out = {}
+    for name, images in (("upsampler", diffusion), ("bilinear", bilinear)):
+        out[f"{name}_mae"] = round(float((images - high).abs().mean() / 2), 4)
+        out[f"{name}_detail"] = round(detail(images) / detail(high), 4)
+    return out
+
+
+def edit_set(n: int, seed: int = EDIT_SCENE_SEED) -> tuple[list[shapes.Scene], list[shapes.Scene], list[str], torch.Tensor]:
+    """``n`` side-by-side test scenes; the same scenes with the left object replaced by another kind
+    (a different shape and colour, the same size and place); a caption of each edited scene; and
+    the left-half masks (1 = generate)."""
+    rng = random.Random(seed)
+    scenes = [s for s in shapes.make_scenes(6 * n, "test", seed=seed) if s.layout == "side by side"][:n]
+    edited = []
+    for scene in scenes:
+        left, right = scene.objects
+        while True:
+            new = shapes.ShapeObject(rng.choice(shapes.SHAPES), rng.choice(shapes.COLOUR_NAMES), left.size, left.x, left.y)
+            if (new.shape != left.shape and new.colour != left.colour and new.kind != right.kind
+                    and (new.shape, new.colour) not in shapes.HELD_OUT):
+                break
+        edited.append(shapes.Scene((new, right), scene.layout))
+    masks = torch.zeros(len(scenes), 1, 32, 32)
+    masks[..., :16] = 1
+    return scenes, edited, shapes.captions(edited, seed=seed), masks
+
+
+def seam(images: torch.Tensor, column: int = 16) -> float:
+    """Mean absolute difference between the two pixel columns either side of the mask's edge (in
+    [0, 1] units): a visible seam makes it large."""
+    return float((images[..., column] - images[..., column - 1]).abs().mean() / 2)
+
+
+def inpainting_quality(budget: str | None = None, n: int | None = None, scale: float = 3.0) -> dict:
+    """The editing task on ``n`` scenes for the fine-tuned model and the naive baseline: the whole
+    edited image judged against the edit caption (``*_edit_accuracy``), the new left object alone
+    (``*_left_accuracy``), the seam at the mask's edge, and the seam of the true edited scenes."""
+    budget = check_budget(budget)
+    n = n or by_budget(quick=8, standard=100, budget=budget)
+    steps = sampling_config(budget)["steps"]
+    evaluator, _ = load_attribute_evaluator(budget)
+    inpainter, _ = load_inpainting(budget)
+    base, _ = load_base(budget)
+    scenes, edited_scenes, captions, masks = edit_set(n)
+    originals, truth = (to_model_range(shapes.render(x)) for x in (scenes, edited_scenes))
+    wanted = [s.describe() for s in edited_scenes]
+    out = {"true_seam": round(seam(truth), 4)}
+    for name, model, naive in (("finetuned", inpainter, False), ("naive", base, True)):
+        edited = inpaint(model, originals, masks, captions, scale, steps, naive=naive, progress=False)
+        seen = shapes.labels_to_descriptions(evaluator.predict(edited))
+        out[f"{name}_edit_accuracy"] = round(sum(w == s for w, s in zip(wanted, seen)) / n, 4)
+        out[f"{name}_left_accuracy"] = round(sum(len(s.kinds) == 2 and w.kinds[0] == s.kinds[0]
+                                                 for w, s in zip(wanted, seen)) / n, 4)
+        out[f"{name}_seam"] = round(seam(edited), 4)
+    return out
+
+
+def evaluate(budget: str | None = None) -> dict:
+    """Chapter 05's measured results (``python -m gensynth_course eval 05``)."""
+    budget = check_budget(budget)
+    start = time.time()
+    base, base_info = load_base(budget)
+    clip, clip_info = load_noisy_clip(budget)
+    upsampler, upsampler_info = load_upsampler(budget)
+    inpainter, inpainting_info = load_inpainting(budget)
+    trained = time.time()
+    sweep = guidance_sweep(budget, progress=False)
+    unguided = sweep["cfg"][sweep["cfg_scales"].index(1.0)]
+    # Each method at its best scale with guidance switched on (CFG: s ≠ 1; CLIP guidance: s > 0).
+    guided = {"cfg": [r for s, r in zip(sweep["cfg_scales"], sweep["cfg"]) if s != 1.0],
+              "clip": [r for s, r in zip(sweep["clip_scales"], sweep["clip"]) if s > 0]}
+    best = {method: max(rows, key=lambda row: row["caption_accuracy_one_object"]) for method, rows in guided.items()}
+    per_scale = {f"{method}_sweep": {key: [row[key] for row in sweep[method]] for key in sweep[method][0]}
+                 for method in ("cfg", "clip")}
+    return {
+        "unguided_caption_accuracy": unguided["caption_accuracy_one_object"],
+        "cfg_caption_accuracy": best["cfg"]["caption_accuracy_one_object"],
+        "clip_guidance_caption_accuracy": best["clip"]["caption_accuracy_one_object"],
+        "unguided_caption_accuracy_two_object": unguided["caption_accuracy_two_object"],
+        "cfg_caption_accuracy_two_object": best["cfg"]["caption_accuracy_two_object"],
+        "clip_guidance_caption_accuracy_two_object": best["clip"]["caption_accuracy_two_object"],
+        "unguided_caption_accuracy_heldout": unguided["caption_accuracy_heldout"],
+        "cfg_caption_accuracy_heldout": best["cfg"]["caption_accuracy_heldout"],
+        "clip_guidance_caption_accuracy_heldout": best["clip"]["caption_accuracy_heldout"],
+        "unguided_r_precision": unguided["r_precision"], "cfg_r_precision": best["cfg"]["r_precision"],
+        "clip_guidance_r_precision": best["clip"]["r_precision"],
+        "cfg_best_scale": sweep["cfg_scales"][sweep["cfg"].index(best["cfg"])],
+        "clip_guidance_best_scale": sweep["clip_scales"][sweep["clip"].index(best["clip"])],
+        "cfg_scales": sweep["cfg_scales"], "clip_scales": sweep["clip_scales"], **per_scale,
+        "noisy_clip_accuracy_by_t": dict(zip(["t=0", "t=250", "t=500", "t=750"],
+                                             noisy_clip_accuracy(clip, [0, 250, 500, 750]))),
+        **{f"inpainting_{k}": v for k, v in inpainting_quality(budget).items()},
+        **{f"upsampling_{k}": v for k, v in upsampler_quality(budget).items()},
+        "train_seconds": {"base": round(base_info["seconds"], 1), "noisy_clip": round(clip_info["seconds"], 1),
+                          "upsampler": round(upsampler_info["seconds"], 1),
+                          "inpainting": round(inpainting_info["seconds"], 1)},
+        "measure_seconds": round(time.time() - trained, 1), "seconds": round(time.time() - start, 1),
+    }

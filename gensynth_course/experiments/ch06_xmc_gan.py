@@ -1,0 +1,270 @@
+"""Chapter 06's experiments: XMC-GAN in miniature on the Shapes world, and its ablation.
+
+One generator–discriminator pair is trained per row of the paper's ablation (Zhang et al. 2021,
+tables 3 and 4), every row with the same recipe, seed and number of steps; only the weights of the
+contrastive losses (and, for the second table, the kind of self-modulation) differ:
+
+* ``baseline`` -- hinge loss with a projection discriminator, no contrastive loss;
+* ``sentence``, ``word``, ``image``, ``encoder`` -- one contrastive loss alone: image–sentence,
+  region–word, image–image on the discriminator's features, image–image on a separately trained
+  image encoder (the paper's VGG term);
+* ``sentence_word`` -- the two cross-modal losses;
+* ``all`` -- all four, with attentional self-modulation (XMC-GAN);
+* ``all_plain`` -- all four with plain self-modulation (the paper's table 4).
+
+The text encoder is chapter 04's CLIP text tower, frozen: its token features are the word
+embeddings e_w and its caption embedding is e_s (the paper uses a pretrained BERT). Chapter 04's
+CLIP image tower, frozen, is the image encoder of the ``encoder`` term. Neither judges: samples are
+scored by the attribute evaluator (caption accuracy) and chapter 04's *evaluator* CLIP
+(FD, R-precision), networks that took no part in training.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+
+import torch
+from torch import nn
+
+from gensynth_course.data import shapes
+from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
+from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.cache import FORMAT, CorruptCheckpoint, cache_dir, load_or_train, load_safe, save_atomic, set_aside
+from gensynth_course.models.contrastive.clip import CLIP
+from gensynth_course.evaluation.evaluator_clip import clip_config
+from gensynth_course.experiments.shapes_clip import load_clip
+from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.evaluation.judge import Judge
+from gensynth_course.progress import progress_bar
+from gensynth_course.seeding import seed_everything
+from gensynth_course.data.tokenizer import Tokenizer, caption_list
+from gensynth_course.train import EMA, resume_hint
+from gensynth_course.models.gan.xmc_gan import XMCGAN, Generator, discriminator_loss, generator_loss
+
+CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
+LOSSES = ("sentence", "word", "image", "encoder")
+# Which contrastive losses each run of the ablation uses (weight 1.0 each, as in the paper).
+RUNS = {"baseline": (), "sentence": ("sentence",), "word": ("word",), "image": ("image",),
+        "encoder": ("encoder",), "sentence_word": ("sentence", "word"), "all": LOSSES, "all_plain": LOSSES}
+
+
+def gan_config(run: str = "all", budget: str | None = None) -> dict:
+    """One run of the ablation. The recipe is the paper's (Adam, β = (0.5, 0.999), learning rate
+    4e-4 for D, one D step per G step) with G's learning rate doubled to 2e-4 for a short run
+    (the paper: 1e-4), smaller networks and batches, and an EMA of the generator's weights to
+    sample from."""
+    if run not in RUNS:
+        raise ValueError(f"run must be one of {', '.join(RUNS)}, not {run!r}")
+    return dict(model="XMCGAN", run=run, weights={name: float(name in RUNS[run]) for name in LOSSES},
+                attentional=run != "all_plain", z_dim=64, g_channels=[64, 64, 32, 16], d_channels=[32, 64, 64],
+                text_encoder=clip_config(budget),
+                train_scenes=by_budget(quick=500, standard=20_000, full=50_000, budget=budget),
+                batch_size=32, g_lr=2e-4, d_lr=4e-4, betas=[0.5, 0.999], ema_decay=0.999, seed=0,
+                steps=by_budget(quick=20, standard=1500, full=10_000, budget=budget))
+
+
+class CaptionEncoder:
+    """Chapter 04's CLIP text tower, frozen: captions → (e_s (B, 64), e_w (B, T, 96), word mask
+    (B, T)). e_s is CLIP's unit caption embedding times √64, so that its entries have the scale of
+    the noise z beside which the generator reads it (the contrastive losses use cosines and do not
+    see the scale). The word features are the transformer's outputs at each token, so each
+    word is read in the context of the words before it (the encoder is causal; BERT reads both sides)."""
+
+    def __init__(self, clip: CLIP):
+        self.clip = clip.eval().requires_grad_(False)
+        self.tokenizer = Tokenizer(context_length=clip.text.position.shape[0])
+        self.sentence_dim = clip.text_projection.out_features
+        self.word_dim = clip.text.width
+
+    @torch.no_grad()
+    def __call__(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ids, mask = self.tokenizer.encode(captions)
+        sentence = self.clip.encode_text(ids, mask, normalize=True) * self.sentence_dim ** 0.5
+        return sentence, self.clip.text.tokens(ids, mask), mask
+
+
+def build_gan(config: dict, text: CaptionEncoder) -> XMCGAN:
+    return XMCGAN(config["z_dim"], text.sentence_dim, text.word_dim, tuple(config["g_channels"]),
+                  tuple(config["d_channels"]), config["attentional"])
+
+
+def caption_batches(config: dict, generator: torch.Generator):
+    """Endless (real images in [−1, 1], captions) batches, each scene with a freshly drawn caption."""
+    data = shapes.load_shapes("train", config["train_scenes"], seed=config["seed"])
+    images = to_model_range(data.images)
+    rng = random.Random(config["seed"])
+    while True:
+        idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
+        yield images[idx], [shapes.caption(data.scenes[i], rng) for i in idx.tolist()]
+
+
+def train_gan(model: XMCGAN, config: dict, text: CaptionEncoder, image_encoder: nn.Module | None,
+              checkpoint=None, checkpoint_every: int = 200, preview=None, preview_every: int = 0,
+              desc: str = "training XMC-GAN") -> dict:
+    """XMC-GAN's Algorithm 1: per batch, one discriminator step (hinge loss on real and generated
+    images, contrastive losses on real pairs), then one generator step (adversarial plus contrastive
+    losses). Shows a progress bar, calls ``preview(generator, step)`` every ``preview_every`` steps,
+    saves its state every ``checkpoint_every`` steps and resumes from it after an interruption.
+    At the end the generator holds its EMA weights. Returns the loss history and timings."""
+    generator = seed_everything(config["seed"])
+    weights = config["weights"]
+    betas = tuple(config["betas"])
+    g_opt = torch.optim.Adam(model.generator.parameters(), config["g_lr"], betas=betas)
+    d_opt = torch.optim.Adam(model.discriminator.parameters(), config["d_lr"], betas=betas)
+    ema = EMA(model.generator, config["ema_decay"])
+    history = {"d_losses": [], "g_losses": [], "parts": [], "steps": 0, "seconds": 0.0}
+    if checkpoint is not None and checkpoint.exists():
+        try:
+            state = load_safe(checkpoint)
+            model.load_state_dict(state["model"])
+            ema.model.load_state_dict(state["ema"])
+            g_opt.load_state_dict(state["g_opt"])
+            d_opt.load_state_dict(state["d_opt"])
+            history = state["history"]
+            ema.updates = history["steps"]
+            generator.set_state(state["rng"])
+            print(f"gensynth_course: resuming {desc} from step {history['steps']} ({checkpoint})")
+        except (CorruptCheckpoint, KeyError, RuntimeError, ValueError) as error:
+            set_aside(checkpoint, f"the interrupted run's checkpoint is damaged: {error}")
+
+    def save_progress():
+        if checkpoint is not None:
+            save_atomic({"format": FORMAT, "model": model.state_dict(), "ema": ema.model.state_dict(),
+                         "g_opt": g_opt.state_dict(), "d_opt": d_opt.state_dict(), "history": history,
+                         "rng": generator.get_state()}, checkpoint)
+
+    batches = caption_batches(config, generator)
+    model.train()
+    start = time.perf_counter() - history["seconds"]
+    bar = progress_bar(total=config["steps"], initial=history["steps"], desc=desc)
+    try:
+        for step in range(history["steps"], config["steps"]):
+            real, captions = next(batches)
+            sentence, words, mask = text(captions)
+            z = torch.randn(len(real), config["z_dim"], generator=generator)
+            fake = model.generator(z, sentence, words, mask)
+            d_loss, d_parts = discriminator_loss(model.discriminator, real, fake, sentence, words, mask,
+                                                 weights["sentence"], weights["word"])
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+            g_loss, g_parts = generator_loss(model.discriminator, real, fake, sentence, words, mask, image_encoder,
+                                             weights["sentence"], weights["word"], weights["image"], weights["encoder"])
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_opt.step()
+            ema.update(model.generator)
+            history["d_losses"].append(round(d_loss.item(), 4))
+            history["g_losses"].append(round(g_loss.item(), 4))
+            history["parts"].append({**{f"d_{k}": round(v, 4) for k, v in d_parts.items()},
+                                     **{f"g_{k}": round(v, 4) for k, v in g_parts.items()}})
+            history["steps"] = step + 1
+            history["seconds"] = time.perf_counter() - start
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
+            if preview is not None and preview_every and (step + 1) % preview_every == 0:
+                preview(ema.model, step + 1)
+            if checkpoint_every and (step + 1) % checkpoint_every == 0:
+                save_progress()
+    except KeyboardInterrupt:
+        save_progress()
+        bar.close()
+        raise KeyboardInterrupt(f"training interrupted at step {history['steps']}; progress saved to {checkpoint}. "
+                                f"{resume_hint()}") from None
+    bar.close()
+    model.generator.load_state_dict(ema.model.state_dict())
+    model.eval()
+    return history
+
+
+@functools.lru_cache(maxsize=2)
+def _chapter04_clip(budget: str, cache: str) -> CLIP:
+    """Chapter 04's CLIP, loaded once per budget and cache folder (every run of the ablation uses it)."""
+    return load_clip(budget)[0].eval().requires_grad_(False)
+
+
+def load_text_encoder(budget: str | None = None) -> CaptionEncoder:
+    """Chapter 04's CLIP (from the cache, or trained now: about three CPU minutes) as the caption encoder."""
+    return CaptionEncoder(_chapter04_clip(check_budget(budget), str(cache_dir())))
+
+
+def load_image_encoder(budget: str | None = None) -> nn.Module:
+    """Chapter 04's CLIP image tower, frozen: the stand-in for the paper's pretrained VGG in the
+    second image–image loss. Its features (before CLIP's projection) are what the loss compares."""
+    return _chapter04_clip(check_budget(budget), str(cache_dir())).visual
+
+
+def load_gan(run: str = "all", budget: str | None = None, preview=None, preview_every: int = 0,
+             retrain: bool = False) -> tuple[XMCGAN, dict]:
+    """One run of the ablation, from the cache or trained now (standard: a few CPU minutes)."""
+    budget = check_budget(budget)
+    config = gan_config(run, budget)
+    text = load_text_encoder(budget)
+    image_encoder = load_image_encoder(budget) if config["weights"]["encoder"] else None
+
+    def train(model, checkpoint):
+        history = train_gan(model, config, text, image_encoder, checkpoint, preview=preview,
+                            preview_every=preview_every, desc=f"training XMC-GAN ({run})")
+        history["seconds"] = round(history["seconds"], 1)
+        return history
+
+    return load_or_train(CHAPTER, f"gan_{run}", config, lambda: build_gan(config, text), train,
+                         budget=budget, retrain=retrain)
+
+
+@torch.no_grad()
+def generate(generator: Generator, text: CaptionEncoder, captions: list[str], seed: int = 0,
+             batch_size: int = 500) -> torch.Tensor:
+    """One image per caption from ``generator`` (a trained pair's ``.generator``), in [−1, 1];
+    the noise comes from ``seed``."""
+    captions = caption_list(captions)
+    noise = torch.Generator().manual_seed(seed)
+    generator.eval()
+    out = []
+    for i in range(0, len(captions), batch_size):
+        chunk = captions[i:i + batch_size]
+        z = torch.randn(len(chunk), generator.z_dim, generator=noise)
+        out.append(generator(z, *text(chunk)))
+    return torch.cat(out)
+
+
+def ablation(budget: str | None = None, runs: tuple[str, ...] = tuple(RUNS)) -> dict:
+    """Train (or load) every run of the ablation and judge each on the fixed caption set of
+    chapter 05. Returns run → measures: caption accuracy (all attributes right) per group,
+    R-precision, FD and diversity (the fixed :class:`~gensynth_course.evaluation.judge.Judge` of chapters 05 and 06), and for one-object captions the
+    accuracy of each attribute alone (partial credit, to see *what* a run gets right)."""
+    budget = check_budget(budget)
+    text = load_text_encoder(budget)
+    judge = Judge(budget)
+    prompts = judge.prompts()
+    one_object = [i for i, group in enumerate(judge.group * judge.repeats) if group == "one_object"]
+    labels = shapes.description_labels([shapes.parse_caption(prompts[i]) for i in one_object])
+    out = {}
+    for run in runs:
+        model, info = load_gan(run, budget)
+        images = generate(model.generator, text, prompts)
+        by_attribute = attribute_accuracy(judge.evaluator, images[one_object], labels)
+        out[run] = {**judge(images), **{f"one_object_{name}_accuracy": by_attribute[key] for name, key in
+                                        (("position", "layout"), ("shape", "shape_0"), ("colour", "colour_0"),
+                                         ("size", "size_0"))},
+                    "train_seconds": info["seconds"]}
+    return out
+
+
+def evaluate(budget: str | None = None) -> dict:
+    """Chapter 06's measured results (``python -m gensynth_course eval 06``)."""
+    budget = check_budget(budget)
+    start = time.time()
+    rows = ablation(budget)
+    flat = {f"{run}_{key}": value for run, row in rows.items() for key, value in row.items()}
+
+    def beats(run: str, other: str) -> dict:
+        """Whether ``run`` is better than ``other`` on each headline measure (FD: lower is better)."""
+        return {key: (rows[run][key] < rows[other][key]) if key == "fd" else rows[run][key] > rows[other][key]
+                for key in ("fd", "caption_accuracy", "r_precision")}
+
+    return {**flat, "all_beats_baseline": beats("all", "baseline"), "attentional_beats_plain": beats("all", "all_plain"),
+            "seconds": round(time.time() - start, 1)}

@@ -1,0 +1,254 @@
+"""Chapter 07's experiments: AudioCLIP in miniature on sounding shapes.
+
+AudioCLIP (Guzhov et al. 2021) trains its audio head in stages, and so do we:
+
+1. the audio head alone, supervised on the scene's attributes (the paper pre-trains ESResNeXt on
+   AudioSet labels);
+2. *partial* training: the audio head learns to meet chapter 04's frozen image and text heads
+   (audio–image and audio–text InfoNCE, each with its own learned temperature);
+3. *full* training: all three heads learn with all three pair losses.
+
+Partial and full training both start from stage 1 and chapter 04's CLIP and run the same steps,
+so the two columns of the tables compare like with like. Sounds come from
+:mod:`~gensynth_course.data.sounds`, one clip per scene, augmented as in the paper.
+
+Measures, as in the paper's tables: the audio head's supervised attribute accuracy; zero-shot
+classification of sounds by text prompts (the 240 lone-object descriptions, prompt-ensembled as in
+chapter 04), on seen and on held-out shape–colour pairs; and querying among the lone-object test
+scenes with P@1, R@1 and mAP, a candidate being right when it shows or sounds the same description.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import random
+import time
+
+import torch
+
+from gensynth_course.data import shapes
+from gensynth_course.data import sounds
+from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
+from gensynth_course.models.contrastive.audio_head import AudioEncoder
+from gensynth_course.models.contrastive.audioclip import TRAINED_PAIRS, AudioCLIP
+from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.cache import load_or_train
+from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images, embed_texts, same_description
+from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, classify_by_prompts, load_clip, lone_objects, prompt_ensemble, zero_shot_accuracy, zero_shot_scores)
+from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.evaluation.metrics import mean_average_precision, precision_at_k, recall_of_relevant_at_k
+from gensynth_course.seeding import seed_everything
+from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.train import fit
+
+CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
+# Clip i of a sound bank uses synthesis seed offset + i; each split has its own offset, so no two
+# banks share phases.
+SEED_OFFSET = {"train": 0, "test": 1_000_000, "heldout": 2_000_000, "all": 3_000_000}
+
+
+def audio_config(budget: str | None = None) -> dict:
+    """Stage 1: the audio head (a ~50 k-parameter ESResNeXt in miniature on a frozen 512-point STFT,
+    hop 16 ms, up to 2 kHz) on attribute classification, AdamW with warm-up and cosine decay, batches
+    of 64 augmented clips."""
+    return dict(model="AudioEncoder", channels=[32, 64, 128], cardinality=8, embed_dim=64, trainable_frontend=False,
+                hop=256, max_hz=2000,
+                train_scenes=by_budget(quick=200, standard=6000, full=20_000, budget=budget),
+                batch_size=64, lr=2e-3, weight_decay=1e-4, warmup=by_budget(quick=2, standard=100, budget=budget),
+                seed=0, steps=by_budget(quick=10, standard=2000, full=10_000, budget=budget))
+
+
+def build_audio_encoder(config: dict) -> AudioEncoder:
+    return AudioEncoder(tuple(config["channels"]), config["cardinality"], config["embed_dim"],
+                        config["trainable_frontend"], hop=config["hop"], max_hz=config["max_hz"])
+
+
+@functools.lru_cache(maxsize=4)
+def sound_bank(split: str, n: int, seed: int = 0) -> tuple[shapes.ShapesDataset, torch.Tensor]:
+    """``n`` scenes of a split (as :func:`shapes.load_shapes`) and their sounds (n, samples);
+    kept in memory for the next stage (treat them as read-only)."""
+    data = shapes.load_shapes(split, n, seed=seed)
+    return data, sounds.synthesise_all(data.scenes, seed=SEED_OFFSET[split] + 10_000 * seed)
+
+
+def augmented_batches(config: dict, generator: torch.Generator):
+    """Endless (augmented clips, scene labels) batches from the training bank."""
+    data, waves = sound_bank("train", config["train_scenes"], seed=config["seed"])
+    while True:
+        idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
+        yield torch.stack([sounds.augment(waves[i], data.scenes[i], generator) for i in idx.tolist()]), data.labels[idx]
+
+
+def load_audio_head(budget: str | None = None, device="cpu") -> tuple[AudioEncoder, dict]:
+    """Stage 1, from the cache or trained now; ``info`` holds the training history and the
+    per-attribute accuracy on test and held-out sounds."""
+    budget = check_budget(budget)
+    config = audio_config(budget)
+
+    def train(model, checkpoint):
+        generator = seed_everything(config["seed"])
+        history = fit(model, lambda m, batch: m.loss(batch[0].to(device), batch[1].to(device)),
+                      augmented_batches(config, generator), config["steps"], lr=config["lr"], warmup=config["warmup"],
+                      schedule="cosine", weight_decay=config["weight_decay"], checkpoint=checkpoint,
+                      desc="training the audio head", device=device)
+        model.cpu()
+        n = by_budget(quick=100, standard=1000, budget=budget)
+        accuracy = {}
+        for split in ("test", "heldout"):
+            data, waves = sound_bank(split, n, seed=1)
+            accuracy[split] = attribute_accuracy(model, waves, data.labels)
+        return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"], "accuracy": accuracy}
+
+    return load_or_train(CHAPTER, "audio_head", config, lambda: build_audio_encoder(config), train, budget=budget)
+
+
+# ----------------------------------------------------------------------------- stages 2 and 3
+
+
+def contrastive_config(mode: str, budget: str | None = None) -> dict:
+    """Partial or full training from stage 1's audio head and chapter 04's CLIP: batches of 128
+    (sound, image, caption) triplets of training scenes, AdamW with warm-up and cosine decay."""
+    if mode not in TRAINED_PAIRS:
+        raise ValueError(f"mode must be one of {tuple(TRAINED_PAIRS)}, not {mode!r}")
+    return dict(model="AudioCLIP", mode=mode, audio_head=audio_config(budget), clip=clip_config(budget),
+                train_scenes=by_budget(quick=200, standard=6000, full=20_000, budget=budget),
+                batch_size=by_budget(quick=32, standard=128, budget=budget), lr=1e-3, weight_decay=0.1,
+                warmup=by_budget(quick=2, standard=50, full=200, budget=budget), seed=0,
+                steps=by_budget(quick=10, standard=600, full=5000, budget=budget))
+
+
+def triplet_batches(config: dict, tokenizer: Tokenizer, generator: torch.Generator):
+    """Endless (augmented sounds, images, ids, mask) batches: random training scenes, each with a
+    fresh caption every time it is drawn, as chapter 04 trained CLIP."""
+    data, waves = sound_bank("train", config["train_scenes"], seed=config["seed"])
+    images = to_model_range(data.images)
+    rng = random.Random(config["seed"])
+    while True:
+        idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
+        ids, mask = tokenizer.encode([shapes.caption(data.scenes[i], rng) for i in idx.tolist()])
+        sound = torch.stack([sounds.augment(waves[i], data.scenes[i], generator) for i in idx.tolist()])
+        yield sound, images[idx], ids, mask
+
+
+def load_audioclip(mode: str, budget: str | None = None, device="cpu", retrain: bool = False) -> tuple[AudioCLIP, dict]:
+    """Stage 2 (``mode="partial"``) or 3 (``"full"``), from the cache or trained now (stage 1 and
+    chapter 04's CLIP are loaded, or trained first if the cache lacks them). ``info`` holds the
+    losses of every pair and the logit scales along training."""
+    budget = check_budget(budget)
+    config = contrastive_config(mode, budget)
+    audio, _ = load_audio_head(budget)
+    clip, _ = load_clip(budget)
+    tokenizer = Tokenizer(context_length=config["clip"]["context_length"])
+
+    def build():
+        return AudioCLIP(copy.deepcopy(audio), copy.deepcopy(clip)).set_training(mode)
+
+    def train(model, checkpoint):
+        generator = seed_everything(config["seed"])
+        pair_history = {pair: [] for pair in TRAINED_PAIRS["full"]}
+        scales = {pair: [] for pair in TRAINED_PAIRS["full"]}
+
+        def loss_fn(m, batch):
+            losses = m.pair_losses(*(t.to(device) for t in batch))
+            for pair, value in losses.items():
+                pair_history[pair].append(round(value.item(), 4))
+                scales[pair].append(round(m.scale(pair).item(), 3))
+            return sum(losses[pair] for pair in TRAINED_PAIRS[mode])
+
+        history = fit(model, loss_fn, triplet_batches(config, tokenizer, generator), config["steps"],
+                      lr=config["lr"], warmup=config["warmup"], schedule="cosine", weight_decay=config["weight_decay"],
+                      checkpoint=checkpoint, desc=f"{mode} training", device=device)
+        model.cpu()
+        return {"losses": history["losses"], "pair_losses": pair_history, "logit_scales": scales,
+                "steps": history["steps"], "seconds": history["seconds"]}
+
+    return load_or_train(CHAPTER, f"audioclip_{mode}", config, build, train, budget=budget, retrain=retrain)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+@torch.no_grad()
+def embed_sounds(model: AudioCLIP, waves: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Unit-length sound embeddings, on the CPU."""
+    model.eval()
+    device = model.logit_scale_audio_text.device
+    return torch.cat([model.encode_audio(waves[i:i + batch_size].to(device), normalize=True).cpu()
+                      for i in range(0, len(waves), batch_size)])
+
+
+def evaluation_bank(split: str, budget: str | None = None) -> tuple[shapes.ShapesDataset, torch.Tensor]:
+    """The test or held-out scenes every measure uses (seed 1: no training run draws them)."""
+    return sound_bank(split, by_budget(quick=200, standard=1000, budget=budget), seed=1)
+
+
+def zero_shot_sounds(model: AudioCLIP, data: shapes.ShapesDataset, waves: torch.Tensor, prompts: torch.Tensor) -> dict:
+    """Zero-shot accuracy per attribute of the lone-object sounds, classified by text prompts."""
+    lone = lone_objects(data.scenes)
+    predicted = classify_by_prompts(embed_sounds(model, waves[lone]), prompts, model.scale("audio_text").item())
+    return zero_shot_scores(predicted, [data.scenes[i].describe() for i in lone])
+
+
+QUERIES = ("text_to_image", "text_to_audio", "audio_to_image", "image_to_audio")
+
+
+def querying(model: AudioCLIP, data: shapes.ShapesDataset, waves: torch.Tensor, captions: list[str]) -> dict:
+    """P@1, R@1 and mAP of each query type of :data:`QUERIES` among all scenes of ``data`` (each
+    scene's caption, image or sound queries every candidate of the other modality); a candidate is
+    right when its scene has the query's description. ``*_chance_p1`` is what a random ranking gets."""
+    tokenizer = Tokenizer(context_length=model.clip.text.position.shape[0])
+    embeddings = {"text": embed_texts(model.clip, tokenizer, captions), "audio": embed_sounds(model, waves),
+                  "image": embed_images(model.clip, to_model_range(data.images))}
+    truth = data.descriptions()
+    relevant = same_description(truth, truth)
+    out = {}
+    for task in QUERIES:
+        query, candidate = task.split("_to_")
+        similarity = embeddings[query] @ embeddings[candidate].T
+        out[f"{task}_p1"] = round(precision_at_k(similarity, relevant, 1), 4)
+        out[f"{task}_r1"] = round(recall_of_relevant_at_k(similarity, relevant, 1), 4)
+        out[f"{task}_map"] = round(mean_average_precision(similarity, relevant), 4)
+        out[f"{task}_chance_p1"] = round(float(relevant.double().mean()), 4)
+    return out
+
+
+def measure(model: AudioCLIP, budget: str | None = None) -> dict:
+    """Zero-shot classification of lone-object sounds (and, for comparison, images) on seen and
+    held-out pairs, and querying among test scenes and among held-out scenes."""
+    tokenizer = Tokenizer(context_length=model.clip.text.position.shape[0])
+    prompts = prompt_ensemble(model.clip, tokenizer, ONE_OBJECT)
+    test, heldout = evaluation_bank("test", budget), evaluation_bank("heldout", budget)
+    seen, unseen = zero_shot_sounds(model, *test, prompts), zero_shot_sounds(model, *heldout, prompts)
+    images_unseen = zero_shot_accuracy(model.clip, tokenizer, heldout[0], prompts)
+    out = {"zero_shot_heldout_accuracy": unseen["shape_colour"], "zero_shot_seen_accuracy": seen["shape_colour"],
+           "image_zero_shot_heldout_accuracy": images_unseen["shape_colour"]}
+    for prefix, (data, waves) in (("", test), ("heldout_", heldout)):
+        out.update({prefix + k: v for k, v in querying(model, data, waves, shapes.captions(data.scenes, seed=1)).items()})
+    return {**out, "zero_shot_seen": seen, "zero_shot_heldout": unseen}
+
+
+def evaluate(budget: str | None = None) -> dict:
+    """Chapter 07's measured results (``python -m gensynth_course eval 07``)."""
+    budget = check_budget(budget)
+    start = time.time()
+    _, head_info = load_audio_head(budget)
+    results = {"chance": round(1 / (len(shapes.SHAPES) * len(shapes.COLOURS)), 4)}
+    for split, table in head_info["accuracy"].items():
+        results[f"audio_head_{split}_attribute_accuracy"] = min(v for k, v in table.items() if k != "scene")
+        results[f"audio_head_{split}_scene_accuracy"] = table["scene"]
+    rows = {}
+    for mode in TRAINED_PAIRS:
+        model, info = load_audioclip(mode, budget)
+        rows[mode] = {**measure(model, budget), "train_seconds": round(info["seconds"], 1)}
+    for mode, row in rows.items():
+        results.update({f"{mode}_{key}": value for key, value in row.items() if not isinstance(value, dict)})
+    results["zero_shot_heldout_over_chance"] = {mode: round(row["zero_shot_heldout_accuracy"] / results["chance"], 2)
+                                                for mode, row in rows.items()}
+    results["full_minus_partial"] = {key: round(rows["full"][key] - rows["partial"][key], 4)
+                                     for key, value in rows["full"].items()
+                                     if isinstance(value, float) and "chance" not in key and key != "train_seconds"}
+    # partial training keeps chapter 04's image and text heads, so its text→image row is CLIP's own
+    results.update(audio_head_accuracy=head_info["accuracy"], partial=rows["partial"], full=rows["full"],
+                   seconds=round(time.time() - start, 1))
+    return results

@@ -1,0 +1,80 @@
+"""Diffusion on Fashion-MNIST, as chapters 01 and 03 train it: the noise schedules by name, the
+UNet's recipe, and one function that trains (or loads) any ε-prediction model of the course's
+Fashion-MNIST chapters."""
+
+from __future__ import annotations
+
+import torch
+
+from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.cache import load_or_train
+from gensynth_course.data.fashion_mnist import load_fashion_mnist
+from gensynth_course.models.diffusion.guidance import drop_labels
+from gensynth_course.models.diffusion.schedulers import DDPMScheduler, cosine_betas, linear_betas
+from gensynth_course.models.diffusion.seed_unet import SeedUNet
+from gensynth_course.models.diffusion.unet import UNet
+from gensynth_course.seeding import seed_everything
+from gensynth_course.train import fit
+
+
+def unet_config(budget: str | None = None) -> dict:
+    """Our UNet's recipe. Small batches and a high learning rate with warm-up, EMA weights and
+    min-SNR loss weighting are what make a few CPU minutes count; see chapter 01 for each choice."""
+    return dict(model="UNet", channels=[24, 48], blocks=1, patch=2, schedule="linear", T=1000,
+                batch_size=32, lr=2e-3, warmup=100, grad_clip=1.0, min_snr_gamma=5.0, seed=0,
+                ema_decay=by_budget(quick=0.99, standard=0.998, full=0.9995, budget=budget),
+                steps=by_budget(quick=60, standard=3600, full=30_000, budget=budget))
+
+
+def betas(schedule: str, T: int = 1000) -> torch.Tensor:
+    if schedule == "linear":
+        return linear_betas(T)
+    if schedule == "cosine":
+        return cosine_betas(T)
+    raise ValueError(f"unknown schedule {schedule!r}; use 'linear' or 'cosine'")
+
+
+def build(config: dict) -> torch.nn.Module:
+    if config["model"] == "SeedUNet":
+        return SeedUNet(config["T"])
+    return UNet(channels=tuple(config["channels"]), blocks=config["blocks"], patch=config["patch"],
+                num_classes=config.get("num_classes", 0))
+
+
+def train_diffusion(config: dict, name: str, budget: str, preview=None, preview_every: int = 0,
+                    device: torch.device | str = "cpu", chapter: str = "ch01_ddpm"):
+    """Train (or load from the cache) one ε-prediction model described by ``config``, on ``device``.
+
+    A config with ``num_classes`` trains a class-conditional UNet whose labels are replaced by the
+    null label with probability ``p_uncond`` (classifier-free guidance, chapter 03). The returned
+    model is on the CPU either way, so cached weights load anywhere. It is cached under ``chapter``."""
+    def train(model, checkpoint):
+        generator = seed_everything(config["seed"])
+        scheduler = DDPMScheduler(betas(config["schedule"], config["T"]))
+        data = load_fashion_mnist("train")
+        batches = ((x.to(device), y.to(device)) for x, y in
+                   data.batches(config["batch_size"], generator, drop_last=config["model"] != "SeedUNet"))
+        gamma = config.get("min_snr_gamma")
+
+        def loss_fn(m, batch):
+            x, y = batch
+            if not config.get("num_classes"):
+                return scheduler.loss(m, x, generator, min_snr_gamma=gamma)
+            y = drop_labels(y, config["p_uncond"], m.null_label, generator)
+            return scheduler.loss(m, x, generator, min_snr_gamma=gamma, y=y)
+
+        history = fit(model, loss_fn, batches,
+                      config["steps"], lr=config["lr"], seconds=config.get("seconds"),
+                      ema_decay=config.get("ema_decay"), warmup=config.get("warmup", 0),
+                      grad_clip=config.get("grad_clip"), preview=preview, preview_every=preview_every,
+                      checkpoint=checkpoint, desc=f"training {name}", device=device)
+        model.cpu()
+        return {k: history[k] for k in ("losses", "steps", "seconds", "images_per_second")}
+
+    return load_or_train(chapter, name, config, lambda: build(config), train, budget=budget)
+
+
+def train_unet(budget: str | None = None, preview=None, preview_every: int = 0):
+    """Chapter 01's UNet at this budget, from the cache or trained now."""
+    budget = check_budget(budget)
+    return train_diffusion(unet_config(budget), "unet", budget, preview, preview_every, chapter="ch01_ddpm")

@@ -1,0 +1,229 @@
+"""Denoising diffusion: the forward process, the ε-prediction loss, DDPM and DDIM sampling.
+
+Notation follows Ho, Jain & Abbeel (2020), "Denoising Diffusion Probabilistic Models":
+β_t is the noise schedule, α_t = 1 − β_t and ᾱ_t = ∏_{s≤t} α_s. Time steps are indexed
+0 … T−1 in code (the paper writes 1 … T), as in the seed tutorial and in diffusers.
+
+The interface mirrors diffusers: ``add_noise(x0, noise, t)``, ``set_timesteps(n)`` and
+``step(eps, t, x_t)``, so a learner can later swap in the library's schedulers.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Callable
+
+import torch
+from torch import nn
+
+from gensynth_course.progress import progress_bar
+
+
+def linear_betas(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """β_t evenly spaced from 1e-4 to 0.02 over T = 1000 steps (Ho et al. 2020, section 4)."""
+    return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+
+
+def cosine_betas(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """The cosine schedule of Nichol & Dhariwal (2021), eq. 17:
+
+    ᾱ_t = f(t) / f(0),  f(t) = cos²(((t/T + s) / (1 + s)) · π/2),  β_t = 1 − ᾱ_t / ᾱ_{t−1},
+    clipped at ``max_beta`` to avoid a singularity at t = T.
+    """
+    steps = torch.arange(T + 1, dtype=torch.float64) / T
+    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    return (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=max_beta)
+
+
+def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """values[t] shaped (N, 1, 1, 1) to broadcast over images ``like``; every t must be a step of
+    the schedule, 0 ≤ t < T."""
+    t = torch.as_tensor(t, device=values.device).long().reshape(-1)
+    if len(t):
+        low, high = (int(v) for v in t.aminmax())
+        if low < 0 or high >= len(values):
+            raise ValueError(f"time steps from {low} to {high} are out of range: this schedule has steps 0 to "
+                             f"{len(values) - 1}.")
+    out = values[t].to(device=like.device, dtype=like.dtype)
+    return out.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+class DDPMScheduler:
+    """The forward process q and the ancestral sampler of DDPM (Algorithms 1 and 2).
+
+    ``variance="beta"`` uses σ_t² = β_t, ``variance="beta_tilde"`` uses the posterior variance
+    σ_t² = β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t (eq. 7); the paper finds both work about equally.
+
+    ``clip_sample=True`` clips the predicted x̂_0 to the data range [−1, 1] and takes the posterior
+    mean μ̃_t(x_t, x̂_0) (eq. 7), as the authors' released code does; without clipping this mean is
+    exactly eq. 11. Early in sampling x̂_0 divides by √ᾱ_t ≈ 0.006, so an undertrained network's
+    small errors in ε become huge in x̂_0: clipping keeps them in range.
+    """
+
+    def __init__(self, betas: torch.Tensor, variance: str = "beta", clip_sample: bool = False):
+        if variance not in ("beta", "beta_tilde"):
+            raise ValueError("variance must be 'beta' or 'beta_tilde'")
+        self.variance = variance
+        self.clip_sample = clip_sample
+        self.betas = betas.double()
+        self.alphas = 1 - self.betas
+        self.alpha_bars = torch.cumprod(self.alphas, dim=0)
+        self.alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bars[:-1]])
+        # Posterior q(x_{t-1} | x_t, x_0) = N(coef_x0 x_0 + coef_xt x_t, β̃_t), eqs. 6-7.
+        self.posterior_variance = (1 - self.alpha_bars_prev) / (1 - self.alpha_bars) * self.betas
+        self.posterior_coef_x0 = self.alpha_bars_prev.sqrt() * self.betas / (1 - self.alpha_bars)
+        self.posterior_coef_xt = self.alphas.sqrt() * (1 - self.alpha_bars_prev) / (1 - self.alpha_bars)
+        self.set_timesteps(self.num_train_timesteps)
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return len(self.betas)
+
+    # --- the forward process -------------------------------------------------------------
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Sample q(x_t | x_0) in closed form (eq. 4): x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε."""
+        ab = gather(self.alpha_bars, t, x0)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
+        """Mean and variance of q(x_{t−1} | x_t, x_0) (eqs. 6-7)."""
+        mean = gather(self.posterior_coef_x0, t, x_t) * x0 + gather(self.posterior_coef_xt, t, x_t) * x_t
+        return mean, gather(self.posterior_variance, t, x_t)
+
+    def predict_x0(self, eps: torch.Tensor, t: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        """Invert eq. 4: x̂_0 = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t."""
+        ab = gather(self.alpha_bars, t, x_t)
+        return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+
+    # --- training: Algorithm 1 -----------------------------------------------------------
+    def loss(self, model: Callable, x0: torch.Tensor, generator: torch.Generator | None = None,
+             min_snr_gamma: float | None = None, **model_kwargs) -> torch.Tensor:
+        """The simplified objective L_simple = E_{t, x_0, ε} ‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖² (eq. 14).
+
+        With ``min_snr_gamma`` = γ each step's error is weighted by min(SNR_t, γ) / SNR_t, with
+        SNR_t = ᾱ_t / (1 − ᾱ_t) (Hang et al. 2023, "Min-SNR weighting"): the many easy,
+        nearly noise-free steps stop dominating the gradient, and training converges faster.
+        """
+        n = x0.shape[0]
+        t = torch.randint(0, self.num_train_timesteps, (n,), generator=generator).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        eps = model(self.add_noise(x0, noise, t), t, **model_kwargs)
+        if min_snr_gamma is None:
+            return torch.nn.functional.mse_loss(eps, noise)
+        snr = gather(self.alpha_bars / (1 - self.alpha_bars), t, x0).reshape(-1)
+        weight = snr.clamp(max=min_snr_gamma) / snr
+        return (weight * (eps - noise).pow(2).flatten(1).mean(1)).mean()
+
+    # --- sampling: Algorithm 2 -----------------------------------------------------------
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        """DDPM walks every step T−1 … 0; the number of steps cannot change."""
+        if num_inference_steps != self.num_train_timesteps:
+            raise ValueError(f"DDPM ancestral sampling visits all {self.num_train_timesteps} steps, not "
+                             f"{num_inference_steps!r}; use DDIMScheduler for fewer.")
+        self.timesteps = torch.arange(self.num_train_timesteps - 1, -1, -1)
+
+    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """One step of Algorithm 2 (eq. 11):
+        x_{t−1} = 1/√α_t · (x_t − β_t / √(1 − ᾱ_t) · ε_θ(x_t, t)) + σ_t z, with z = 0 at the last step.
+        """
+        alpha, beta, ab = self.alphas[t].item(), self.betas[t].item(), self.alpha_bars[t].item()
+        if self.clip_sample:
+            x0 = ((x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)).clamp(-1, 1)
+            mean = self.posterior_coef_x0[t].item() * x0 + self.posterior_coef_xt[t].item() * x_t
+        else:
+            mean = (x_t - beta / math.sqrt(1 - ab) * eps) / math.sqrt(alpha)
+        if t == 0:
+            return mean
+        var = beta if self.variance == "beta" else self.posterior_variance[t].item()
+        z = torch.randn(x_t.shape, generator=generator).to(x_t.device, x_t.dtype)
+        return mean + math.sqrt(var) * z
+
+
+class DDIMScheduler(DDPMScheduler):
+    """Deterministic DDIM sampling (Song, Meng & Ermon 2021, eq. 12 with σ = 0) on a subsequence
+    of the training steps, so a model trained with T = 1000 samples in 10 to 100 steps.
+    """
+
+    def __init__(self, betas: torch.Tensor, eta: float = 0.0, clip_sample: bool = False):
+        self.eta = eta
+        super().__init__(betas, clip_sample=clip_sample)
+
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        """Evenly spaced steps from T−1 down to 0 ("uniform" skipping in the DDIM paper)."""
+        T = self.num_train_timesteps
+        try:
+            whole = operator.index(num_inference_steps)
+        except TypeError:
+            whole = None
+        if whole is None or not 1 <= whole <= T:
+            raise ValueError(f"{num_inference_steps!r} sampling steps is not allowed; use a whole number from 1 "
+                             f"to {T} (the training steps).")
+        steps = torch.linspace(0, T - 1, whole).round().long()
+        self.timesteps = steps.flip(0)
+        self._prev = dict(zip(self.timesteps.tolist(), self.timesteps[1:].tolist() + [-1]))
+
+    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """x_{t'} = √ᾱ_{t'} x̂_0 + √(1 − ᾱ_{t'} − σ²) ε̂ + σ z, for the previous kept step t'."""
+        t = int(t)
+        t_prev = self._prev[t]
+        ab = self.alpha_bars[t].item()
+        ab_prev = self.alpha_bars[t_prev].item() if t_prev >= 0 else 1.0
+        x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+        if self.clip_sample:  # keep x̂_0 in the data range and re-derive ε from it
+            x0 = x0.clamp(-1, 1)
+            eps = (x_t - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
+        sigma = self.eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
+        x_prev = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
+        if sigma > 0:
+            x_prev = x_prev + sigma * torch.randn(x_t.shape, generator=generator).to(x_t.device, x_t.dtype)
+        return x_prev
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module,
+    scheduler: DDPMScheduler,
+    shape: tuple[int, ...],
+    num_inference_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    frames: int = 0,
+    batch_size: int = 500,
+    progress: bool = True,
+    clip: bool = True,
+    **model_kwargs,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Generate ``shape[0]`` images by running the reverse process from pure noise.
+
+    ``num_inference_steps``: how many steps to take, 1 to T (DDIM); ``None`` takes all T.
+    Returns ``(images, snapshots)``: the final images (clipped to [−1, 1]) and, if ``frames`` > 0,
+    about that many intermediate x_t of the first batch, for a GIF of the sampling process.
+    Large requests run in batches of ``batch_size``.
+    """
+    steps = scheduler.num_train_timesteps if num_inference_steps is None else num_inference_steps
+    scheduler.set_timesteps(steps)
+    was_training = model.training
+    model.eval()
+    n = shape[0]
+    outputs, snapshots = [], []
+    keep = set(torch.linspace(0, steps - 1, frames).round().long().tolist()) if frames else set()
+    bar = progress_bar(total=steps * math.ceil(n / batch_size), desc=f"sampling ({steps} steps)",
+                       disable=not progress, leave=False)
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        x = torch.randn((m, *shape[1:]), generator=generator).to(device)
+        kwargs = {k: v[start:start + m] if torch.is_tensor(v) else v for k, v in model_kwargs.items()}
+        for i, t in enumerate(scheduler.timesteps.tolist()):
+            eps = model(x, torch.full((m,), t, device=device, dtype=torch.long), **kwargs)
+            x = scheduler.step(eps, t, x, generator=generator)
+            if start == 0 and i in keep:
+                snapshots.append(x.clamp(-1, 1).cpu() if clip else x.cpu())
+            bar.update(1)
+        outputs.append(x.clamp(-1, 1).cpu() if clip else x.cpu())
+    bar.close()
+    model.train(was_training)
+    return torch.cat(outputs), snapshots

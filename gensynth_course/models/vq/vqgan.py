@@ -1,0 +1,166 @@
+"""VQ-VAE and VQGAN: compress a 28×28 image into a 7×7 grid of discrete codes and back.
+
+Both share one autoencoder (:class:`VQAutoencoder`: a convolutional encoder, the vector
+quantizer of ``quantizer.py`` and a mirrored decoder, f = 4 downsampling). They differ only in how
+the reconstruction is judged:
+
+* VQ-VAE (van den Oord et al. 2017, eq. 3): L = ‖x − x̂‖² + L_VQ.
+* VQGAN (Esser et al. 2021, eqs. 4–7): L = L1 + L_perceptual + L_VQ + λ L_GAN, where L_GAN comes
+  from a patch discriminator D (Isola et al. 2017: one real/fake logit per image patch) trained
+  with the hinge loss, and λ balances the two on the decoder's last layer G_L (eq. 7):
+
+      λ = ‖∇_{G_L} L_rec‖ / (‖∇_{G_L} L_GAN‖ + δ),   δ = 1e-6,
+
+  switched on only after ``disc_start`` steps, once reconstructions are already reasonable.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gensynth_course.models.layers import ConvResBlock, group_norm_8
+from gensynth_course.models.vq.quantizer import VectorQuantizer
+
+
+class Encoder(nn.Module):
+    """(B, 1, 28, 28) → (B, D, 7, 7): two stride-2 convolutions, a residual block after each.
+
+    The first convolution downsamples at once: residual blocks at 28×28 would cost most of the
+    compute and add little at this size.
+    """
+
+    def __init__(self, widths=(32, 64), dim: int = 16):
+        super().__init__()
+        c1, c2 = widths
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c1, 4, stride=2, padding=1), ConvResBlock(c1),           # 14×14
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1), ConvResBlock(c2),          # 7×7
+            group_norm_8(c2), nn.SiLU(), nn.Conv2d(c2, dim, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Decoder(nn.Module):
+    """(B, D, h, w) → (B, 1, 4h, 4w), the encoder mirrored with nearest-neighbour upsampling.
+
+    Fully convolutional, so it also decodes code grids larger than 7×7 (sliding-window samples).
+    """
+
+    def __init__(self, widths=(32, 64), dim: int = 16):
+        super().__init__()
+        c1, c2 = widths
+        self.net = nn.Sequential(
+            nn.Conv2d(dim, c2, 3, padding=1), ConvResBlock(c2),                                    # 7×7
+            nn.Upsample(scale_factor=2), nn.Conv2d(c2, c1, 3, padding=1), ConvResBlock(c1),        # 14×14
+            nn.Upsample(scale_factor=2), nn.Conv2d(c1, c1 // 2, 3, padding=1), nn.SiLU(),      # 28×28
+        )
+        self.last_layer = nn.Conv2d(c1 // 2, 1, 3, padding=1)   # G_L of eq. 7
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.last_layer(self.net(z))
+
+
+class VQAutoencoder(nn.Module):
+    """Encoder → vector quantizer → decoder. ``forward(x)`` returns ``(x̂, indices, vq_loss)``."""
+
+    def __init__(self, widths=(32, 64), dim: int = 16, num_codes: int = 256, beta: float = 0.25,
+                 ema: bool = False, restart_dead: bool = False):
+        super().__init__()
+        self.encoder = Encoder(widths, dim)
+        self.quantizer = VectorQuantizer(num_codes, dim, beta=beta, ema=ema, restart_dead=restart_dead)
+        self.decoder = Decoder(widths, dim)
+
+    @property
+    def num_codes(self) -> int:
+        return self.quantizer.num_codes
+
+    def encode(self, x: torch.Tensor):
+        """Images (B, 1, 28, 28) in [−1, 1] → ``(z_q, indices (B, 7, 7), vq_loss)``."""
+        return self.quantizer(self.encoder(x))
+
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """A code grid (B, h, w) of integers → images (B, 1, 4h, 4w)."""
+        return self.decoder(self.quantizer.lookup(indices))
+
+    def forward(self, x: torch.Tensor):
+        z_q, indices, vq_loss = self.encode(x)
+        return self.decoder(z_q), indices, vq_loss
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN: (B, 1, 28, 28) → (B, 1, 7, 7) logits, each judging one overlapping image patch.
+
+    Unlike the original it has no BatchNorm: real and fake batches go through it separately, and
+    per-batch normalisation hid the difference between them (the discriminator stopped learning).
+    """
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),                      # 14×14
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),              # 7×7
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 1, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss: mean ReLU(1 − D(x)) + mean ReLU(1 + D(x̂))."""
+    return F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
+
+
+def adaptive_weight(rec_loss: torch.Tensor, gan_loss: torch.Tensor, last_layer: torch.Tensor,
+                    delta: float = 1e-6, max_weight: float = 1e4) -> torch.Tensor:
+    """λ = ‖∇_{G_L} L_rec‖ / (‖∇_{G_L} L_GAN‖ + δ) (Esser et al. 2021, eq. 7), as a constant."""
+    rec_grad = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)[0]
+    gan_grad = torch.autograd.grad(gan_loss, last_layer, retain_graph=True)[0]
+    return (rec_grad.norm() / (gan_grad.norm() + delta)).clamp(0, max_weight).detach()
+
+
+class VQGANTrainer(nn.Module):
+    """Everything VQGAN trains: the autoencoder (generator) and the patch discriminator.
+
+    ``loss(x)`` returns one scalar whose gradient updates both at once: the generator's terms
+    reach only the autoencoder (the discriminator's weights are frozen while it judges x̂ for the
+    generator) and the discriminator's hinge loss only the discriminator (it sees x̂ detached).
+    With ``gan=False`` and ``perceptual=None`` this is plain VQ-VAE training with MSE.
+    """
+
+    def __init__(self, autoencoder: VQAutoencoder, perceptual: nn.Module | None = None, gan: bool = True,
+                 disc_start: int = 300, gan_weight: float = 0.1, disc_width: int = 32):
+        super().__init__()
+        self.autoencoder = autoencoder
+        self.perceptual = perceptual
+        self.discriminator = PatchDiscriminator(disc_width) if gan else None
+        self.disc_start, self.gan_weight = disc_start, gan_weight
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.last_terms: dict[str, float] = {}
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        x_rec, _, vq_loss = self.autoencoder(x)
+        if self.discriminator is None and self.perceptual is None:
+            rec_loss = F.mse_loss(x_rec, x)                                   # VQ-VAE
+        else:
+            rec_loss = (x_rec - x).abs().mean()                               # VQGAN: L1 + perceptual
+            if self.perceptual is not None:
+                rec_loss = rec_loss + self.perceptual(x_rec, x)
+        total = rec_loss + vq_loss
+        terms = {"rec": rec_loss.item(), "vq": vq_loss.item()}
+        if self.discriminator is not None and int(self.step) >= self.disc_start:
+            self.discriminator.requires_grad_(False)
+            g_loss = -self.discriminator(x_rec).mean()                         # the generator's hinge term
+            self.discriminator.requires_grad_(True)
+            lam = adaptive_weight(rec_loss, g_loss, self.autoencoder.decoder.last_layer.weight)
+            d_loss = hinge_d_loss(self.discriminator(x), self.discriminator(x_rec.detach()))
+            total = total + self.gan_weight * lam * g_loss + d_loss
+            terms.update(g=g_loss.item(), d=d_loss.item(), lam=lam.item())
+        self.step += 1
+        self.last_terms = terms
+        return total
