@@ -102,7 +102,7 @@ def equal_time(seconds: float) -> None:
     for name in ("seed", "ours"):
         model, info = recipes.train_for_seconds(name, seconds)
         samples = recipes.generate(model, "ddim", 100, n=recipes.N_EVAL_SAMPLES, seed=0)
-        rows.append((name, info["images_per_second"], info["steps"], fd_metric(samples)))
+        rows.append((name, info["examples_per_second"], info["steps"], fd_metric(samples)))
     print(f"\nequal training time: {seconds:.0f} s each on {machine()}; 1,000 samples, DDIM 100 steps")
     print(f"{'UNet':<6} {'train img/s':>12} {'steps':>7} {'FD-FMNIST':>10}")
     for name, ips, steps, fd_value in rows:

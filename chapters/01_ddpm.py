@@ -277,7 +277,7 @@ print({k: v for k, v in config.items()})
 preview = LivePreview(lambda m: ch01.generate(m, "ddim", 20, 16, seed=1, progress=False),
                       "samples while training", config["steps"])
 model, info = ch01.train_unet(preview=preview, preview_every=max(config["steps"] // 6, 1))
-print(f"{info['steps']} steps in {info['seconds']:.0f} s ({info['images_per_second']:.0f} images/s)")
+print(f"{info['steps']} steps in {info['seconds']:.0f} s ({info['examples_per_second']:.0f} images/s)")
 
 losses = torch.tensor(info["losses"])
 window = max(len(losses) // 50, 1)

@@ -234,7 +234,7 @@ preview_labels = torch.arange(10).repeat(2)
 preview = LivePreview(lambda m: ch03.guided_sample(ClassifierFreeGuidance(m, 3.0), preview_labels, progress=False),
                       "CFG samples, s = 3, one class per column", config["steps"])
 cfg_unet, cfg_info = ch03.train_cfg_unet(preview=preview, preview_every=max(config["steps"] // 6, 1))
-print(f"{cfg_info['steps']} steps in {cfg_info['seconds']:.0f} s ({cfg_info['images_per_second']:.0f} images/s)")
+print(f"{cfg_info['steps']} steps in {cfg_info['seconds']:.0f} s ({cfg_info['examples_per_second']:.0f} images/s)")
 
 # %% [markdown]
 # ## 5 · The guidance-scale sweep

@@ -241,7 +241,7 @@ def similarity_matrix(model: CLIP, ax, step: int | None = None):
 
 preview = LivePreview(None, "", config["steps"], draw=similarity_matrix, figsize=(3.6, 3.4))
 model, info = ch04.load_clip(preview=preview, preview_every=max(config["steps"] // 7, 1), device=device)
-print(f"{info['steps']} steps in {info['seconds']:.0f} s ({info['images_per_second']:.0f} pairs/s)")
+print(f"{info['steps']} steps in {info['seconds']:.0f} s ({info['examples_per_second']:.0f} pairs/s)")
 
 # %% [markdown]
 # The loss falls from log N (5.5 for a batch of N = 256), where every caption is as likely as

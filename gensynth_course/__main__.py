@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -76,13 +77,33 @@ def cmd_eval(args) -> None:
     module = importlib.import_module(EVALUATORS[c.number])
     # With --json, stdout carries the JSON alone (for pipes and files); the rest goes to stderr.
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        start = time.perf_counter()
         results = module.evaluate(args.budget)
+        results = {**results, **run_record(c.number, args.budget, time.perf_counter() - start)}
         print(f"\nChapter {c.number} results at the {args.budget} budget:")
         for key, value in results.items():
             if not isinstance(value, (list, dict)):
                 print(f"  {key:<28} {value}")
     if args.json:
         print(json.dumps(results))
+
+
+def run_record(chapter: str, budget: str, seconds: float) -> dict:
+    """What every eval's JSON carries besides its numbers: where and how they were measured."""
+    import platform
+
+    import torch
+
+    from gensynth_course.device import pick_device
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"chapter": chapter, "budget": budget, "device": str(pick_device(verbose=False)),
+            "seconds": round(seconds, 1), "torch": torch.__version__, "commit": commit,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
 
 
 def cmd_book(args) -> None:

@@ -1,18 +1,25 @@
 """A cache of trained models, so each model is trained once.
 
-A model is stored under ``<cache>/models/<chapter>/<name>-<budget>-<hash>.pt``, where the hash
-covers its whole config, so changing any hyper-parameter trains a new model instead of silently
-loading an old one. Files are written atomically (a temporary file, then ``os.replace``) and read
+A model is stored under ``<cache>/models/<chapter>/<name>-<budget>-<config hash>-<code hash>.pt``.
+The config hash covers every hyper-parameter; the code hash covers the source the model is trained
+with (:func:`code_hash`): the modules that define its layers, the module of its training function and
+the modules that function calls (its loss, its data, the loop). Changing either trains a new model
+instead of silently loading an old one; an edit elsewhere in the package, or to a comment or a
+docstring, keeps the cached weights. Files are written atomically (a temporary file, then ``os.replace``) and read
 with ``torch.load(weights_only=True)``: a cache file can never run code. A file that cannot be read
 is reported, moved aside and the model trained again.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
+import inspect
 import json
 import os
 import tempfile
+import types
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +27,7 @@ import torch
 from torch import nn
 
 from gensynth_course.budget import check_budget
+from gensynth_course.device import pick_device
 
 FORMAT = 1
 
@@ -43,9 +51,78 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def model_path(chapter: str, name: str, config: dict, budget: str | None = None) -> Path:
+@functools.lru_cache(maxsize=None)
+def _module_code(path: str) -> str:
+    """A module's code without its comments and docstrings (an AST dump): what changes behaviour."""
+    tree = ast.parse(Path(path).read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _package_file(obj) -> str | None:
+    module = inspect.getmodule(obj)
+    if module is None or not module.__name__.startswith("gensynth_course"):
+        return None
+    return getattr(module, "__file__", None)
+
+
+def _referenced_file(obj) -> str | None:
+    """The package module a referenced object comes from: a module itself, a function or class,
+    or an instance of one of the package's classes (a scheduler, a tokenizer)."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__file__ if obj.__name__.startswith("gensynth_course") else None
+    return _package_file(obj if callable(obj) else type(obj))
+
+
+def _called_modules(function: Callable) -> set[str]:
+    """The package modules a function refers to, by global name or through the variables it closes
+    over; likewise for the functions defined inside it and the functions it closes over (not, in
+    turn, for what those modules call: the hash follows one level, what the training code names)."""
+    files, seen, todo = set(), set(), [function]
+    while todo:
+        fn = todo.pop()
+        if id(fn) in seen or not hasattr(fn, "__code__"):
+            continue
+        seen.add(id(fn))
+        codes, referenced = [fn.__code__], []
+        while codes:
+            code = codes.pop()
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+            referenced += [fn.__globals__[name] for name in code.co_names if name in fn.__globals__]
+        for cell in fn.__closure__ or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:                                  # a cell not filled yet
+                continue
+            referenced.append(value)
+            if isinstance(value, types.FunctionType):          # e.g. a condition passed in: read it too
+                todo.append(value)
+        files |= {path for path in map(_referenced_file, referenced) if path}
+    return files
+
+
+def code_hash(model: nn.Module, train: Callable) -> str:
+    """A short hash of the code a model is trained with: the modules defining the classes of all its
+    layers, the module of ``train`` and the package modules ``train`` calls, and the training loop."""
+    from gensynth_course import train as loop
+
+    files = {_package_file(type(m)) for m in model.modules()} | {_package_file(train), loop.__file__}
+    files |= _called_modules(train)
+    root = Path(loop.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(str(Path(f).relative_to(root)) for f in files if f):
+        digest.update(path.encode() + b"\0" + _module_code(str(root / path)).encode() + b"\0")
+    return digest.hexdigest()[:10]
+
+
+def model_path(chapter: str, name: str, config: dict, budget: str | None, code: str) -> Path:
+    """Where the model ``name`` of ``chapter`` with this config, budget and code hash is cached."""
     budget = check_budget(budget)
-    return cache_dir() / "models" / chapter / f"{name}-{budget}-{config_hash(config)}.pt"
+    return cache_dir() / "models" / chapter / f"{name}-{budget}-{config_hash(config)}-{code}.pt"
 
 
 def save_atomic(payload: dict, path: Path) -> None:
@@ -90,30 +167,34 @@ def load_or_train(
     train: Callable[[nn.Module, Path], dict],
     budget: str | None = None,
     retrain: bool = False,
+    device: torch.device | str | None = None,
 ) -> tuple[nn.Module, dict]:
-    """Return ``(model, info)``, loading the cached model or training and caching it.
+    """Return ``(model, info)``, loading the cached model or training and caching it; the model is
+    on ``device`` (the course's device unless given).
 
     ``build()`` makes a fresh model from ``config``, seeded with ``config["seed"]`` (0 if absent);
     ``train(model, checkpoint_path)`` trains it in place (it may save progress to
     ``checkpoint_path`` and resume from it after an interruption) and returns a JSON-able ``info``
     dict (losses, timings) stored beside the weights.
     """
-    path = model_path(chapter, name, config, budget)
+    device = torch.device(device) if device is not None else pick_device(verbose=False)
     # The initial weights come from the config's seed, whatever ran before, so that training from
     # an empty cache gives the same model every time; the caller's random stream is left as it was.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.get("seed", 0))
         model = build()
+    code = code_hash(model, train)
+    path = model_path(chapter, name, config, budget, code)
     if path.exists() and not retrain:
         try:
             payload = load_safe(path)
             model.load_state_dict(payload["state_dict"])
             print(f"gensynth_course: loaded {name} ({check_budget(budget)} budget) from the cache: {path}")
-            return model.eval(), payload["info"]
+            return model.to(device).eval(), payload["info"]
         except (CorruptCheckpoint, RuntimeError, KeyError) as error:
             set_aside(path, f"the cached {name} is damaged: {error}")
     info = train(model, path.with_suffix(".partial.pt"))
-    save_atomic({"format": FORMAT, "name": name, "config": config,
+    save_atomic({"format": FORMAT, "name": name, "config": config, "code_hash": code,
                  "state_dict": model.state_dict(), "info": info}, path)
     path.with_suffix(".partial.pt").unlink(missing_ok=True)
-    return model.eval(), info
+    return model.to(device).eval(), info

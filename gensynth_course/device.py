@@ -1,4 +1,9 @@
-"""Choose where tensors live: CUDA, Apple MPS or the CPU, and say which."""
+"""Where the course computes: chosen once per process, in this one place, and used by every path
+that trains, samples or measures (each of them takes ``device=None`` to mean this choice).
+
+``GENSYNTH_DEVICE`` overrides the choice (``cpu``, ``cuda``, ``cuda:1``, ``mps``); otherwise CUDA,
+then Apple's MPS, then the CPU.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +11,37 @@ import os
 
 import torch
 
+_chosen: tuple[torch.device, str] | None = None
+
+
+def _choose() -> tuple[torch.device, str]:
+    forced = os.environ.get("GENSYNTH_DEVICE", "").strip()
+    if forced:
+        try:
+            return torch.device(forced), "set by GENSYNTH_DEVICE"
+        except RuntimeError:
+            raise ValueError(f"GENSYNTH_DEVICE={forced!r} is not a device; use cpu, cuda, cuda:N or mps "
+                             "(or leave it unset to choose by itself).") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.cuda.get_device_name(0)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps"), "Apple Metal (MPS)"
+    return torch.device("cpu"), f"{torch.get_num_threads()} CPU threads; no GPU found"
+
 
 def pick_device(verbose: bool = True) -> torch.device:
-    """Return the best available device; ``GENSYNTH_DEVICE`` overrides the choice.
-
-    The choice is printed so that a learner always knows where the work runs.
-    """
-    forced = os.environ.get("GENSYNTH_DEVICE")
-    if forced:
-        device = torch.device(forced)
-        why = "set by GENSYNTH_DEVICE"
-    elif torch.cuda.is_available():
-        device = torch.device("cuda")
-        why = torch.cuda.get_device_name(0)
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        device = torch.device("mps")
-        why = "Apple Metal (MPS)"
-    else:
-        device = torch.device("cpu")
-        why = f"{torch.get_num_threads()} CPU threads; no GPU found"
-    if verbose:
+    """The course's device, chosen on first use and the same for the rest of the process. The choice
+    is printed the first time (and whenever ``verbose``), so a learner always knows where work runs."""
+    global _chosen
+    first = _chosen is None
+    if first:
+        _chosen = _choose()
+    device, why = _chosen
+    if verbose or first:
         print(f"gensynth_course: using device {device} ({why})")
     return device
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s weights are (the CPU for a model without any)."""
+    return next(iter(model.parameters()), torch.empty(0)).device

@@ -61,7 +61,7 @@ def test_the_logit_scales_are_clamped_at_100():
 def _train(model: AudioCLIP, mode: str, steps: int = 3) -> None:
     batch = triplets()
     model.set_training(mode)
-    fit(model, lambda m, b: m.loss(*b, mode=mode), iter([batch] * steps), steps, lr=1e-2, desc=mode)
+    fit(model, lambda m, b, generator: m.loss(*b, mode=mode), lambda k, generator: batch, steps, lr=1e-2, desc=mode)
 
 
 def test_partial_training_leaves_the_image_and_text_heads_untouched():
@@ -103,7 +103,7 @@ def test_partial_training_aligns_sounds_with_their_captions():
     model.set_training("partial")
     with torch.no_grad():
         before = model.pair_losses(*batch)["audio_text"].item()
-    fit(model, lambda m, b: m.loss(*b, mode="partial"), iter([batch] * 150), 150, lr=1e-2, desc="overfit")
+    fit(model, lambda m, b, generator: m.loss(*b, mode="partial"), lambda k, generator: batch, 150, lr=1e-2, desc="overfit")
     model.eval()
     with torch.no_grad():
         after = model.pair_losses(*batch)["audio_text"].item()

@@ -1,5 +1,8 @@
 """The model cache (round trip, corrupt files) and resuming an interrupted training run."""
 
+import tempfile
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -29,16 +32,52 @@ def test_round_trip_trains_once_then_loads(tmp_cache, capsys):
     assert len(calls) == 1 and info1 == info2 == {"seconds": 1.0}
     assert torch.equal(m2.weight, torch.full((2, 3), 0.5))
     assert "loaded lin" in capsys.readouterr().out
-    path = cache.model_path("chX", "lin", config, "quick")
+    path = cache.model_path("chX", "lin", config, "quick", cache.code_hash(_build(), _trainer([])))
     assert path.exists() and path.parent == tmp_cache / "models" / "chX"
     assert not list(path.parent.glob("*.tmp"))
 
 
-def test_key_depends_on_config_and_budget(tmp_cache):
-    a = cache.model_path("ch", "m", {"lr": 1e-3}, "quick")
-    assert a != cache.model_path("ch", "m", {"lr": 2e-3}, "quick")
-    assert a != cache.model_path("ch", "m", {"lr": 1e-3}, "standard")
+def test_key_depends_on_config_budget_and_code(tmp_cache):
+    a = cache.model_path("ch", "m", {"lr": 1e-3}, "quick", "c0")
+    assert a != cache.model_path("ch", "m", {"lr": 2e-3}, "quick", "c0")
+    assert a != cache.model_path("ch", "m", {"lr": 1e-3}, "standard", "c0")
+    assert a != cache.model_path("ch", "m", {"lr": 1e-3}, "quick", "c1")
     assert cache.config_hash({"a": 1, "b": 2}) == cache.config_hash({"b": 2, "a": 1})
+
+
+def test_the_code_hash_covers_the_model_its_loss_and_the_loop_but_not_comments(monkeypatch):
+    """A change to the UNet's module, to the module its loss lives in (called from the training
+    function) or to the loop retrains a diffusion model; a change to CLIP's module does not, and
+    neither does a docstring or a comment anywhere."""
+    from gensynth_course import train as loop
+    from gensynth_course.models.contrastive import clip
+    from gensynth_course.models.diffusion import schedulers, unet
+
+    def train(model, checkpoint):                          # as the chapters' training functions do
+        return schedulers.DDPMScheduler(schedulers.linear_betas(10)).loss
+
+    model = unet.UNet(channels=(8, 16))
+    before = cache.code_hash(model, train)
+    original = cache._module_code
+
+    def edited(target):
+        def code(path):
+            return original(path) + ("# edited" if path == target.__file__ else "")
+        return code
+
+    for module, retrains in ((unet, True), (schedulers, True), (loop, True), (clip, False)):
+        monkeypatch.setattr(cache, "_module_code", edited(module))
+        assert (cache.code_hash(model, train) != before) == retrains, module.__name__
+    monkeypatch.setattr(cache, "_module_code", original)
+    source = 'def f(x):\n    """A docstring."""\n    return x + 1  # a comment\n'
+    other = 'def f(x):\n    """Another docstring."""\n    return x + 1\n'
+    changed = 'def f(x):\n    return x + 2\n'
+    files = []
+    for i, text in enumerate((source, other, changed)):
+        path = Path(tempfile.mkdtemp()) / f"m{i}.py"
+        path.write_text(text)
+        files.append(original.__wrapped__(str(path)))
+    assert files[0] == files[1] != files[2]
 
 
 @pytest.mark.parametrize("damage", [b"", b"not a checkpoint at all", None])
@@ -46,7 +85,7 @@ def test_corrupt_file_is_reported_set_aside_and_retrained(tmp_cache, capsys, dam
     calls = []
     config = {"width": 3}
     cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
-    path = cache.model_path("chX", "lin", config, "quick")
+    path = cache.model_path("chX", "lin", config, "quick", cache.code_hash(_build(), _trainer([])))
     if damage is None:  # a valid file of the wrong kind
         torch.save({"something": torch.zeros(1)}, path)
     else:
@@ -73,31 +112,70 @@ def test_load_safe_refuses_pickled_code(tmp_path):
 def test_interrupted_training_resumes_from_its_checkpoint(tmp_path):
     target = torch.tensor([[1.0, -2.0, 0.5]])
 
-    def batches():
-        g = torch.Generator().manual_seed(0)
-        while True:
-            x = torch.randn(16, 3, generator=g)
-            yield x, x @ target.T
+    def batches(step, generator):
+        x = torch.randn(16, 3, generator=generator)
+        return x, x @ target.T
 
-    loss_fn = lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1])
+    def loss_fn(m, b, generator):
+        return torch.nn.functional.mse_loss(m(b[0]), b[1])
+
     ckpt = tmp_path / "run.partial.pt"
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     calls = {"n": 0}
 
-    def interrupting_loss(m, b):
+    def interrupting_loss(m, b, generator):
         calls["n"] += 1
         if calls["n"] == 25:
             raise KeyboardInterrupt
-        return loss_fn(m, b)
+        return loss_fn(m, b, generator)
 
     with pytest.raises(KeyboardInterrupt, match="Run the same cell again"):
-        fit(model, interrupting_loss, batches(), 60, lr=0.05, checkpoint=ckpt, checkpoint_every=10, ema_decay=0.9)
+        fit(model, interrupting_loss, batches, 60, lr=0.05, checkpoint=ckpt, checkpoint_every=10, ema_decay=0.9)
     assert ckpt.exists()
     resumed = torch.nn.Linear(3, 1)
-    history = fit(resumed, loss_fn, batches(), 60, lr=0.05, checkpoint=ckpt, checkpoint_every=10, ema_decay=0.9)
+    history = fit(resumed, loss_fn, batches, 60, lr=0.05, checkpoint=ckpt, checkpoint_every=10, ema_decay=0.9)
     assert history["steps"] == 60 and len(history["losses"]) == 60
     assert torch.allclose(resumed.weight, target, atol=0.1)
+
+
+def _interrupt_at(step_to_stop: int):
+    def preview(model, step):
+        if step == step_to_stop:
+            raise KeyboardInterrupt
+    return preview
+
+
+def test_a_resumed_diffusion_run_equals_an_uninterrupted_one_bit_for_bit(tmp_path):
+    """A tiny UNet with dropout, EMA, warm-up, a cosine schedule and min-SNR weighting, on random
+    Fashion-MNIST-shaped batches: interrupted at step 7 (between two checkpoints: the steps after
+    the last checkpoint are redone) and resumed, it ends with the very weights of a run in one go."""
+    from gensynth_course.models.diffusion.schedulers import DDPMScheduler, linear_betas
+    from gensynth_course.models.diffusion.unet import UNet
+
+    scheduler = DDPMScheduler(linear_betas(1000))
+    images = torch.rand(64, 1, 28, 28) * 2 - 1
+
+    def batches(step, generator):
+        return (images[torch.randint(0, 64, (8,), generator=generator)],)
+
+    def loss_fn(m, batch, generator):
+        return scheduler.loss(m, batch[0], generator, min_snr_gamma=5.0)
+
+    def run(checkpoint=None, preview=None):
+        torch.manual_seed(0)
+        model = UNet(channels=(8, 16), blocks=1, patch=2, dropout=0.1)
+        fit(model, loss_fn, batches, 12, lr=1e-3, seed=3, ema_decay=0.9, warmup=3, schedule="cosine",
+            checkpoint=checkpoint, checkpoint_every=5, preview=preview, preview_every=1, device="cpu")
+        return model
+
+    whole = run()
+    checkpoint = tmp_path / "unet.partial.pt"
+    with pytest.raises(KeyboardInterrupt, match="interrupted at step 7"):
+        run(checkpoint, _interrupt_at(7))
+    resumed = run(checkpoint)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 def test_ema_tracks_the_average():
@@ -131,8 +209,11 @@ def test_a_model_trained_from_an_empty_cache_is_the_same_every_time(tmp_cache):
 def test_weight_decay_shrinks_weight_matrices_only_and_schedules_are_checked():
     model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
     before = [p.detach().clone() for p in model.parameters()]
-    batches = iter(lambda: torch.zeros(1), None)
-    zero_loss = lambda m, b: sum(p.sum() for p in m.parameters()) * 0.0  # noqa: E731  (no gradient signal)
+    def batches(step, generator):
+        return torch.zeros(1)
+
+    def zero_loss(m, b, generator):                                        # no gradient signal
+        return sum(p.sum() for p in m.parameters()) * 0.0
     fit(model, zero_loss, batches, steps=10, lr=0.1, weight_decay=0.5, schedule="cosine", grad_clip=None)
     after = list(model.parameters())
     assert after[0].abs().sum() < before[0].abs().sum()                    # the Linear weight decays

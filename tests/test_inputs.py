@@ -350,18 +350,17 @@ def test_diversity_needs_a_group_of_two():
 def _interrupted_fit(checkpoint):
     from gensynth_course.train import fit
 
-    def batches():
-        while True:
-            yield torch.randn(4, 2), torch.randn(4, 1)
+    def batches(step, generator):
+        return torch.randn(4, 2, generator=generator), torch.randn(4, 1, generator=generator)
 
-    def loss(model, batch):
+    def loss(model, batch, generator):
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(1)
         return torch.nn.functional.mse_loss(model(batch[0]), batch[1])
 
     calls = []
-    fit(torch.nn.Linear(2, 1), loss, batches(), 10, checkpoint=checkpoint, checkpoint_every=0)
+    fit(torch.nn.Linear(2, 1), loss, batches, 10, checkpoint=checkpoint, checkpoint_every=0)
 
 
 def test_an_interrupted_run_says_cell_in_a_notebook_and_command_on_the_command_line(tmp_path, monkeypatch, capsys):

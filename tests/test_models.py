@@ -51,11 +51,8 @@ def _overfit(net, steps=150, lr=3e-3):
     images = torch.rand(8, 1, 28, 28, generator=g).round() * 2 - 1
     scheduler = DDPMScheduler(linear_betas())
 
-    def batches():
-        while True:
-            yield (images,)
-
-    history = fit(net, lambda m, b: scheduler.loss(m, b[0], g), batches(), steps, lr=lr, desc="overfit")
+    history = fit(net, lambda m, b, generator: scheduler.loss(m, b[0], generator), lambda k, generator: (images,),
+                  steps, lr=lr, desc="overfit")
     losses = history["losses"]
     return sum(losses[:10]) / 10, sum(losses[-20:]) / 20
 
@@ -78,10 +75,7 @@ def test_classifier_overfits_a_tiny_set():
     y = torch.arange(32) % 10
     net = FashionClassifier()
 
-    def batches():
-        while True:
-            yield x, y
-
-    fit(net, lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]), batches(), 60, lr=3e-3, desc="overfit")
+    fit(net, lambda m, b, generator: torch.nn.functional.cross_entropy(m(b[0]), b[1]), lambda k, generator: (x, y), 60,
+        lr=3e-3, desc="overfit")
     assert (net(x).argmax(1) == y).float().mean().item() == 1.0
     assert net.features(x).shape == (32, 128)

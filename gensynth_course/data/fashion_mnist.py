@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from gensynth_course.cache import cache_dir
+from gensynth_course.train import step_seed
 
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -78,15 +79,25 @@ class ImageDataset:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batches(self, batch_size: int, generator: torch.Generator, drop_last: bool = True):
-        """Endless shuffled batches ``(x in [-1, 1], y)``: one epoch after another."""
+    def batch_fn(self, batch_size: int, seed: int, drop_last: bool = True):
+        """A function ``batch(k, generator) -> (x in [-1, 1], y)``: batch k of one shuffled epoch
+        after another. Epoch e's order comes from ``(seed, e)`` alone, so batch k is the same
+        whether training got there in one go or resumed after an interruption."""
         n = len(self)
-        while True:
-            order = torch.randperm(n, generator=generator)
-            stop = n - batch_size + 1 if drop_last else n
-            for i in range(0, stop, batch_size):
-                idx = order[i:i + batch_size]
-                yield to_model_range(self.images[idx]), self.labels[idx]
+        per_epoch = n // batch_size if drop_last else -(-n // batch_size)
+        if per_epoch < 1:
+            raise ValueError(f"batch_size {batch_size} is larger than the {n} images; use a smaller batch.")
+        current: dict = {}
+
+        def batch(step: int, generator: torch.Generator | None = None):
+            epoch, i = divmod(step, per_epoch)
+            if current.get("epoch") != epoch:
+                order_seed = step_seed(seed, epoch, 1)
+                current.update(epoch=epoch, order=torch.randperm(n, generator=torch.Generator().manual_seed(order_seed)))
+            idx = current["order"][i * batch_size:(i + 1) * batch_size]
+            return to_model_range(self.images[idx]), self.labels[idx]
+
+        return batch
 
 
 def to_model_range(images_uint8: torch.Tensor) -> torch.Tensor:

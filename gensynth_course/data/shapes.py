@@ -398,3 +398,12 @@ def load_shapes(split: str, n: int, seed: int = 0, size: int = 32) -> ShapesData
     """Make and render ``n`` scenes of a split (a few seconds for 20,000 scenes at 32 × 32)."""
     scenes = make_scenes(n, split, seed)
     return ShapesDataset(scenes, render(scenes, size), description_labels([s.describe() for s in scenes]), split)
+
+
+def captioned_batch(data: ShapesDataset, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+    """One training batch of the Shapes world, drawn from ``generator`` alone: the indices of
+    ``batch_size`` random scenes of ``data`` and a fresh caption for each (a new template and new
+    synonyms every time a scene is drawn, so a caption never becomes a fixed code for its scene)."""
+    idx = torch.randint(0, len(data), (batch_size,), generator=generator)
+    rng = random.Random(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    return idx, [caption(data.scenes[i], rng) for i in idx.tolist()]

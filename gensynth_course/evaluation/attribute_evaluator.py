@@ -23,7 +23,7 @@ from gensynth_course.models.layers import HEAD_SIZES, attribute_loss
 from gensynth_course.budget import by_budget, check_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.data.fashion_mnist import as_model_input, to_model_range
-from gensynth_course.seeding import seed_everything
+from gensynth_course.device import model_device
 from gensynth_course.data.tokenizer import caption_list
 from gensynth_course.train import fit
 
@@ -57,10 +57,10 @@ class AttributeEvaluator(nn.Module):
         """Predicted labels (N, 7) for uint8 images or floats in [−1, 1], at 32 × 32 or larger
         (larger images are resized with antialiasing first)."""
         self.eval()
-        out = []
+        device, out = model_device(self), []
         for i in range(0, len(images), batch_size):
-            x = as_evaluator_input(images[i:i + batch_size])
-            out.append(torch.stack([logits.argmax(1) for logits in self(x)], 1))
+            x = as_evaluator_input(images[i:i + batch_size].to(device))
+            out.append(torch.stack([logits.argmax(1) for logits in self(x)], 1).cpu())
         return torch.cat(out)
 
 
@@ -76,12 +76,16 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Per image: Gaussian pixel noise (σ up to 0.1), a 3 × 3 blur for a quarter of them, and a
     brightness/colour shift of up to ±0.06 per channel: what generated images get wrong."""
     n = len(x)
-    blur = torch.tensor([1.0, 2.0, 1.0])
+
+    def draw(make, *shape):           # random numbers from the CPU generator, used where x is
+        return make(*shape, generator=generator).to(x.device)
+
+    blur = torch.tensor([1.0, 2.0, 1.0], device=x.device)
     kernel = (blur[:, None] * blur[None, :] / 16).expand(3, 1, 3, 3)
     blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
-    x = torch.where((torch.rand(n, 1, 1, 1, generator=generator) < 0.25), blurred, x)
-    x = x + (torch.rand(n, 3, 1, 1, generator=generator) - 0.5) * 0.12
-    x = x + torch.randn(x.shape, generator=generator) * torch.rand(n, 1, 1, 1, generator=generator) * 0.1
+    x = torch.where(draw(torch.rand, n, 1, 1, 1) < 0.25, blurred, x)
+    x = x + (draw(torch.rand, n, 3, 1, 1) - 0.5) * 0.12
+    x = x + draw(torch.randn, *x.shape) * draw(torch.rand, n, 1, 1, 1) * 0.1
     return x.clamp(-1, 1)
 
 
@@ -102,7 +106,8 @@ def evaluator_config(budget: str | None = None) -> dict:
                 batch_size=128, lr=1e-3, warmup=100, seed=0, steps=by_budget(quick=30, standard=1500, budget=budget))
 
 
-def load_attribute_evaluator(budget: str | None = None) -> tuple[AttributeEvaluator, dict]:
+def load_attribute_evaluator(budget: str | None = None,
+                             device: torch.device | str | None = None) -> tuple[AttributeEvaluator, dict]:
     """The cached evaluator for this budget (trained on first use, about two minutes at the standard
     budget); ``info`` holds its per-attribute accuracy on test and held-out scenes."""
     budget = check_budget(budget)
@@ -113,23 +118,22 @@ def load_attribute_evaluator(budget: str | None = None) -> tuple[AttributeEvalua
         return AttributeEvaluator(tuple(config["channels"]), config["hidden"])
 
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
         data = shapes.load_shapes("all", config["train_scenes"], seed=config["seed"])
         x_all = to_model_range(data.images)
 
-        def batches():
-            while True:
-                idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
-                yield x_all[idx], data.labels[idx]
+        def batch_fn(step, generator):
+            idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
+            return x_all[idx], data.labels[idx]
 
-        history = fit(model, lambda m, b: m.loss(augment(b[0], generator), b[1]), batches(), config["steps"],
-                      lr=config["lr"], warmup=config["warmup"], checkpoint=checkpoint, desc="attribute evaluator")
+        history = fit(model, lambda m, b, generator: m.loss(augment(b[0], generator), b[1]), batch_fn, config["steps"],
+                      lr=config["lr"], seed=config["seed"], warmup=config["warmup"], checkpoint=checkpoint,
+                      desc="attribute evaluator", device=device)
         n_eval = by_budget(500, 5000, budget=cache_budget)
         accuracy = {split: attribute_accuracy(model, *_images_and_labels(split, n_eval)) for split in ("test", "heldout")}
         print(f"attribute evaluator accuracy: {accuracy}")
         return {"accuracy": accuracy, "seconds": history["seconds"], "steps": history["steps"]}
 
-    return load_or_train("common", "attribute_evaluator", config, build, train, budget=cache_budget)
+    return load_or_train("common", "attribute_evaluator", config, build, train, budget=cache_budget, device=device)
 
 
 def _images_and_labels(split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,8 +11,6 @@ network that guided it.
 
 from __future__ import annotations
 
-import random
-
 import torch
 
 from gensynth_course.budget import by_budget, check_budget
@@ -21,7 +19,6 @@ from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import as_model_input, to_model_range
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
 from gensynth_course.models.contrastive.clip import CLIP, contrastive_loss, make_clip
-from gensynth_course.seeding import seed_everything
 from gensynth_course.train import fit
 
 
@@ -50,46 +47,38 @@ def build_clip(config: dict, tokenizer: Tokenizer | None = None) -> CLIP:
     return make_clip(len(tokenizer), **{k: config[k] for k in keys if k in config})
 
 
-def caption_batches(config: dict, tokenizer: Tokenizer, generator: torch.Generator):
-    """Endless (images, ids, mask) batches: random training scenes, each with a fresh caption (a
-    new template and synonyms every time it is drawn, so the text never becomes a fixed code)."""
-    data = shapes.load_shapes("train", config["train_scenes"], seed=config["seed"])
-    images = to_model_range(data.images)
-    rng = random.Random(config["seed"])
-    while True:
-        idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
-        ids, mask = tokenizer.encode([shapes.caption(data.scenes[i], rng) for i in idx.tolist()])
-        yield images[idx], ids, mask
-
-
 def train_clip(config: dict, name: str, budget: str | None = None, preview=None, preview_every: int = 0,
-               device: torch.device | str = "cpu", chapter: str = "ch04_clip") -> tuple[CLIP, dict]:
-    """A CLIP from the cache, or trained now on ``device``; ``info`` has the losses and the logit
-    scale per step. The model comes back on the CPU."""
+               device: torch.device | str | None = None, chapter: str = "ch04_clip") -> tuple[CLIP, dict]:
+    """A CLIP from the cache, or trained now on ``device`` (the course's device unless given), where
+    it stays. Each batch holds random training scenes, each with a fresh caption; ``info`` has the
+    losses and the logit scale per step."""
     budget = check_budget(budget)
     tokenizer = Tokenizer(context_length=config["context_length"])
 
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
-        scales = []
+        data = shapes.load_shapes("train", config["train_scenes"], seed=config["seed"])
+        images = to_model_range(data.images)
 
-        def loss_fn(m, batch):
-            x, ids, mask = (t.to(device) for t in batch)
-            scales.append(round(m.scale().item(), 3))
-            return contrastive_loss(m(x, ids, mask))
+        def batch_fn(step, generator):
+            idx, captions = shapes.captioned_batch(data, config["batch_size"], generator)
+            return (images[idx], *tokenizer.encode(captions))
 
-        history = fit(model, loss_fn, caption_batches(config, tokenizer, generator), config["steps"],
-                      lr=config["lr"], warmup=config["warmup"], schedule="cosine", weight_decay=config["weight_decay"],
+        def loss_fn(m, batch, generator):
+            return contrastive_loss(m(*batch)), {"logit_scale": m.scale().item()}
+
+        history = fit(model, loss_fn, batch_fn, config["steps"], lr=config["lr"], seed=config["seed"],
+                      warmup=config["warmup"], schedule="cosine", weight_decay=config["weight_decay"],
                       preview=preview, preview_every=preview_every, checkpoint=checkpoint, desc=name.replace("_", " "),
                       device=device)
-        model.cpu()
-        return {"losses": history["losses"], "logit_scale": scales, "seconds": history["seconds"],
-                "steps": history["steps"], "images_per_second": history["images_per_second"]}
+        return {"losses": history["losses"], "logit_scale": [round(p["logit_scale"], 3) for p in history["parts"]],
+                "seconds": history["seconds"], "steps": history["steps"],
+                "examples_per_second": history["examples_per_second"]}
 
-    return load_or_train(chapter, name, config, lambda: build_clip(config, tokenizer), train, budget=budget)
+    return load_or_train(chapter, name, config, lambda: build_clip(config, tokenizer), train, budget=budget,
+                         device=device)
 
 
-def load_evaluator_clip(budget: str | None = None, device: torch.device | str = "cpu") -> tuple[CLIP, dict]:
+def load_evaluator_clip(budget: str | None = None, device: torch.device | str | None = None) -> tuple[CLIP, dict]:
     """The independent CLIP that later chapters measure R-precision with."""
     return train_clip(evaluator_clip_config(budget), "evaluator_clip", budget, device=device)
 

@@ -14,7 +14,7 @@ from torch import nn
 from gensynth_course.budget import by_budget, check_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
-from gensynth_course.seeding import seed_everything
+from gensynth_course.device import model_device
 from gensynth_course.train import fit
 
 
@@ -45,7 +45,7 @@ class FashionClassifier(nn.Module):
 
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random horizontal flips and shifts of up to two pixels (labels are unchanged by both)."""
-    flip = torch.rand(len(x), generator=generator) < 0.5
+    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     dx, dy = torch.randint(-2, 3, (2,), generator=generator).tolist()
     return torch.roll(torch.nn.functional.pad(x, (2, 2, 2, 2), value=-1), (dy, dx), (2, 3))[..., 2:-2, 2:-2]
@@ -54,10 +54,10 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 @torch.no_grad()
 def accuracy(model: nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
     model.eval()
-    correct = 0
+    device, correct = model_device(model), 0
     for i in range(0, len(labels), batch_size):
-        logits = model(to_model_range(images_uint8[i:i + batch_size]))
-        correct += (logits.argmax(1) == labels[i:i + batch_size]).sum().item()
+        logits = model(to_model_range(images_uint8[i:i + batch_size].to(device)))
+        correct += (logits.argmax(1).cpu() == labels[i:i + batch_size]).sum().item()
     return correct / len(labels)
 
 
@@ -67,24 +67,26 @@ def classifier_config(budget: str | None = None) -> dict:
                 steps=by_budget(quick=150, standard=2400, budget=budget))
 
 
-def load_classifier(budget: str | None = None) -> tuple[FashionClassifier, dict]:
-    """The cached classifier for this budget, trained on first use; ``info`` holds its test accuracy."""
+def load_classifier(budget: str | None = None, device: torch.device | str | None = None) -> tuple[FashionClassifier, dict]:
+    """The cached classifier for this budget, trained on first use, on ``device`` (the course's device
+    unless given); ``info`` holds its test accuracy."""
     budget = check_budget(budget)
     cache_budget = "quick" if budget == "quick" else "standard"
     config = classifier_config(cache_budget)
 
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
         train_set, test_set = load_fashion_mnist("train"), load_fashion_mnist("test")
 
-        def loss_fn(m, batch):
+        def loss_fn(m, batch, generator):
             x, y = batch
             return nn.functional.cross_entropy(m(_augment(x, generator)), y)
 
-        history = fit(model, loss_fn, train_set.batches(config["batch_size"], generator), config["steps"],
-                      lr=config["lr"], checkpoint=checkpoint, desc="Fashion-MNIST classifier")
+        history = fit(model, loss_fn, train_set.batch_fn(config["batch_size"], config["seed"]), config["steps"],
+                      lr=config["lr"], seed=config["seed"], checkpoint=checkpoint, desc="Fashion-MNIST classifier",
+                      device=device)
         test_accuracy = accuracy(model, test_set.images, test_set.labels)
         print(f"classifier test accuracy: {test_accuracy:.4f}")
         return {"test_accuracy": test_accuracy, "seconds": history["seconds"], "steps": history["steps"]}
 
-    return load_or_train("common", "fashion_classifier", config, FashionClassifier, train, budget=cache_budget)
+    return load_or_train("common", "fashion_classifier", config, FashionClassifier, train, budget=cache_budget,
+                         device=device)

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from gensynth_course.budget import by_budget, check_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.data.fashion_mnist import load_fashion_mnist
-from gensynth_course.seeding import seed_everything
+from gensynth_course.device import model_device
 from gensynth_course.train import fit
 
 
@@ -55,26 +55,26 @@ def perceptual_net_config(budget: str | None = None) -> dict:
                 steps=by_budget(quick=40, standard=500, full=2000, budget=budget))
 
 
-def load_perceptual_net(budget: str | None = None) -> tuple[PerceptualNet, dict]:
+def load_perceptual_net(budget: str | None = None,
+                        device: torch.device | str | None = None) -> tuple[PerceptualNet, dict]:
     """The course's perceptual network for this budget, from the cache or trained now (about a minute)."""
     budget = check_budget(budget)
     config = perceptual_net_config(budget)
 
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
         data = load_fashion_mnist("train")
-        history = fit(model, lambda m, batch: F.cross_entropy(m(batch[0]), batch[1]),
-                      data.batches(config["batch_size"], generator), config["steps"], lr=config["lr"],
-                      checkpoint=checkpoint, desc="perceptual network")
+        history = fit(model, lambda m, batch, generator: F.cross_entropy(m(batch[0]), batch[1]),
+                      data.batch_fn(config["batch_size"], config["seed"]), config["steps"], lr=config["lr"],
+                      seed=config["seed"], checkpoint=checkpoint, desc="perceptual network", device=device)
         test = load_fashion_mnist("test")
         with torch.no_grad():
-            x = test.images[:2000].float() / 127.5 - 1
-            accuracy = (model.eval()(x).argmax(1) == test.labels[:2000]).double().mean().item()
+            x = (test.images[:2000].float() / 127.5 - 1).to(model_device(model))
+            accuracy = (model.eval()(x).argmax(1).cpu() == test.labels[:2000]).double().mean().item()
         print(f"perceptual network test accuracy: {accuracy:.3f}")
         return {"test_accuracy": accuracy, "seconds": history["seconds"]}
 
     return load_or_train("common", "perceptual_net", config, lambda: PerceptualNet(tuple(config["widths"])), train,
-                         budget=budget)
+                         budget=budget, device=device)
 
 
 class _VGG16Stages(nn.Module):

@@ -19,13 +19,13 @@ import time
 import torch
 
 from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.device import model_device
 from gensynth_course.cache import config_hash, load_or_train
 from gensynth_course.evaluation.fashion_classifier import load_classifier
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
 from gensynth_course.evaluation.metrics import FashionFD
 from gensynth_course.evaluation.perceptual import PerceptualLoss, perceptual_net_config
 from gensynth_course.models.vq.quantizer import CodeUsage
-from gensynth_course.seeding import seed_everything
 from gensynth_course.train import fit
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
 from gensynth_course.models.vq.vqgan import VQAutoencoder, VQGANTrainer
@@ -58,7 +58,8 @@ def build_trainer(config: dict, budget: str | None = None) -> VQGANTrainer:
                         gan_weight=config["gan_weight"], disc_width=config["disc_width"])
 
 
-def train_autoencoder(kind: str, budget: str | None = None, preview=None, preview_every: int = 0):
+def train_autoencoder(kind: str, budget: str | None = None, preview=None, preview_every: int = 0,
+                      device: torch.device | str | None = None):
     """``(autoencoder, info)`` for ``kind`` at this budget, from the cache or trained now.
 
     ``info`` holds the per-step loss terms (``terms``: rec, vq and, for VQGAN, g, d and λ).
@@ -67,22 +68,20 @@ def train_autoencoder(kind: str, budget: str | None = None, preview=None, previe
     config = autoencoder_config(kind, budget)
 
     def train(trainer, checkpoint):
-        generator = seed_everything(config["seed"])
-        batches = load_fashion_mnist("train").batches(config["batch_size"], generator)
-        terms = []
+        batch_fn = load_fashion_mnist("train").batch_fn(config["batch_size"], config["seed"])
 
-        def loss_fn(model, batch):
+        def loss_fn(model, batch, generator):
             loss = model.loss(batch[0])
-            terms.append(model.last_terms)
-            return loss
+            return loss, model.last_terms
 
-        history = fit(trainer, loss_fn, batches, config["steps"], lr=config["lr"], betas=tuple(config["betas"]),
-                      grad_clip=None, preview=preview, preview_every=preview_every, checkpoint=checkpoint,
-                      desc=f"training {kind}")
-        return {"terms": terms, "losses": history["losses"], "steps": history["steps"],
+        history = fit(trainer, loss_fn, batch_fn, config["steps"], lr=config["lr"], betas=tuple(config["betas"]),
+                      seed=config["seed"], grad_clip=None, preview=preview, preview_every=preview_every,
+                      checkpoint=checkpoint, desc=f"training {kind}", device=device)
+        return {"terms": history["parts"], "losses": history["losses"], "steps": history["steps"],
                 "seconds": history["seconds"]}
 
-    trainer, info = load_or_train(CHAPTER, kind, config, lambda: build_trainer(config, budget), train, budget=budget)
+    trainer, info = load_or_train(CHAPTER, kind, config, lambda: build_trainer(config, budget), train, budget=budget,
+                                  device=device)
     return trainer.autoencoder.eval(), info
 
 
@@ -90,7 +89,8 @@ def train_autoencoder(kind: str, budget: str | None = None, preview=None, previe
 def encode_dataset(autoencoder: VQAutoencoder, images_uint8: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Code grids (N, 7, 7) of a whole image set."""
     autoencoder.eval()
-    return torch.cat([autoencoder.encode(to_model_range(images_uint8[i:i + batch_size]))[1]
+    device = model_device(autoencoder)
+    return torch.cat([autoencoder.encode(to_model_range(images_uint8[i:i + batch_size].to(device)))[1].cpu()
                       for i in range(0, len(images_uint8), batch_size)])
 
 
@@ -101,9 +101,9 @@ def reconstruction_report(autoencoder: VQAutoencoder, images_uint8: torch.Tensor
     autoencoder.eval()
     usage, recons, l1, se = CodeUsage(autoencoder.num_codes), [], 0.0, 0.0
     for i in range(0, len(images_uint8), batch_size):
-        x = to_model_range(images_uint8[i:i + batch_size])
+        x = to_model_range(images_uint8[i:i + batch_size].to(model_device(autoencoder)))
         x_rec, indices, _ = autoencoder(x)
-        x_rec = x_rec.clamp(-1, 1)
+        x, x_rec, indices = x.cpu(), x_rec.clamp(-1, 1).cpu(), indices.cpu()
         usage.add(indices)
         recons.append(x_rec)
         l1 += ((x_rec - x).abs() / 2).sum().item()            # in [0, 1] units
@@ -128,34 +128,35 @@ def build_prior(config: dict, num_codes: int) -> CodePrior:
     return CodePrior(num_codes, 49, 10, config["dim"], config["layers"], config["heads"], config["dropout"])
 
 
-def _code_batches(codes: torch.Tensor, labels: torch.Tensor, batch_size: int, unconditional_share: float,
-                  generator: torch.Generator, n_classes: int = 10):
-    """Endless ``(cond, codes)`` batches; a share of the class tokens becomes the start token."""
-    while True:
-        order = torch.randperm(len(codes), generator=generator)
-        for i in range(0, len(codes) - batch_size + 1, batch_size):
-            idx = order[i:i + batch_size]
-            cond = labels[idx].clone()
-            cond[torch.rand(batch_size, generator=generator) < unconditional_share] = n_classes
-            yield cond, codes[idx].flatten(1)
+def _code_batch(codes: torch.Tensor, labels: torch.Tensor, batch_size: int, unconditional_share: float,
+                generator: torch.Generator, n_classes: int = 10):
+    """One ``(cond, codes)`` batch of random training items; a share of the class tokens becomes
+    the start token (no class: the unconditional prior)."""
+    idx = torch.randint(0, len(codes), (batch_size,), generator=generator)
+    cond = labels[idx].clone()
+    cond[torch.rand(batch_size, generator=generator) < unconditional_share] = n_classes
+    return cond, codes[idx].flatten(1)
 
 
-def train_prior(autoencoder: VQAutoencoder, budget: str | None = None):
+def train_prior(autoencoder: VQAutoencoder, budget: str | None = None, device: torch.device | str | None = None):
     """The class-conditional (and unconditional) prior over the VQGAN's training-set codes."""
     budget = check_budget(budget)
     config = prior_config(budget)
 
     def train(prior, checkpoint):
-        generator = seed_everything(config["seed"])
         train_set = load_fashion_mnist("train")
         codes = encode_dataset(autoencoder, train_set.images)
-        batches = _code_batches(codes, train_set.labels, config["batch_size"], config["unconditional_share"], generator)
-        history = fit(prior, lambda m, batch: m.loss(*batch), batches, config["steps"], lr=config["lr"],
-                      warmup=config["warmup"], checkpoint=checkpoint, desc="training the code prior")
+
+        def batch_fn(step, generator):
+            return _code_batch(codes, train_set.labels, config["batch_size"], config["unconditional_share"], generator)
+
+        history = fit(prior, lambda m, batch, generator: m.loss(*batch), batch_fn, config["steps"], lr=config["lr"],
+                      seed=config["seed"], warmup=config["warmup"], checkpoint=checkpoint, desc="training the code prior",
+                      device=device)
         return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"]}
 
     return load_or_train(CHAPTER, "code_prior", config, lambda: build_prior(config, autoencoder.num_codes), train,
-                         budget=budget)
+                         budget=budget, device=device)
 
 
 def page_prior_config(budget: str | None = None) -> dict:
@@ -163,35 +164,35 @@ def page_prior_config(budget: str | None = None) -> dict:
                 steps=by_budget(quick=10, standard=300, full=2000, budget=budget))
 
 
-def page_windows(codes: torch.Tensor, batch_size: int, generator: torch.Generator, page: int = 2, window: int = 7):
-    """Endless batches of random ``window × window`` crops of "catalogue pages": ``page × page``
-    code grids of random items side by side. Unlike single centred items, these windows have the
-    same statistics wherever they are cut: the data is spatially invariant."""
+def page_window(codes: torch.Tensor, batch_size: int, generator: torch.Generator, page: int = 2, window: int = 7):
+    """A batch of random ``window × window`` crops of "catalogue pages": ``page × page`` code grids
+    of random items side by side. Unlike single centred items, these windows have the same
+    statistics wherever they are cut: the data is spatially invariant."""
     side = page * codes.shape[1]
-    while True:
-        pick = torch.randint(len(codes), (batch_size, page * page), generator=generator)
-        pages = codes[pick].reshape(batch_size, page, page, window, window).permute(0, 1, 3, 2, 4)
-        pages = pages.reshape(batch_size, side, side)
-        top, left = torch.randint(side - window + 1, (2,), generator=generator).tolist()
-        crop = pages[:, top:top + window, left:left + window].reshape(batch_size, -1)
-        yield torch.full((batch_size,), 10), crop
+    pick = torch.randint(len(codes), (batch_size, page * page), generator=generator)
+    pages = codes[pick].reshape(batch_size, page, page, window, window).permute(0, 1, 3, 2, 4)
+    pages = pages.reshape(batch_size, side, side)
+    top, left = torch.randint(side - window + 1, (2,), generator=generator).tolist()
+    crop = pages[:, top:top + window, left:left + window].reshape(batch_size, -1)
+    return torch.full((batch_size,), 10), crop
 
 
-def train_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, budget: str | None = None):
+def train_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, budget: str | None = None, device: torch.device | str | None = None):
     """The item prior fine-tuned on windows of catalogue pages, for sliding-window sampling."""
     budget = check_budget(budget)
     config = page_prior_config(budget)
 
     def train(model, checkpoint):
         model.load_state_dict(prior.state_dict())
-        generator = seed_everything(config["seed"])
         codes = encode_dataset(autoencoder, load_fashion_mnist("train").images)
-        history = fit(model, lambda m, batch: m.loss(*batch), page_windows(codes, config["batch_size"], generator),
-                      config["steps"], lr=config["lr"], checkpoint=checkpoint, desc="fine-tuning on catalogue pages")
+        history = fit(model, lambda m, batch, generator: m.loss(*batch),
+                      lambda step, generator: page_window(codes, config["batch_size"], generator),
+                      config["steps"], lr=config["lr"], seed=config["seed"], checkpoint=checkpoint,
+                      desc="fine-tuning on catalogue pages", device=device)
         return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"]}
 
     return load_or_train(CHAPTER, "page_prior", config, lambda: build_prior(config, autoencoder.num_codes), train,
-                         budget=budget)
+                         budget=budget, device=device)
 
 
 def sampling_config(budget: str | None = None) -> dict:

@@ -22,7 +22,7 @@ from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMSched
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
 from gensynth_course.evaluation.metrics import FashionFD, within_class_diversity
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
-from gensynth_course.seeding import seed_everything
+from gensynth_course.device import model_device
 from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
@@ -65,15 +65,15 @@ def accuracy_by_step(classifier: NoisyClassifier, steps: list[int], n: int = 200
     scheduler = DDPMScheduler(fashion_diffusion.betas("linear"))
     generator = torch.Generator().manual_seed(seed)
     classifier.eval()
-    out = []
+    device, out = model_device(classifier), []
     for t in steps:
         tt = torch.full((len(x0),), t, dtype=torch.long)
         x_t = scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), tt)
-        out.append(round(float((classifier(x_t, tt).argmax(1) == y).float().mean()), 4))
+        out.append(round(float((classifier(x_t.to(device), tt.to(device)).argmax(1).cpu() == y).float().mean()), 4))
     return out
 
 
-def train_noisy_classifier(budget: str | None = None):
+def train_noisy_classifier(budget: str | None = None, device: torch.device | str | None = None):
     """p_φ(y | x_t, t) trained with cross-entropy on x_t at uniformly drawn steps t."""
     budget = check_budget(budget)
     config = noisy_classifier_config(budget)
@@ -82,23 +82,22 @@ def train_noisy_classifier(budget: str | None = None):
         return NoisyClassifier(channels=tuple(config["channels"]), blocks=config["blocks"], patch=config["patch"])
 
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
         scheduler = DDPMScheduler(fashion_diffusion.betas(config["schedule"], config["T"]))
-        batches = load_fashion_mnist("train").batches(config["batch_size"], generator)
 
-        def loss_fn(m, batch):
+        def loss_fn(m, batch, generator):
             x0, y = batch
-            t = torch.randint(0, config["T"], (len(x0),), generator=generator)
-            x_t = scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), t)
+            t = torch.randint(0, config["T"], (len(x0),), generator=generator).to(x0.device)
+            x_t = scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator).to(x0.device), t)
             return nn.functional.cross_entropy(m(x_t, t), y)
 
-        history = fit(model, loss_fn, batches, config["steps"], lr=config["lr"], warmup=config["warmup"],
-                      checkpoint=checkpoint, desc="noise-aware classifier")
+        history = fit(model, loss_fn, load_fashion_mnist("train").batch_fn(config["batch_size"], config["seed"]),
+                      config["steps"], lr=config["lr"], seed=config["seed"], warmup=config["warmup"],
+                      checkpoint=checkpoint, desc="noise-aware classifier", device=device)
         steps = [0, 250, 500, 750, 999]
         return {"seconds": history["seconds"], "steps": history["steps"], "losses": history["losses"],
                 "accuracy_steps": steps, "accuracy_by_step": accuracy_by_step(model, steps)}
 
-    return load_or_train(CHAPTER, "noisy_classifier", config, build, train, budget=budget)
+    return load_or_train(CHAPTER, "noisy_classifier", config, build, train, budget=budget, device=device)
 
 
 def class_labels(per_class: int) -> torch.Tensor:

@@ -37,7 +37,6 @@ from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_cap
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
 from gensynth_course.evaluation.metrics import recall_at_k
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
-from gensynth_course.seeding import seed_everything
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
 from gensynth_course.train import fit
 from gensynth_course.models.diffusion.unet import add_condition_channels
@@ -123,17 +122,25 @@ def scheduler(config: dict | None = None) -> DDPMScheduler:
     return DDPMScheduler(linear_betas((config or {}).get("T", 1000)))
 
 
-def scene_batches(config: dict, generator: torch.Generator, size: int = 32):
-    """Endless (scenes, images in [−1, 1], caption ids) batches of training scenes, each drawn with
-    a fresh caption (a new template and synonyms every time)."""
+def scene_batch_fn(config: dict, size: int = 32, condition=None):
+    """A function ``batch(k, generator) -> (images in [−1, 1], caption ids, image condition)`` of
+    random training scenes, each with a fresh caption (a new template and synonyms every time).
+    ``condition(idx, x0, generator)`` gives the image condition of a batch (None: no condition);
+    with ``config["crop"]`` image and condition are cropped together at one random place."""
     data = shapes.load_shapes("train", config["train_scenes"], seed=config["seed"], size=size)
     images = to_model_range(data.images)
     tokenizer = Tokenizer(context_length=config["context_length"])
-    rng = random.Random(config["seed"])
-    while True:
-        idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
-        ids, _ = tokenizer.encode([shapes.caption(data.scenes[i], rng) for i in idx.tolist()])
-        yield idx, images[idx], ids
+
+    def batch(step: int, generator: torch.Generator):
+        idx, captions = shapes.captioned_batch(data, config["batch_size"], generator)
+        x0, ids, cond = images[idx], tokenizer.encode(captions)[0], None
+        if condition is not None:
+            cond = condition(idx, x0, generator)
+            if config.get("crop"):
+                x0, cond = random_crop([x0, cond], config["crop"], generator)
+        return x0, ids, cond
+
+    return batch
 
 
 def random_masks(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -179,39 +186,32 @@ def upsampler_condition(low: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _train_text_diffusion(config: dict, name: str, budget: str, build, condition=None, init=None,
-                          preview=None, preview_every: int = 0, device="cpu"):
+                          preview=None, preview_every: int = 0, device: torch.device | str | None = None):
     """Train (or load) one ε-model on captioned scenes. ``condition(idx, x0, generator)`` returns
     the image condition of a batch (None for the base model); ``init(model)`` sets the starting
     weights (the inpainting fine-tune starts from the base model)."""
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
         if init is not None:
             init(model)
         sched = scheduler(config)
 
-        def loss_fn(m, batch):
-            idx, x0, ids = batch
+        def loss_fn(m, batch, generator):
+            x0, ids, cond = batch
             ids = drop_captions(ids, config["p_uncond"], BOS_ID, EOS_ID, PAD_ID, generator)
-            kwargs = {}
-            if condition is not None:
-                cond = condition(idx, x0, generator)
-                if config.get("crop"):
-                    x0, cond = random_crop([x0, cond], config["crop"], generator)
-                kwargs["cond"] = cond.to(device)
-            return sched.loss(m, x0.to(device), generator, min_snr_gamma=config["min_snr_gamma"],
-                              ids=ids.to(device), **kwargs)
+            kwargs = {} if cond is None else {"cond": cond}
+            return sched.loss(m, x0, generator, min_snr_gamma=config["min_snr_gamma"], ids=ids, **kwargs)
 
-        history = fit(model, loss_fn, scene_batches(config, generator, config["size"]), config["steps"],
-                      lr=config["lr"], schedule=config["lr_schedule"], ema_decay=config["ema_decay"], warmup=config["warmup"],
-                      grad_clip=config["grad_clip"], preview=preview, preview_every=preview_every,
-                      checkpoint=checkpoint, desc=f"training {name}", device=device)
-        model.cpu()
-        return {k: history[k] for k in ("losses", "steps", "seconds", "images_per_second")}
+        history = fit(model, loss_fn, scene_batch_fn(config, config["size"], condition), config["steps"],
+                      lr=config["lr"], seed=config["seed"], schedule=config["lr_schedule"], ema_decay=config["ema_decay"],
+                      warmup=config["warmup"], grad_clip=config["grad_clip"], preview=preview,
+                      preview_every=preview_every, checkpoint=checkpoint, desc=f"training {name}", device=device)
+        return {k: history[k] for k in ("losses", "steps", "seconds", "examples_per_second")}
 
-    return load_or_train(CHAPTER, name, config, build, train, budget=budget)
+    return load_or_train(CHAPTER, name, config, build, train, budget=budget, device=device)
 
 
-def load_base(budget: str | None = None, preview=None, preview_every: int = 0, device="cpu"):
+def load_base(budget: str | None = None, preview=None, preview_every: int = 0,
+              device: torch.device | str | None = None):
     """The text-conditional base model, from the cache or trained now (standard: about 10 CPU minutes)."""
     budget = check_budget(budget)
     config = base_config(budget)
@@ -219,7 +219,7 @@ def load_base(budget: str | None = None, preview=None, preview_every: int = 0, d
                                  preview=preview, preview_every=preview_every, device=device)
 
 
-def load_upsampler(budget: str | None = None, device="cpu"):
+def load_upsampler(budget: str | None = None, device: torch.device | str | None = None):
     """The 32 → 64 upsampler. It learns from real pairs: each 64 × 64 training render and the same
     scene rendered at 32 × 32 (what a perfect base model would have produced). It starts from the
     base model's weights with three zero-initialised condition channels (as the inpainting model
@@ -234,14 +234,14 @@ def load_upsampler(budget: str | None = None, device="cpu"):
         return upsampler_condition(low[idx], config["size"])
 
     def init(model):
-        base, _ = load_base(budget)
+        base, _ = load_base(budget, device=device)
         model.load_state_dict(add_condition_channels_to(copy.deepcopy(base), 3).state_dict())
 
     return _train_text_diffusion(config, "upsampler", budget, lambda: add_condition_channels_to(build_text_unet(config), 3),
                                  condition=condition, init=init, device=device)
 
 
-def load_inpainting(budget: str | None = None, device="cpu"):
+def load_inpainting(budget: str | None = None, device: torch.device | str | None = None):
     """The base model fine-tuned for inpainting (GLIDE, section 3.3)."""
     budget = check_budget(budget)
     config = inpainting_config(budget)
@@ -250,7 +250,7 @@ def load_inpainting(budget: str | None = None, device="cpu"):
         return add_condition_channels_to(build_text_unet(config), 4)
 
     def init(model):
-        base, _ = load_base(budget)
+        base, _ = load_base(budget, device=device)
         model.load_state_dict(add_condition_channels_to(copy.deepcopy(base), 4).state_dict())
 
     def condition(idx, x0, generator):
@@ -264,29 +264,28 @@ def add_condition_channels_to(model: TextConditionalUNet, extra: int) -> TextCon
     return model
 
 
-def load_noisy_clip(budget: str | None = None, device="cpu") -> tuple[NoisyCLIP, dict]:
+def load_noisy_clip(budget: str | None = None,
+                    device: torch.device | str | None = None) -> tuple[NoisyCLIP, dict]:
     """The noise-aware CLIP: symmetric InfoNCE between x_t (t uniform in 0 … T−1) and captions."""
     budget = check_budget(budget)
     config = noisy_clip_config(budget)
 
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
         sched = scheduler(config)
 
-        def loss_fn(m, batch):
-            _, x0, ids = batch
-            x0, ids = x0.to(device), ids.to(device)
-            t = torch.randint(0, sched.num_train_timesteps, (len(x0),), generator=generator).to(device)
-            x_t = sched.add_noise(x0, torch.randn(x0.shape, generator=generator).to(device), t)
+        def loss_fn(m, batch, generator):
+            x0, ids, _ = batch
+            t = torch.randint(0, sched.num_train_timesteps, (len(x0),), generator=generator).to(x0.device)
+            x_t = sched.add_noise(x0, torch.randn(x0.shape, generator=generator).to(x0.device), t)
             return contrastive_loss(m(x_t, t, ids))
 
-        history = fit(model, loss_fn, scene_batches(config, generator), config["steps"], lr=config["lr"],
+        history = fit(model, loss_fn, scene_batch_fn(config), config["steps"], lr=config["lr"], seed=config["seed"],
                       warmup=config["warmup"], schedule="cosine", weight_decay=config["weight_decay"],
                       checkpoint=checkpoint, desc="training noisy CLIP", device=device)
-        model.cpu()
         return {k: history[k] for k in ("losses", "steps", "seconds")}
 
-    return load_or_train(CHAPTER, "noisy_clip", config, lambda: build_noisy_clip(config), train, budget=budget)
+    return load_or_train(CHAPTER, "noisy_clip", config, lambda: build_noisy_clip(config), train, budget=budget,
+                         device=device)
 
 
 @torch.no_grad()

@@ -22,7 +22,6 @@ scored by the attribute evaluator (caption accuracy) and chapter 04's *evaluator
 from __future__ import annotations
 
 import functools
-import random
 import time
 
 import torch
@@ -31,16 +30,15 @@ from torch import nn
 from gensynth_course.data import shapes
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.budget import by_budget, check_budget
-from gensynth_course.cache import FORMAT, CorruptCheckpoint, cache_dir, load_or_train, load_safe, save_atomic, set_aside
+from gensynth_course.cache import cache_dir, load_or_train
+from gensynth_course.device import model_device, pick_device
 from gensynth_course.models.contrastive.clip import CLIP
 from gensynth_course.evaluation.evaluator_clip import clip_config
 from gensynth_course.experiments.shapes_clip import load_clip
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.evaluation.judge import Judge
-from gensynth_course.progress import progress_bar
-from gensynth_course.seeding import seed_everything
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
-from gensynth_course.train import EMA, resume_hint
+from gensynth_course.train import Objective, fit
 from gensynth_course.models.gan.xmc_gan import XMCGAN, Generator, discriminator_loss, generator_loss
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
@@ -80,7 +78,7 @@ class CaptionEncoder:
 
     @torch.no_grad()
     def __call__(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ids, mask = self.tokenizer.encode(captions)
+        ids, mask = (t.to(model_device(self.clip)) for t in self.tokenizer.encode(captions))
         sentence = self.clip.encode_text(ids, mask, normalize=True) * self.sentence_dim ** 0.5
         return sentence, self.clip.text.tokens(ids, mask), mask
 
@@ -90,129 +88,78 @@ def build_gan(config: dict, text: CaptionEncoder) -> XMCGAN:
                   tuple(config["d_channels"]), config["attentional"])
 
 
-def caption_batches(config: dict, generator: torch.Generator):
-    """Endless (real images in [−1, 1], captions) batches, each scene with a freshly drawn caption."""
+def train_gan(model: XMCGAN, config: dict, text: CaptionEncoder, image_encoder: nn.Module | None,
+              checkpoint=None, preview=None, preview_every: int = 0, desc: str = "training XMC-GAN",
+              device: torch.device | str | None = None) -> dict:
+    """XMC-GAN's Algorithm 1 in the course's one training loop: per batch of real scenes (each with
+    a fresh caption), one discriminator step (hinge loss on real and generated images, contrastive
+    losses on real pairs), then one generator step (adversarial plus contrastive losses) on the same
+    generated images. At the end the generator holds its EMA weights. Returns the loss history
+    (``d_losses``, ``g_losses``, ``parts``) and timings."""
     data = shapes.load_shapes("train", config["train_scenes"], seed=config["seed"])
     images = to_model_range(data.images)
-    rng = random.Random(config["seed"])
-    while True:
-        idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
-        yield images[idx], [shapes.caption(data.scenes[i], rng) for i in idx.tolist()]
+    weights, step = config["weights"], {}           # ``step``: what the generator's turn reuses
 
+    def batch_fn(k, generator):
+        idx, captions = shapes.captioned_batch(data, config["batch_size"], generator)
+        return images[idx], captions, torch.randn(len(idx), config["z_dim"], generator=generator)
 
-def train_gan(model: XMCGAN, config: dict, text: CaptionEncoder, image_encoder: nn.Module | None,
-              checkpoint=None, checkpoint_every: int = 200, preview=None, preview_every: int = 0,
-              desc: str = "training XMC-GAN") -> dict:
-    """XMC-GAN's Algorithm 1: per batch, one discriminator step (hinge loss on real and generated
-    images, contrastive losses on real pairs), then one generator step (adversarial plus contrastive
-    losses). Shows a progress bar, calls ``preview(generator, step)`` every ``preview_every`` steps,
-    saves its state every ``checkpoint_every`` steps and resumes from it after an interruption.
-    At the end the generator holds its EMA weights. Returns the loss history and timings."""
-    generator = seed_everything(config["seed"])
-    weights = config["weights"]
+    def d_loss(m, batch, generator):
+        real, captions, z = batch
+        step["real"], step["text"] = real, text(captions)
+        step["fake"] = m.generator(z, *step["text"])
+        return discriminator_loss(m.discriminator, real, step["fake"], *step["text"], weights["sentence"],
+                                  weights["word"])
+
+    def g_loss(m, batch, generator):
+        return generator_loss(m.discriminator, step["real"], step["fake"], *step["text"], image_encoder,
+                              weights["sentence"], weights["word"], weights["image"], weights["encoder"])
+
     betas = tuple(config["betas"])
-    g_opt = torch.optim.Adam(model.generator.parameters(), config["g_lr"], betas=betas)
-    d_opt = torch.optim.Adam(model.discriminator.parameters(), config["d_lr"], betas=betas)
-    ema = EMA(model.generator, config["ema_decay"])
-    history = {"d_losses": [], "g_losses": [], "parts": [], "steps": 0, "seconds": 0.0}
-    if checkpoint is not None and checkpoint.exists():
-        try:
-            state = load_safe(checkpoint)
-            model.load_state_dict(state["model"])
-            ema.model.load_state_dict(state["ema"])
-            g_opt.load_state_dict(state["g_opt"])
-            d_opt.load_state_dict(state["d_opt"])
-            history = state["history"]
-            ema.updates = history["steps"]
-            generator.set_state(state["rng"])
-            print(f"gensynth_course: resuming {desc} from step {history['steps']} ({checkpoint})")
-        except (CorruptCheckpoint, KeyError, RuntimeError, ValueError) as error:
-            set_aside(checkpoint, f"the interrupted run's checkpoint is damaged: {error}")
-
-    def save_progress():
-        if checkpoint is not None:
-            save_atomic({"format": FORMAT, "model": model.state_dict(), "ema": ema.model.state_dict(),
-                         "g_opt": g_opt.state_dict(), "d_opt": d_opt.state_dict(), "history": history,
-                         "rng": generator.get_state()}, checkpoint)
-
-    batches = caption_batches(config, generator)
-    model.train()
-    start = time.perf_counter() - history["seconds"]
-    bar = progress_bar(total=config["steps"], initial=history["steps"], desc=desc)
-    try:
-        for step in range(history["steps"], config["steps"]):
-            real, captions = next(batches)
-            sentence, words, mask = text(captions)
-            z = torch.randn(len(real), config["z_dim"], generator=generator)
-            fake = model.generator(z, sentence, words, mask)
-            d_loss, d_parts = discriminator_loss(model.discriminator, real, fake, sentence, words, mask,
-                                                 weights["sentence"], weights["word"])
-            d_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            d_opt.step()
-            g_loss, g_parts = generator_loss(model.discriminator, real, fake, sentence, words, mask, image_encoder,
-                                             weights["sentence"], weights["word"], weights["image"], weights["encoder"])
-            g_opt.zero_grad(set_to_none=True)
-            g_loss.backward()
-            g_opt.step()
-            ema.update(model.generator)
-            history["d_losses"].append(round(d_loss.item(), 4))
-            history["g_losses"].append(round(g_loss.item(), 4))
-            history["parts"].append({**{f"d_{k}": round(v, 4) for k, v in d_parts.items()},
-                                     **{f"g_{k}": round(v, 4) for k, v in g_parts.items()}})
-            history["steps"] = step + 1
-            history["seconds"] = time.perf_counter() - start
-            bar.update(1)
-            if step % 10 == 0:
-                bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
-            if preview is not None and preview_every and (step + 1) % preview_every == 0:
-                preview(ema.model, step + 1)
-            if checkpoint_every and (step + 1) % checkpoint_every == 0:
-                save_progress()
-    except KeyboardInterrupt:
-        save_progress()
-        bar.close()
-        raise KeyboardInterrupt(f"training interrupted at step {history['steps']}; progress saved to {checkpoint}. "
-                                f"{resume_hint()}") from None
-    bar.close()
-    model.generator.load_state_dict(ema.model.state_dict())
-    model.eval()
-    return history
+    objectives = [Objective("d", d_loss, config["d_lr"], lambda m: m.discriminator.parameters(), betas, grad_clip=None),
+                  Objective("g", g_loss, config["g_lr"], lambda m: m.generator.parameters(), betas, grad_clip=None)]
+    return fit(model, objectives, batch_fn, config["steps"], seed=config["seed"], ema_decay=config["ema_decay"],
+               ema_of="generator", preview=preview, preview_every=preview_every, checkpoint=checkpoint, desc=desc,
+               device=device)
 
 
 @functools.lru_cache(maxsize=2)
-def _chapter04_clip(budget: str, cache: str) -> CLIP:
-    """Chapter 04's CLIP, loaded once per budget and cache folder (every run of the ablation uses it)."""
-    return load_clip(budget)[0].eval().requires_grad_(False)
+def _chapter04_clip(budget: str, cache: str, device: torch.device) -> CLIP:
+    """Chapter 04's CLIP, loaded once per budget, cache folder and device (every run of the ablation uses it)."""
+    return load_clip(budget, device=device)[0].eval().requires_grad_(False)
 
 
-def load_text_encoder(budget: str | None = None) -> CaptionEncoder:
+def load_text_encoder(budget: str | None = None, device: torch.device | str | None = None) -> CaptionEncoder:
     """Chapter 04's CLIP (from the cache, or trained now: about three CPU minutes) as the caption encoder."""
-    return CaptionEncoder(_chapter04_clip(check_budget(budget), str(cache_dir())))
+    return CaptionEncoder(_chapter04_clip(check_budget(budget), str(cache_dir()), _device(device)))
 
 
-def load_image_encoder(budget: str | None = None) -> nn.Module:
+def load_image_encoder(budget: str | None = None, device: torch.device | str | None = None) -> nn.Module:
     """Chapter 04's CLIP image tower, frozen: the stand-in for the paper's pretrained VGG in the
     second image–image loss. Its features (before CLIP's projection) are what the loss compares."""
-    return _chapter04_clip(check_budget(budget), str(cache_dir())).visual
+    return _chapter04_clip(check_budget(budget), str(cache_dir()), _device(device)).visual
+
+
+def _device(device: torch.device | str | None) -> torch.device:
+    return torch.device(device) if device is not None else pick_device(verbose=False)
 
 
 def load_gan(run: str = "all", budget: str | None = None, preview=None, preview_every: int = 0,
-             retrain: bool = False) -> tuple[XMCGAN, dict]:
+             retrain: bool = False, device: torch.device | str | None = None) -> tuple[XMCGAN, dict]:
     """One run of the ablation, from the cache or trained now (standard: a few CPU minutes)."""
     budget = check_budget(budget)
     config = gan_config(run, budget)
-    text = load_text_encoder(budget)
-    image_encoder = load_image_encoder(budget) if config["weights"]["encoder"] else None
+    text = load_text_encoder(budget, device)
+    image_encoder = load_image_encoder(budget, device) if config["weights"]["encoder"] else None
 
     def train(model, checkpoint):
         history = train_gan(model, config, text, image_encoder, checkpoint, preview=preview,
-                            preview_every=preview_every, desc=f"training XMC-GAN ({run})")
+                            preview_every=preview_every, desc=f"training XMC-GAN ({run})", device=device)
         history["seconds"] = round(history["seconds"], 1)
         return history
 
     return load_or_train(CHAPTER, f"gan_{run}", config, lambda: build_gan(config, text), train,
-                         budget=budget, retrain=retrain)
+                         budget=budget, retrain=retrain, device=device)
 
 
 @torch.no_grad()
@@ -226,8 +173,8 @@ def generate(generator: Generator, text: CaptionEncoder, captions: list[str], se
     out = []
     for i in range(0, len(captions), batch_size):
         chunk = captions[i:i + batch_size]
-        z = torch.randn(len(chunk), generator.z_dim, generator=noise)
-        out.append(generator(z, *text(chunk)))
+        z = torch.randn(len(chunk), generator.z_dim, generator=noise).to(model_device(generator))
+        out.append(generator(z, *text(chunk)).cpu())
     return torch.cat(out)
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import random
 import time
 
 import torch
@@ -38,7 +37,6 @@ from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images,
 from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, classify_by_prompts, load_clip, lone_objects, prompt_ensemble, zero_shot_accuracy, zero_shot_scores)
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.evaluation.metrics import mean_average_precision, precision_at_k, recall_of_relevant_at_k
-from gensynth_course.seeding import seed_everything
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.train import fit
 
@@ -72,27 +70,29 @@ def sound_bank(split: str, n: int, seed: int = 0) -> tuple[shapes.ShapesDataset,
     return data, sounds.synthesise_all(data.scenes, seed=SEED_OFFSET[split] + 10_000 * seed)
 
 
-def augmented_batches(config: dict, generator: torch.Generator):
-    """Endless (augmented clips, scene labels) batches from the training bank."""
+def augmented_batch_fn(config: dict):
+    """A function ``batch(k, generator) -> (augmented clips, scene labels)`` of random scenes of the
+    training bank."""
     data, waves = sound_bank("train", config["train_scenes"], seed=config["seed"])
-    while True:
+
+    def batch(step: int, generator: torch.Generator):
         idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
-        yield torch.stack([sounds.augment(waves[i], data.scenes[i], generator) for i in idx.tolist()]), data.labels[idx]
+        return torch.stack([sounds.augment(waves[i], data.scenes[i], generator) for i in idx.tolist()]), data.labels[idx]
+
+    return batch
 
 
-def load_audio_head(budget: str | None = None, device="cpu") -> tuple[AudioEncoder, dict]:
+def load_audio_head(budget: str | None = None, device: torch.device | str | None = None) -> tuple[AudioEncoder, dict]:
     """Stage 1, from the cache or trained now; ``info`` holds the training history and the
     per-attribute accuracy on test and held-out sounds."""
     budget = check_budget(budget)
     config = audio_config(budget)
 
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
-        history = fit(model, lambda m, batch: m.loss(batch[0].to(device), batch[1].to(device)),
-                      augmented_batches(config, generator), config["steps"], lr=config["lr"], warmup=config["warmup"],
-                      schedule="cosine", weight_decay=config["weight_decay"], checkpoint=checkpoint,
-                      desc="training the audio head", device=device)
-        model.cpu()
+        history = fit(model, lambda m, batch, generator: m.loss(*batch), augmented_batch_fn(config), config["steps"],
+                      lr=config["lr"], seed=config["seed"], warmup=config["warmup"], schedule="cosine",
+                      weight_decay=config["weight_decay"], checkpoint=checkpoint, desc="training the audio head",
+                      device=device)
         n = by_budget(quick=100, standard=1000, budget=budget)
         accuracy = {}
         for split in ("test", "heldout"):
@@ -100,7 +100,8 @@ def load_audio_head(budget: str | None = None, device="cpu") -> tuple[AudioEncod
             accuracy[split] = attribute_accuracy(model, waves, data.labels)
         return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"], "accuracy": accuracy}
 
-    return load_or_train(CHAPTER, "audio_head", config, lambda: build_audio_encoder(config), train, budget=budget)
+    return load_or_train(CHAPTER, "audio_head", config, lambda: build_audio_encoder(config), train, budget=budget,
+                         device=device)
 
 
 # ----------------------------------------------------------------------------- stages 2 and 3
@@ -118,52 +119,53 @@ def contrastive_config(mode: str, budget: str | None = None) -> dict:
                 steps=by_budget(quick=10, standard=600, full=5000, budget=budget))
 
 
-def triplet_batches(config: dict, tokenizer: Tokenizer, generator: torch.Generator):
-    """Endless (augmented sounds, images, ids, mask) batches: random training scenes, each with a
-    fresh caption every time it is drawn, as chapter 04 trained CLIP."""
+def triplet_batch_fn(config: dict, tokenizer: Tokenizer):
+    """A function ``batch(k, generator) -> (augmented sounds, images, ids, mask)`` of random training
+    scenes, each with a fresh caption every time it is drawn, as chapter 04 trained CLIP."""
     data, waves = sound_bank("train", config["train_scenes"], seed=config["seed"])
     images = to_model_range(data.images)
-    rng = random.Random(config["seed"])
-    while True:
-        idx = torch.randint(0, len(data), (config["batch_size"],), generator=generator)
-        ids, mask = tokenizer.encode([shapes.caption(data.scenes[i], rng) for i in idx.tolist()])
+
+    def batch(step: int, generator: torch.Generator):
+        idx, captions = shapes.captioned_batch(data, config["batch_size"], generator)
         sound = torch.stack([sounds.augment(waves[i], data.scenes[i], generator) for i in idx.tolist()])
-        yield sound, images[idx], ids, mask
+        return (sound, images[idx], *tokenizer.encode(captions))
+
+    return batch
 
 
-def load_audioclip(mode: str, budget: str | None = None, device="cpu", retrain: bool = False) -> tuple[AudioCLIP, dict]:
+def load_audioclip(mode: str, budget: str | None = None, device: torch.device | str | None = None,
+                   retrain: bool = False) -> tuple[AudioCLIP, dict]:
     """Stage 2 (``mode="partial"``) or 3 (``"full"``), from the cache or trained now (stage 1 and
     chapter 04's CLIP are loaded, or trained first if the cache lacks them). ``info`` holds the
     losses of every pair and the logit scales along training."""
     budget = check_budget(budget)
     config = contrastive_config(mode, budget)
-    audio, _ = load_audio_head(budget)
-    clip, _ = load_clip(budget)
+    audio, _ = load_audio_head(budget, device=device)
+    clip, _ = load_clip(budget, device=device)
     tokenizer = Tokenizer(context_length=config["clip"]["context_length"])
 
     def build():
         return AudioCLIP(copy.deepcopy(audio), copy.deepcopy(clip)).set_training(mode)
 
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
-        pair_history = {pair: [] for pair in TRAINED_PAIRS["full"]}
-        scales = {pair: [] for pair in TRAINED_PAIRS["full"]}
+        pairs = TRAINED_PAIRS["full"]
 
-        def loss_fn(m, batch):
-            losses = m.pair_losses(*(t.to(device) for t in batch))
-            for pair, value in losses.items():
-                pair_history[pair].append(round(value.item(), 4))
-                scales[pair].append(round(m.scale(pair).item(), 3))
-            return sum(losses[pair] for pair in TRAINED_PAIRS[mode])
+        def loss_fn(m, batch, generator):
+            losses = m.pair_losses(*batch)
+            parts = {**{f"loss/{pair}": losses[pair].item() for pair in pairs},
+                     **{f"scale/{pair}": m.scale(pair).item() for pair in pairs}}
+            return sum(losses[pair] for pair in TRAINED_PAIRS[mode]), parts
 
-        history = fit(model, loss_fn, triplet_batches(config, tokenizer, generator), config["steps"],
-                      lr=config["lr"], warmup=config["warmup"], schedule="cosine", weight_decay=config["weight_decay"],
-                      checkpoint=checkpoint, desc=f"{mode} training", device=device)
-        model.cpu()
-        return {"losses": history["losses"], "pair_losses": pair_history, "logit_scales": scales,
+        history = fit(model, loss_fn, triplet_batch_fn(config, tokenizer), config["steps"], lr=config["lr"],
+                      seed=config["seed"], warmup=config["warmup"], schedule="cosine",
+                      weight_decay=config["weight_decay"], checkpoint=checkpoint, desc=f"{mode} training", device=device)
+        return {"losses": history["losses"],
+                "pair_losses": {pair: [p[f"loss/{pair}"] for p in history["parts"]] for pair in pairs},
+                "logit_scales": {pair: [round(p[f"scale/{pair}"], 3) for p in history["parts"]] for pair in pairs},
                 "steps": history["steps"], "seconds": history["seconds"]}
 
-    return load_or_train(CHAPTER, f"audioclip_{mode}", config, build, train, budget=budget, retrain=retrain)
+    return load_or_train(CHAPTER, f"audioclip_{mode}", config, build, train, budget=budget, retrain=retrain,
+                         device=device)
 
 
 # ----------------------------------------------------------------------------- measuring

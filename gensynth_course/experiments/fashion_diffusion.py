@@ -13,7 +13,6 @@ from gensynth_course.models.diffusion.guidance import drop_labels
 from gensynth_course.models.diffusion.schedulers import DDPMScheduler, cosine_betas, linear_betas
 from gensynth_course.models.diffusion.seed_unet import SeedUNet
 from gensynth_course.models.diffusion.unet import UNet
-from gensynth_course.seeding import seed_everything
 from gensynth_course.train import fit
 
 
@@ -42,36 +41,32 @@ def build(config: dict) -> torch.nn.Module:
 
 
 def train_diffusion(config: dict, name: str, budget: str, preview=None, preview_every: int = 0,
-                    device: torch.device | str = "cpu", chapter: str = "ch01_ddpm"):
-    """Train (or load from the cache) one ε-prediction model described by ``config``, on ``device``.
+                    device: torch.device | str | None = None, chapter: str = "ch01_ddpm"):
+    """Train (or load from the cache) one ε-prediction model described by ``config``, on ``device``
+    (the course's device unless given), where the returned model stays. It is cached under ``chapter``.
 
     A config with ``num_classes`` trains a class-conditional UNet whose labels are replaced by the
-    null label with probability ``p_uncond`` (classifier-free guidance, chapter 03). The returned
-    model is on the CPU either way, so cached weights load anywhere. It is cached under ``chapter``."""
+    null label with probability ``p_uncond`` (classifier-free guidance, chapter 03)."""
     def train(model, checkpoint):
-        generator = seed_everything(config["seed"])
         scheduler = DDPMScheduler(betas(config["schedule"], config["T"]))
-        data = load_fashion_mnist("train")
-        batches = ((x.to(device), y.to(device)) for x, y in
-                   data.batches(config["batch_size"], generator, drop_last=config["model"] != "SeedUNet"))
+        batch_fn = load_fashion_mnist("train").batch_fn(config["batch_size"], config["seed"],
+                                                       drop_last=config["model"] != "SeedUNet")
         gamma = config.get("min_snr_gamma")
 
-        def loss_fn(m, batch):
+        def loss_fn(m, batch, generator):
             x, y = batch
             if not config.get("num_classes"):
                 return scheduler.loss(m, x, generator, min_snr_gamma=gamma)
             y = drop_labels(y, config["p_uncond"], m.null_label, generator)
             return scheduler.loss(m, x, generator, min_snr_gamma=gamma, y=y)
 
-        history = fit(model, loss_fn, batches,
-                      config["steps"], lr=config["lr"], seconds=config.get("seconds"),
-                      ema_decay=config.get("ema_decay"), warmup=config.get("warmup", 0),
+        history = fit(model, loss_fn, batch_fn, config["steps"], lr=config["lr"], seed=config["seed"],
+                      seconds=config.get("seconds"), ema_decay=config.get("ema_decay"), warmup=config.get("warmup", 0),
                       grad_clip=config.get("grad_clip"), preview=preview, preview_every=preview_every,
                       checkpoint=checkpoint, desc=f"training {name}", device=device)
-        model.cpu()
-        return {k: history[k] for k in ("losses", "steps", "seconds", "images_per_second")}
+        return {k: history[k] for k in ("losses", "steps", "seconds", "examples_per_second")}
 
-    return load_or_train(chapter, name, config, lambda: build(config), train, budget=budget)
+    return load_or_train(chapter, name, config, lambda: build(config), train, budget=budget, device=device)
 
 
 def train_unet(budget: str | None = None, preview=None, preview_every: int = 0):

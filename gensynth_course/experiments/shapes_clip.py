@@ -23,7 +23,7 @@ ZERO_SHOT_ATTRIBUTES = {
 
 
 def load_clip(budget: str | None = None, preview=None, preview_every: int = 0,
-              device: torch.device | str = "cpu") -> tuple[CLIP, dict]:
+              device: torch.device | str | None = None) -> tuple[CLIP, dict]:
     """Chapter 04's CLIP (trained once, then loaded by every chapter that needs it)."""
     return train_clip(clip_config(budget), "clip", budget, preview, preview_every, device)
 

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gensynth_course.data import sounds
+from gensynth_course.device import model_device
 from gensynth_course.models.layers import HEAD_SIZES, attribute_loss
 
 
@@ -110,8 +111,9 @@ class AudioEncoder(nn.Module):
     def predict(self, wave: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """Predicted scene labels (N, 7), as the attribute evaluator's ``predict`` gives for images."""
         self.eval()
-        return torch.cat([torch.stack([logits.argmax(1) for logits in self.classify(wave[i:i + batch_size])], 1)
-                          for i in range(0, len(wave), batch_size)])
+        device = model_device(self)
+        return torch.cat([torch.stack([logits.argmax(1) for logits in self.classify(wave[i:i + batch_size].to(device))],
+                                      1).cpu() for i in range(0, len(wave), batch_size)])
 
     def embed(self, wave: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         z = self.projection(self(wave))
