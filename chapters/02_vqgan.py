@@ -432,8 +432,8 @@ def entropy_map(grids):
     return out
 
 
-page_batches = ch02.page_windows(train_codes, 5000, torch.Generator().manual_seed(0))
-windows = torch.cat([next(page_batches)[1][:500].reshape(-1, 7, 7) for _ in range(10)])
+generator = torch.Generator().manual_seed(0)
+windows = torch.cat([ch02.page_window(train_codes, 500, generator)[1].reshape(-1, 7, 7) for _ in range(10)])
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
 for ax, grids, title in ((axes[0], train_codes, "single centred items"), (axes[1], windows, "windows of catalogue pages")):
     im = ax.imshow(entropy_map(grids), cmap="viridis", vmin=0, vmax=math.log2(vqgan.num_codes))
