@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from gensynth_course.experiments import ch01_ddpm as recipes
+from gensynth_course.experiments import ch01_ddpm
 from gensynth_course.cache import config_hash
 from gensynth_course.evaluation.fashion_classifier import classifier_config
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
@@ -54,9 +54,9 @@ def seed_recipe(device: torch.device) -> None:
     ``fd_seed_reference`` is the tutorial's own pipeline: 1000 ancestral steps with σ² = β_t, no
     clipping, each image min-max rescaled. The other rows keep the weights and change only the
     sampler, so the comparison with our UNet cannot be blamed on the seed's sampler."""
-    model, info = recipes.seed_reference_model(device)
-    fd_metric, train_images = recipes.fd_metric("standard")
-    n = recipes.N_EVAL_SAMPLES
+    model, info = ch01_ddpm.seed_reference_model(device)
+    fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config("standard"))
+    n = ch01_ddpm.N_EVAL_SAMPLES
     variants = {
         "ancestral 1000, unclipped, per-image min-max (the tutorial's pipeline)":
             ("ancestral", 1000, False, True),
@@ -69,7 +69,7 @@ def seed_recipe(device: torch.device) -> None:
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(0)
         scheduler = (DDPMScheduler if sampler == "ancestral" else DDIMScheduler)(
-            recipes.betas("linear"), clip_sample=clip_x0)
+            ch01_ddpm.betas("linear"), clip_sample=clip_x0)
         raw, _ = sample(model.to(device), scheduler, (n, 1, 28, 28), steps, generator=generator,
                                 device=device, clip=not per_image)
         images = rescale_per_image(raw) if per_image else raw
@@ -83,7 +83,7 @@ def seed_recipe(device: torch.device) -> None:
         "fd_real_vs_real": round(fd_metric.real_vs_real(train_images, n), 3),
         "fd_noise": round(fd_metric.noise(n), 3),
         "samples": n,
-        "recipe": recipes.SEED_RECIPE,
+        "recipe": ch01_ddpm.SEED_RECIPE,
         "train_seconds": round(info["seconds"], 1),
         "sampling_seconds": seconds,
         "classifier_config_hash": config_hash(classifier_config("standard")),
@@ -97,11 +97,11 @@ def seed_recipe(device: torch.device) -> None:
 
 
 def equal_time(seconds: float) -> None:
-    fd_metric, _ = recipes.fd_metric("standard")
+    fd_metric, _ = ch01_ddpm.fd_metric(classifier_config("standard"))
     rows = []
     for name in ("seed", "ours"):
-        model, info = recipes.train_for_seconds(name, seconds)
-        samples = recipes.generate(model, "ddim", 100, n=recipes.N_EVAL_SAMPLES, seed=0)
+        model, info = ch01_ddpm.load_equal_time(ch01_ddpm.equal_time_config(name, seconds, "standard"))
+        samples = ch01_ddpm.generate(model, "ddim", 100, n=ch01_ddpm.N_EVAL_SAMPLES, seed=0)
         rows.append((name, info["examples_per_second"], info["steps"], fd_metric(samples)))
     print(f"\nequal training time: {seconds:.0f} s each on {machine()}; 1,000 samples, DDIM 100 steps")
     print(f"{'UNet':<6} {'train img/s':>12} {'steps':>7} {'FD-FMNIST':>10}")

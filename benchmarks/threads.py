@@ -34,15 +34,15 @@ POLICIES = {
 WORKER = """
 import json, sys, time
 import torch
-from gensynth_course.experiments import ch01_ddpm as ch01
+from gensynth_course.experiments import ch01_ddpm
 from gensynth_course.models.diffusion.schedulers import DDPMScheduler
 from gensynth_course.progress import progress_bar
 threads, steps, batch = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 if threads:
     torch.set_num_threads(threads)
-config = ch01.unet_config("standard")
-model = ch01.build(config)
-scheduler = DDPMScheduler(ch01.betas("linear"))
+config = ch01_ddpm.unet_config("standard")
+model = ch01_ddpm.build(config)
+scheduler = DDPMScheduler(ch01_ddpm.betas("linear"))
 optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
 generator = torch.Generator().manual_seed(0)
 x = torch.rand(batch, 1, 28, 28, generator=generator) * 2 - 1

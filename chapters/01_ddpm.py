@@ -44,11 +44,12 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Image, display
 
-from gensynth_course.experiments import ch01_ddpm as ch01
+from gensynth_course.experiments import ch01_ddpm
 from gensynth_course.budget import BUDGET, by_budget
 from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist, to_model_range
 from gensynth_course.device import pick_device
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
+from gensynth_course.evaluation.fashion_classifier import classifier_config
 from gensynth_course.images import save_gif, show_grid
 from gensynth_course.notebook import LivePreview, figures_dir, show_source, slider
 from gensynth_course.seeding import seed_everything
@@ -240,7 +241,7 @@ show_source(ResBlock)
 # %%
 show_source(UNet.forward)
 
-config = ch01.unet_config()
+config = ch01_ddpm.unet_config(BUDGET)
 ours = UNet(channels=tuple(config["channels"]), blocks=config["blocks"], patch=config["patch"])
 seed_net = SeedUNet()
 
@@ -274,9 +275,9 @@ for name, net in (("seed tutorial's MyUNet", seed_net), ("our UNet", ours)):
 
 # %%
 print({k: v for k, v in config.items()})
-preview = LivePreview(lambda m: ch01.generate(m, "ddim", 20, 16, seed=1, progress=False),
+preview = LivePreview(lambda m: ch01_ddpm.generate(m, "ddim", 20, 16, seed=1, progress=False),
                       "samples while training", config["steps"])
-model, info = ch01.train_unet(preview=preview, preview_every=max(config["steps"] // 6, 1))
+model, info = ch01_ddpm.load_unet(config, preview=preview, preview_every=max(config["steps"] // 6, 1))
 print(f"{info['steps']} steps in {info['seconds']:.0f} s ({info['examples_per_second']:.0f} images/s)")
 
 losses = torch.tensor(info["losses"])
@@ -297,7 +298,7 @@ plt.show()
 # %%
 gif_path = figures_dir("01") / "ancestral_sampling.gif"
 n_gif = by_budget(quick=4, standard=16)
-samples_beta, frames = ch01.generate(model, "ancestral", 1000, n_gif, seed=2, frames=60)
+samples_beta, frames = ch01_ddpm.generate(model, "ancestral", 1000, n_gif, seed=2, frames=60)
 save_gif(frames, gif_path, nrow=int(math.sqrt(n_gif)), fps=15)
 display(Image(filename=str(gif_path)))
 
@@ -332,13 +333,13 @@ show_source(DDIMScheduler.step)
 # real-vs-real value at the same number of images is the floor.
 
 # %%
-fd_metric, train_images = ch01.fd_metric()
+fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config(BUDGET))
 n_sweep = by_budget(quick=50, standard=300)
 sweep_steps = by_budget(quick=[5, 10], standard=[10, 25, 50, 100])
 sweep = {}
 for k in sweep_steps:
     start = time.perf_counter()
-    images = ch01.generate(model, "ddim", k, n_sweep, seed=3, progress=False)
+    images = ch01_ddpm.generate(model, "ddim", k, n_sweep, seed=3, progress=False)
     sweep[k] = (fd_metric(images), time.perf_counter() - start)
     print(f"DDIM {k:>3} steps: FD-FMNIST {sweep[k][0]:7.1f}   ({sweep[k][1]:.1f} s for {n_sweep} images)")
 floor = fd_metric.real_vs_real(train_images, n_sweep)
@@ -368,8 +369,8 @@ plt.show()
 seconds = by_budget(quick=5, standard=45)
 pair = {}
 for name in ("seed", "ours"):
-    net, net_info = ch01.train_for_seconds(name, seconds)
-    images = ch01.generate(net, "ddim", 50, n_sweep, seed=4, progress=False)
+    net, net_info = ch01_ddpm.load_equal_time(ch01_ddpm.equal_time_config(name, seconds, BUDGET))
+    images = ch01_ddpm.generate(net, "ddim", 50, n_sweep, seed=4, progress=False)
     pair[name] = (images, net_info, fd_metric(images))
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 5))
@@ -388,13 +389,13 @@ plt.show()
 # with the tutorial's own one-hour recipe, recorded once by the benchmark.
 
 # %%
-results = ch01.evaluate()
+results = ch01_ddpm.evaluate(BUDGET)
 for key, value in results.items():
     if key != "class_shares":
         print(f"{key:<26} {value}")
 
-s = ch01.sampling_config()
-final = ch01.generate(model, s["sampler"], s["steps"], 64, seed=s["seed"], progress=False)
+s = ch01_ddpm.sampling_config(BUDGET)
+final = ch01_ddpm.generate(model, s["sampler"], s["steps"], 64, seed=s["seed"], progress=False)
 fig, axes = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.3]})
 show_grid(final, f"Our samples (FD-FMNIST {results['fd']:.1f} on {results['samples']})", ax=axes[0])
 axes[1].bar(range(10), results["class_shares"])
@@ -475,8 +476,8 @@ def ddim_step(x_t, eps, alpha_bar_t, alpha_bar_prev):
 check.check_ddim_step(ddim_step)
 
 # %% [markdown]
-# **Going further.** Train with the cosine schedule (`dict(ch01.unet_config(), schedule="cosine")`
-# passed to `ch01.train_diffusion`) and compare DDIM at 10 steps; or drop `min_snr_gamma` and
+# **Going further.** Train with the cosine schedule (`dict(ch01_ddpm.unet_config(), schedule="cosine")`
+# passed to `ch01_ddpm.train_diffusion`) and compare DDIM at 10 steps; or drop `min_snr_gamma` and
 # watch the loss curve and the previews change.
 #
 # Next: chapter 02 compresses images into discrete codes (VQ-VAE, VQGAN) and generates the codes

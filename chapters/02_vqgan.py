@@ -52,9 +52,9 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn import functional as F
 
-from gensynth_course.experiments import ch02_vqgan as ch02
+from gensynth_course.experiments import ch02_vqgan
 from gensynth_course.budget import BUDGET
-from gensynth_course.evaluation.fashion_classifier import load_classifier
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist, to_model_range
 from gensynth_course.device import pick_device
 from gensynth_course.images import show_grid
@@ -178,7 +178,7 @@ z_e = probe.encoder(x_test)
 print(f"image {tuple(x_test.shape)} → encoder output {tuple(z_e.shape)} → code grid {tuple(probe.encode(x_test)[1].shape)}")
 print(f"parameters: encoder {sum(p.numel() for p in probe.encoder.parameters()):,}, "
       f"decoder {sum(p.numel() for p in probe.decoder.parameters()):,}, codebook {probe.quantizer.codebook.numel():,}")
-print("recipe:", ch02.autoencoder_config("vqvae", BUDGET))
+print("recipe:", ch02_vqgan.autoencoder_config("vqvae", BUDGET))
 
 # %% [markdown]
 # ## 4 · VQ-VAE: squared error, with and without dead-code restart
@@ -198,11 +198,11 @@ def reconstruction_preview(title, steps):
     return LivePreview(make_images, title, steps)
 
 
-steps = ch02.autoencoder_config("vqvae", BUDGET)["steps"]
+steps = ch02_vqgan.autoencoder_config("vqvae", BUDGET)["steps"]
 autoencoders, infos = {}, {}
 for kind in ("vqvae", "vqvae_restart"):
-    autoencoders[kind], infos[kind] = ch02.train_autoencoder(
-        kind, BUDGET, preview=reconstruction_preview(f"{kind}: test images and reconstructions", steps),
+    autoencoders[kind], infos[kind] = ch02_vqgan.load_autoencoder(
+        ch02_vqgan.autoencoder_config(kind, BUDGET), preview=reconstruction_preview(f"{kind}: test images and reconstructions", steps),
         preview_every=max(1, steps // 4))
 
 # %%
@@ -221,10 +221,10 @@ plt.show()
 # does everything.
 
 # %%
-classifier, classifier_info = load_classifier(BUDGET)
+classifier, classifier_info = load_classifier(classifier_config(BUDGET))
 fd_metric = FashionFD(classifier, test.images)
-eval_images = test.images[: ch02.sampling_config(BUDGET)["eval_images"]]
-reports = {kind: ch02.reconstruction_report(autoencoders[kind], eval_images, fd_metric) for kind in autoencoders}
+eval_images = test.images[: ch02_vqgan.sampling_config(BUDGET)["eval_images"]]
+reports = {kind: ch02_vqgan.reconstruction_report(autoencoders[kind], eval_images, fd_metric) for kind in autoencoders}
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
 for ax, kind in zip(axes, reports):
@@ -273,10 +273,10 @@ show_source(VQGANTrainer.loss)
 # Same budget, same code grid, same codebook and dead-code restart as `vqvae_restart`:
 
 # %%
-autoencoders["vqgan"], infos["vqgan"] = ch02.train_autoencoder(
-    "vqgan", BUDGET, preview=reconstruction_preview("VQGAN: test images and reconstructions", steps),
+autoencoders["vqgan"], infos["vqgan"] = ch02_vqgan.load_autoencoder(
+    ch02_vqgan.autoencoder_config("vqgan", BUDGET), preview=reconstruction_preview("VQGAN: test images and reconstructions", steps),
     preview_every=max(1, steps // 4))
-reports["vqgan"] = ch02.reconstruction_report(autoencoders["vqgan"], eval_images, fd_metric)
+reports["vqgan"] = ch02_vqgan.reconstruction_report(autoencoders["vqgan"], eval_images, fd_metric)
 
 # %%
 terms = infos["vqgan"]["terms"]
@@ -329,7 +329,7 @@ print(f"(FD-FMNIST of {len(eval_images)} reconstructions against the test set; l
 # %%
 vqgan = autoencoders["vqgan"]
 x_codes = to_model_range(test.images[20:26])
-codes = ch02.encode_dataset(vqgan, test.images[20:26])
+codes = ch02_vqgan.encode_dataset(vqgan, test.images[20:26])
 fig, axes = plt.subplots(2, 6, figsize=(11, 4))
 for i in range(6):
     axes[0, i].imshow(x_codes[i, 0], cmap="gray")
@@ -362,9 +362,9 @@ show_source(CodePrior.forward)
 show_source(CodePrior.next_code)
 
 # %%
-print("prior recipe:", ch02.prior_config(BUDGET))
-prior, prior_info = ch02.train_prior(vqgan, BUDGET)
-test_codes = ch02.encode_dataset(vqgan, eval_images).flatten(1)
+print("prior recipe:", ch02_vqgan.prior_config(BUDGET))
+prior, prior_info = ch02_vqgan.load_prior(vqgan, ch02_vqgan.prior_config(BUDGET))
+test_codes = ch02_vqgan.encode_dataset(vqgan, eval_images).flatten(1)
 eval_labels = test.labels[: len(eval_images)]
 bits = prior.bits_per_code(eval_labels, test_codes)
 bits_uncond = prior.bits_per_code(torch.full_like(eval_labels, prior.unconditional), test_codes)
@@ -384,13 +384,13 @@ print(f"held-out test codes: {bits:.3f} bits per code with the class token, {bit
 # sampling, which keeps the 16 most likely codes at each step:
 
 # %%
-s = ch02.sampling_config(BUDGET)
-unconditional = ch02.sample_images(vqgan, prior, torch.full((20,), prior.unconditional), s["temperature"],
+s = ch02_vqgan.sampling_config(BUDGET)
+unconditional = ch02_vqgan.sample_images(vqgan, prior, torch.full((20,), prior.unconditional), s["temperature"],
                                    s["top_k"], seed=1)
 show_grid(unconditional, "Unconditional samples (start token)", nrow=10, scale=0.8)
 plt.show()
 
-per_class = ch02.sample_images(vqgan, prior, torch.arange(10).repeat_interleave(10), s["temperature"], s["top_k"],
+per_class = ch02_vqgan.sample_images(vqgan, prior, torch.arange(10).repeat_interleave(10), s["temperature"], s["top_k"],
                                seed=2)
 fig, ax = plt.subplots(figsize=(8, 8.5))
 show_grid(per_class, "Class-conditional samples, one class per row", nrow=10, ax=ax)
@@ -418,7 +418,7 @@ show_source(sample_sliding_window)
 # random offsets, and the statistics no longer depend on the position.
 
 # %%
-train_codes = ch02.encode_dataset(vqgan, train.images[:5000])
+train_codes = ch02_vqgan.encode_dataset(vqgan, train.images[:5000])
 
 
 def entropy_map(grids):
@@ -433,7 +433,7 @@ def entropy_map(grids):
 
 
 generator = torch.Generator().manual_seed(0)
-windows = torch.cat([ch02.page_window(train_codes, 500, generator)[1].reshape(-1, 7, 7) for _ in range(10)])
+windows = torch.cat([ch02_vqgan.page_window(train_codes, 500, generator)[1].reshape(-1, 7, 7) for _ in range(10)])
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
 for ax, grids, title in ((axes[0], train_codes, "single centred items"), (axes[1], windows, "windows of catalogue pages")):
     im = ax.imshow(entropy_map(grids), cmap="viridis", vmin=0, vmax=math.log2(vqgan.num_codes))
@@ -449,10 +449,10 @@ plt.show()
 # anywhere on the canvas.
 
 # %%
-page_prior, _ = ch02.train_page_prior(vqgan, prior, BUDGET)
-item_canvas = ch02.sliding_window_images(vqgan, prior, torch.full((2,), CLASSES.index("Sneaker")), 14, 21,
+page_prior, _ = ch02_vqgan.load_page_prior(vqgan, prior, ch02_vqgan.page_prior_config(BUDGET))
+item_canvas = ch02_vqgan.sliding_window_images(vqgan, prior, torch.full((2,), CLASSES.index("Sneaker")), 14, 21,
                                          top_k=s["top_k"], seed=3)
-page_canvas = ch02.sliding_window_images(vqgan, page_prior, torch.full((2,), page_prior.unconditional), 14, 21,
+page_canvas = ch02_vqgan.sliding_window_images(vqgan, page_prior, torch.full((2,), page_prior.unconditional), 14, 21,
                                          top_k=s["top_k"], seed=3)
 fig, axes = plt.subplots(2, 2, figsize=(11, 6))
 for row, (canvas, title) in enumerate(((item_canvas, "item prior (not spatially invariant)"),
@@ -466,12 +466,12 @@ plt.show()
 # %% [markdown]
 # ## 10 · The measured result
 #
-# `ch02.evaluate` is what `python -m gensynth_course eval 02` runs: it loads the models trained
+# `ch02_vqgan.evaluate` is what `python -m gensynth_course eval 02` runs: it loads the models trained
 # above from the cache, measures reconstructions on held-out images, the prior's held-out
 # likelihood, and 100 class-conditional samples per class judged by the course classifier.
 
 # %%
-results = ch02.evaluate(BUDGET)
+results = ch02_vqgan.evaluate(BUDGET)
 for key, value in results.items():
     print(f"{key:<36} {value}")
 
@@ -546,7 +546,7 @@ check.check_hinge_d_loss(hinge_d_loss)
 
 # %% [markdown]
 # **Going further.** Train the VQ autoencoder with `ema=True` in its quantizer and compare code
-# usage; change `top_k` and the temperature in `ch02.sample_images` and watch accuracy trade
+# usage; change `top_k` and the temperature in `ch02_vqgan.sample_images` and watch accuracy trade
 # against variety; or give every sliding window its coordinates as a second condition token, the
 # paper's fix for data that is not spatially invariant.
 #

@@ -46,10 +46,10 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course.experiments import ch01_ddpm as ch01
-from gensynth_course.experiments import ch03_guided_diffusion as ch03
+from gensynth_course.experiments import fashion_diffusion
+from gensynth_course.experiments import ch03_guided_diffusion
 from gensynth_course.budget import BUDGET
-from gensynth_course.evaluation.fashion_classifier import load_classifier
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist
 from gensynth_course.device import pick_device
 from gensynth_course.models.diffusion.schedulers import DDPMScheduler, sample
@@ -134,8 +134,9 @@ show_source(NoisyClassifier)
 # The classifier is cached like every model of the course.
 
 # %%
-print(ch03.noisy_classifier_config())
-classifier, classifier_info = ch03.train_noisy_classifier()
+noisy_config = ch03_guided_diffusion.noisy_classifier_config(BUDGET)
+print(noisy_config)
+classifier, classifier_info = ch03_guided_diffusion.load_noisy_classifier(noisy_config)
 print(f"{classifier_info['steps']} steps in {classifier_info['seconds']:.0f} s")
 
 fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -168,9 +169,9 @@ show_source(ClassifierGuidance)
 # one sample per class, unguided and guided; the same starting noise in both rows.
 
 # %%
-unet, _ = ch01.train_unet()
+unet, _ = fashion_diffusion.load_unet(fashion_diffusion.unet_config(BUDGET))
 one_per_class = torch.arange(10)
-ancestral = DDPMScheduler(ch01.betas("linear"), clip_sample=True)
+ancestral = DDPMScheduler(fashion_diffusion.betas("linear"), clip_sample=True)
 pair = []
 for s in (0.0, 4.0):
     guided = ClassifierGuidance(unet, classifier, ancestral, s)
@@ -224,16 +225,18 @@ show_source(UNet.add_label)
 show_source(ClassifierFreeGuidance)
 
 # %% [markdown]
-# Training is chapter 01's recipe with the label added (`fashion_diffusion.train_diffusion` handles
+# Training is chapter 01's recipe with the label added (`fashion_diffusion.load_diffusion` handles
 # both). The preview samples one item of every class with s = 3.
 
 # %%
-config = ch03.cfg_unet_config()
+config = ch03_guided_diffusion.cfg_unet_config(BUDGET)
+sweep_config = ch03_guided_diffusion.sweep_config(BUDGET)
 print({k: v for k, v in config.items()})
 preview_labels = torch.arange(10).repeat(2)
-preview = LivePreview(lambda m: ch03.guided_sample(ClassifierFreeGuidance(m, 3.0), preview_labels, progress=False),
+preview = LivePreview(lambda m: ch03_guided_diffusion.guided_sample(ClassifierFreeGuidance(m, 3.0), preview_labels,
+                                                                       sweep_config, progress=False),
                       "CFG samples, s = 3, one class per column", config["steps"])
-cfg_unet, cfg_info = ch03.train_cfg_unet(preview=preview, preview_every=max(config["steps"] // 6, 1))
+cfg_unet, cfg_info = ch03_guided_diffusion.load_cfg_unet(config, preview=preview, preview_every=max(config["steps"] // 6, 1))
 print(f"{cfg_info['steps']} steps in {cfg_info['seconds']:.0f} s ({cfg_info['examples_per_second']:.0f} images/s)")
 
 # %% [markdown]
@@ -252,9 +255,9 @@ print(f"{cfg_info['steps']} steps in {cfg_info['seconds']:.0f} s ({cfg_info['exa
 # * **FD-FMNIST** of all samples against the test set, as in chapter 01, which needs both.
 
 # %%
-judge, judge_info = load_classifier()
+judge, judge_info = load_classifier(classifier_config(BUDGET))
 fd_metric = FashionFD(judge, load_fashion_mnist("test").images)
-sweep = ch03.run_sweep(unet, cfg_unet, classifier, judge, fd_metric)
+sweep = ch03_guided_diffusion.run_sweep(unet, cfg_unet, classifier, judge, fd_metric, sweep_config)
 labels = sweep["labels"]
 
 # %% [markdown]
@@ -262,7 +265,7 @@ labels = sweep["labels"]
 # panel):
 
 # %%
-per_row = min(8, ch03.sweep_config()["per_class"])
+per_row = min(8, sweep_config["per_class"])
 def class_rows(images):
     """The first ``per_row`` samples of each class, row by row."""
     return torch.cat([images[labels == c][:per_row] for c in range(10)])
@@ -346,7 +349,7 @@ plt.show()
 # sweep above:
 
 # %%
-results = ch03.summarize(sweep, fd_metric)
+results = ch03_guided_diffusion.summarize(sweep, fd_metric)
 for key, value in results.items():
     print(f"{key:<36} {value}")
 

@@ -45,10 +45,10 @@ import textwrap
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course.experiments import ch04_clip as ch04
+from gensynth_course.experiments import ch04_clip
 from gensynth_course.data import shapes
-from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
-from gensynth_course.budget import BUDGET
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
+from gensynth_course.budget import BUDGET, by_budget
 from gensynth_course.models.contrastive.clip import CLIP, AttentionPool2d, TextTransformer, contrastive_loss
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.device import pick_device
@@ -224,14 +224,14 @@ show_source(CLIP)
 # against their captions while training: it should turn into a bright diagonal.
 
 # %%
-config = ch04.clip_config()
+config = ch04_clip.clip_config(BUDGET)
 print(config)
 test = shapes.load_shapes("test", 12, seed=0)
 test_texts = shapes.captions(test.scenes, seed=1)
 
 
 def similarity_matrix(model: CLIP, ax, step: int | None = None):
-    similarity = ch04.embed_images(model, test.images) @ ch04.embed_texts(model, tokenizer, test_texts).T
+    similarity = ch04_clip.embed_images(model, test.images) @ ch04_clip.embed_texts(model, tokenizer, test_texts).T
     im = ax.imshow(similarity, cmap="viridis", vmin=-0.2, vmax=1)
     ax.set_xlabel("caption j")
     ax.set_ylabel("image i")
@@ -240,7 +240,7 @@ def similarity_matrix(model: CLIP, ax, step: int | None = None):
 
 
 preview = LivePreview(None, "", config["steps"], draw=similarity_matrix, figsize=(3.6, 3.4))
-model, info = ch04.load_clip(preview=preview, preview_every=max(config["steps"] // 7, 1), device=device)
+model, info = ch04_clip.load_clip(config, preview=preview, preview_every=max(config["steps"] // 7, 1), device=device)
 print(f"{info['steps']} steps in {info['seconds']:.0f} s ({info['examples_per_second']:.0f} pairs/s)")
 
 # %% [markdown]
@@ -305,23 +305,23 @@ plt.show()
 # each colour.
 
 # %%
-show_source(ch04.prompt_ensemble)
-show_source(ch04.zero_shot)
+show_source(ch04_clip.prompt_ensemble)
+show_source(ch04_clip.zero_shot)
 
 # %%
-evaluation = ch04.evaluation_sets()
+evaluation = ch04_clip.evaluation_sets(by_budget(quick=200, standard=1000))
 test_set, test_captions = evaluation["test"]
 heldout_set, heldout_captions = evaluation["heldout"]
-prompts = ch04.prompt_ensemble(model, tokenizer, ch04.ONE_OBJECT)
-seen = ch04.zero_shot_accuracy(model, tokenizer, test_set, prompts)
+prompts = ch04_clip.prompt_ensemble(model, tokenizer, ch04_clip.ONE_OBJECT)
+seen = ch04_clip.zero_shot_accuracy(model, tokenizer, test_set, prompts)
 
 # the same classes with one template each: "a {size} {colour} {shape} {where}"
-one_caption = [shapes.all_captions(d)[0] for d in ch04.ONE_OBJECT]
+one_caption = [shapes.all_captions(d)[0] for d in ch04_clip.ONE_OBJECT]
 print("one template, e.g.:", one_caption[0])
-single = ch04.zero_shot_accuracy(model, tokenizer, test_set, ch04.embed_texts(model, tokenizer, one_caption))
+single = ch04_clip.zero_shot_accuracy(model, tokenizer, test_set, ch04_clip.embed_texts(model, tokenizer, one_caption))
 print(f"{'attribute':<14}{'classes':>8}{'chance':>8}{'one template':>14}{'ensemble':>10}")
-for name, read in ch04.ZERO_SHOT_ATTRIBUTES.items():
-    k = len({read(d) for d in ch04.ONE_OBJECT})
+for name, read in ch04_clip.ZERO_SHOT_ATTRIBUTES.items():
+    k = len({read(d) for d in ch04_clip.ONE_OBJECT})
     print(f"{name:<14}{k:>8}{1 / k:>8.3f}{single[name]:>14.3f}{seen[name]:>10.3f}")
 
 # %% [markdown]
@@ -336,14 +336,14 @@ for name, read in ch04.ZERO_SHOT_ATTRIBUTES.items():
 
 # %%
 lone = [i for i, s in enumerate(test_set.scenes) if len(s.objects) == 1][:4]
-probabilities = (model.scale() * ch04.embed_images(model, test_set.images[lone]) @ prompts.T).softmax(1)
+probabilities = (model.scale() * ch04_clip.embed_images(model, test_set.images[lone]) @ prompts.T).softmax(1)
 fig, axes = plt.subplots(4, 2, figsize=(8, 8), gridspec_kw={"width_ratios": [1, 3]})
 for (ax_img, ax_bar), i, p in zip(axes, lone, probabilities):
     ax_img.imshow(test_set.images[i].permute(1, 2, 0))
     ax_img.set_title(f"test image {i}", fontsize=9)
     ax_img.axis("off")
     top = p.topk(5)
-    names = [" ".join(ch04.ONE_OBJECT[j].kinds[0][::-1]) + f", {ch04.ONE_OBJECT[j].layout}" for j in top.indices]
+    names = [" ".join(ch04_clip.ONE_OBJECT[j].kinds[0][::-1]) + f", {ch04_clip.ONE_OBJECT[j].layout}" for j in top.indices]
     ax_bar.barh(range(5)[::-1], top.values.detach(), color="tab:blue")
     ax_bar.set_yticks(range(5)[::-1], names, fontsize=8)
     ax_bar.set_xlim(0, 1)
@@ -362,8 +362,8 @@ plt.show()
 # circle on the left", either caption is a right answer for either image.
 
 # %%
-show_source(ch04.retrieval)
-scores = ch04.retrieval(model, tokenizer, test_set, test_captions)
+show_source(ch04_clip.retrieval)
+scores = ch04_clip.retrieval(model, tokenizer, test_set, test_captions)
 print(scores)
 
 # %% [markdown]
@@ -372,8 +372,8 @@ print(scores)
 
 # %%
 block = slice(0, 100)
-image_embeddings = ch04.embed_images(model, test_set.images[block])
-text_embeddings = ch04.embed_texts(model, tokenizer, test_captions[block])
+image_embeddings = ch04_clip.embed_images(model, test_set.images[block])
+text_embeddings = ch04_clip.embed_texts(model, tokenizer, test_captions[block])
 similarity = image_embeddings @ text_embeddings.T
 descriptions = test_set.descriptions()[block]
 fig, axes = plt.subplots(3, 2, figsize=(9, 5), gridspec_kw={"width_ratios": [1, 5]})
@@ -402,8 +402,8 @@ for j in (3, 4):
 # pairs it has seen? And can it retrieve scenes with held-out objects?
 
 # %%
-unseen = ch04.zero_shot_accuracy(model, tokenizer, heldout_set, prompts)
-heldout_scores = ch04.retrieval(model, tokenizer, heldout_set, heldout_captions)
+unseen = ch04_clip.zero_shot_accuracy(model, tokenizer, heldout_set, prompts)
+heldout_scores = ch04_clip.retrieval(model, tokenizer, heldout_set, heldout_captions)
 print(f"shape + colour, seen pairs (test split):      {seen['shape_colour']:.3f}")
 print(f"shape + colour, held-out pairs:               {unseen['shape_colour']:.3f}   (chance {1 / 24:.3f})")
 print(f"shape alone / colour alone on held-out pairs: {unseen['shape']:.3f} / {unseen['colour']:.3f}")
@@ -415,7 +415,7 @@ print(f"retrieval among held-out scenes:              {heldout_scores}")
 
 # %%
 lone_heldout = [i for i, s in enumerate(heldout_set.scenes) if len(s.objects) == 1]
-predicted = ch04.zero_shot(model, tokenizer, heldout_set.images[lone_heldout], prompts)["shape_colour"]
+predicted = ch04_clip.zero_shot(model, tokenizer, heldout_set.images[lone_heldout], prompts)["shape_colour"]
 truth = [heldout_set.scenes[i].objects[0].kind[:2] for i in lone_heldout]
 pairs = sorted({(s, c) for s in shapes.SHAPES for c in shapes.COLOUR_NAMES})
 counts = torch.zeros(len(shapes.HELD_OUT), len(pairs))
@@ -448,8 +448,8 @@ plt.show()
 
 # %%
 lone_test = [i for i, s in enumerate(test_set.scenes) if len(s.objects) == 1]
-z_images = ch04.embed_images(model, test_set.images[lone_test])
-pair_text = torch.stack([prompts[[k for k, d in enumerate(ch04.ONE_OBJECT) if d.kinds[0][:2] == p]].mean(0) for p in pairs])
+z_images = ch04_clip.embed_images(model, test_set.images[lone_test])
+pair_text = torch.stack([prompts[[k for k, d in enumerate(ch04_clip.ONE_OBJECT) if d.kinds[0][:2] == p]].mean(0) for p in pairs])
 pair_text = pair_text / pair_text.norm(dim=1, keepdim=True)
 mean = z_images.mean(0)
 _, _, v = torch.linalg.svd(z_images - mean, full_matrices=False)
@@ -484,7 +484,7 @@ plt.show()
 #   judged by the encoder it was trained with scores better than real images do.
 
 # %%
-evaluator, evaluator_info = load_attribute_evaluator()
+evaluator, evaluator_info = load_attribute_evaluator(evaluator_config(BUDGET))
 for split, table in evaluator_info["accuracy"].items():
     print(f"{split:>8}: " + "  ".join(f"{k} {v:.4f}" for k, v in table.items()))
 right = caption_accuracy(test_set.images, test_captions, evaluator)
@@ -493,8 +493,8 @@ print(f"caption accuracy of test images with their own captions: {right.float().
       f"with their neighbour's: {swapped.float().mean():.4f}")
 
 # %%
-evaluator_clip, evaluator_clip_info = ch04.load_evaluator_clip(device=device)
-print("evaluator CLIP, test retrieval:", ch04.retrieval(evaluator_clip, tokenizer, test_set, test_captions))
+evaluator_clip, evaluator_clip_info = ch04_clip.load_evaluator_clip(ch04_clip.evaluator_clip_config(BUDGET), device=device)
+print("evaluator CLIP, test retrieval:", ch04_clip.retrieval(evaluator_clip, tokenizer, test_set, test_captions))
 
 # %% [markdown]
 # ## 11 · Ask it yourself
@@ -506,12 +506,12 @@ print("evaluator CLIP, test retrieval:", ch04.retrieval(evaluator_clip, tokenize
 
 # %%
 gallery = torch.cat([test_set.images, heldout_set.images])
-gallery_embeddings = ch04.embed_images(model, gallery)
+gallery_embeddings = ch04_clip.embed_images(model, gallery)
 
 
 def search(prompt: str):
     try:
-        query = ch04.embed_texts(model, tokenizer, [prompt])[0]
+        query = ch04_clip.embed_texts(model, tokenizer, [prompt])[0]
     except ValueError as error:  # an unknown word, or a prompt with no words
         print(f"✘ {error}")
         return
@@ -592,7 +592,7 @@ check.check_prompt_ensemble(prompt_ensemble)
 # a change to `contrastive_loss` that would treat every true caption as a positive.
 #
 # **6.** (No checker.) Replace `AttentionPool2d` by a plain mean over positions (edit
-# `ConvImageEncoder.forward` in a copy), retrain with `ch04.train_clip`, and compare retrieval.
+# `ConvImageEncoder.forward` in a copy), retrain with `ch04_clip.load_shapes_clip`, and compare retrieval.
 # Which captions does it confuse now?
 #
 # ## Summary

@@ -47,7 +47,7 @@ import textwrap
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course.experiments import ch05_glide as ch05
+from gensynth_course.experiments import ch05_glide
 from gensynth_course.data import shapes
 from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
 from gensynth_course.budget import BUDGET
@@ -65,7 +65,8 @@ from gensynth_course.models.diffusion.unet import Attention, UNet, add_condition
 generator = seed_everything(0)
 device = pick_device()
 tokenizer = Tokenizer()
-evaluator, _ = load_attribute_evaluator()
+measured_with = ch05_glide.measure_config(BUDGET)    # every config this chapter trains and measures with
+evaluator, _ = load_attribute_evaluator(measured_with["judge"]["evaluator"])
 print(f"budget: {BUDGET}")
 
 # %% [markdown]
@@ -151,16 +152,16 @@ for text in tokenizer.decode(dropped):
 # from the cache).
 
 # %%
-config = ch05.base_config()
+config = measured_with["base"]
 print({k: v for k, v in config.items() if k not in ("model",)})
 preview_scenes = [s for s in shapes.make_scenes(40, "test", seed=1) if len(s.objects) == 1][:4] + \
                  [s for s in shapes.make_scenes(40, "test", seed=1) if len(s.objects) == 2][:4]
 preview_captions = shapes.captions(preview_scenes, seed=2)
 for text in preview_captions:
     print("  ", text)
-preview = LivePreview(lambda m: ch05.generate(m, preview_captions, "cfg", 3.0, steps=10, progress=False),
+preview = LivePreview(lambda m: ch05_glide.generate(m, preview_captions, "cfg", 3.0, steps=10, progress=False),
                       "CFG s = 3, the eight captions above", config["steps"])
-base, base_info = ch05.load_base(preview=preview, preview_every=max(config["steps"] // 6, 1), device=device)
+base, base_info = ch05_glide.load_base(config, preview=preview, preview_every=max(config["steps"] // 6, 1), device=device)
 print(f"{base_info['steps']} steps in {base_info['seconds']:.0f} s; "
       f"{sum(p.numel() for p in base.parameters()) / 1e6:.2f} M parameters")
 
@@ -191,7 +192,7 @@ scales = [0.0, 1.0, 3.0, 5.0]
 
 
 def scale_grid(method: str, scale_list: list[float], captions: list[str], clip=None, title: str = ""):
-    columns = [ch05.generate(base, captions, method, s, clip=clip, progress=False) for s in scale_list]
+    columns = [ch05_glide.generate(base, captions, method, s, clip=clip, progress=False) for s in scale_list]
     fig, axes = plt.subplots(len(captions), len(scale_list), figsize=(1.7 * len(scale_list) + 3.2, 1.55 * len(captions)))
     for j, (s, images) in enumerate(zip(scale_list, columns)):
         marks = caption_accuracy(images, captions, evaluator)
@@ -222,7 +223,7 @@ scale_grid("cfg", scales, preview_captions, title="classifier-free guidance: one
 
 # %%
 show_source(NoisyImageEncoder)
-clip, clip_info = ch05.load_noisy_clip(device=device)
+clip, clip_info = ch05_glide.load_noisy_clip(measured_with["noisy_clip"], device=device)
 print(f"noisy CLIP: {clip_info['steps']} steps in {clip_info['seconds']:.0f} s")
 
 # %% [markdown]
@@ -232,7 +233,7 @@ print(f"noisy CLIP: {clip_info['steps']} steps in {clip_info['seconds']:.0f} s")
 
 # %%
 t_values = [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 999]
-by_t = ch05.noisy_clip_accuracy(clip, t_values)
+by_t = ch05_glide.noisy_clip_accuracy(clip, t_values)
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 ax.plot(t_values, by_t, marker="o")
 ax.axhline(1 / 500, color="grey", linestyle=":", label="chance (1 / 500)")
@@ -275,7 +276,7 @@ scale_grid("clip", clip_scales, preview_captions, clip=clip,
 # This is the chapter's slowest cell after training: a few minutes at the standard budget.
 
 # %%
-sweep = ch05.guidance_sweep(progress=True)
+sweep = ch05_glide.guidance_sweep(measured_with, progress=True)
 groups = {"one_object": "one object", "two_object": "two objects", "heldout": "held-out pairs"}
 fig, axes = plt.subplots(1, 3, figsize=(16, 3.8), sharey=True)
 for ax, (key, name) in zip(axes, groups.items()):
@@ -331,7 +332,7 @@ for method, name, on in (("cfg", "classifier-free", lambda s: s != 1.0), ("clip"
 # %%
 def draw(prompt: str, scale: float = 3.0):
     try:
-        images = ch05.generate(base, [prompt] * 4, "cfg", scale, seed=1, progress=False)
+        images = ch05_glide.generate(base, [prompt] * 4, "cfg", scale, seed=1, progress=False)
     except ValueError as error:  # an unknown word, or a prompt with no words
         print(f"✘ {error}")
         return
@@ -373,14 +374,14 @@ else:
 #   that the deterministic sampler carries from step to step into visible grain.
 
 # %%
-show_source(ch05.upsampler_condition)
-upsampler, upsampler_info = ch05.load_upsampler(device=device)
+show_source(ch05_glide.upsampler_condition)
+upsampler, upsampler_info = ch05_glide.load_upsampler(measured_with["upsampler"], device=device)
 print(f"upsampler: {upsampler_info['steps']} steps in {upsampler_info['seconds']:.0f} s")
 
 # %%
-low = ch05.generate(base, preview_captions, "cfg", 3.0, progress=False)
-high = ch05.upsample(upsampler, low, preview_captions, progress=False)
-bilinear = ch05.upsampler_condition(low, 64)
+low = ch05_glide.generate(base, preview_captions, "cfg", 3.0, progress=False)
+high = ch05_glide.upsample(upsampler, low, preview_captions, progress=False)
+bilinear = ch05_glide.upsampler_condition(low, 64)
 show_rows(torch.cat([torch.nn.functional.interpolate(low, size=64, mode="nearest"), bilinear, high]),
           ["base 32×32 (pixels)", "bilinear 64×64", "diffusion 64×64"],
           "the base model's samples, upsampled two ways", scale=1.2)
@@ -395,7 +396,7 @@ plt.show()
 # only what it adds.
 
 # %%
-print(ch05.upsampler_quality())
+print(ch05_glide.upsampler_quality(measured_with))
 
 # %% [markdown]
 # ## 9 · Editing by inpainting
@@ -412,8 +413,8 @@ print(ch05.upsampler_quality())
 
 # %%
 show_source(add_condition_channels)
-show_source(ch05.inpainting_condition)
-inpainter, inpainting_info = ch05.load_inpainting(device=device)
+show_source(ch05_glide.inpainting_condition)
+inpainter, inpainting_info = ch05_glide.load_inpainting(measured_with["inpainting"], device=device)
 print(f"inpainting fine-tune: {inpainting_info['steps']} steps in {inpainting_info['seconds']:.0f} s")
 
 # %% [markdown]
@@ -423,10 +424,10 @@ print(f"inpainting fine-tune: {inpainting_info['steps']} steps in {inpainting_in
 # replaced pixels.
 
 # %%
-scenes, edited_scenes, edit_captions, masks = ch05.edit_set(6)
+scenes, edited_scenes, edit_captions, masks = ch05_glide.edit_set(6)
 originals = to_model_range(shapes.render(scenes))
-naive = ch05.inpaint(base, originals, masks, edit_captions, naive=True, progress=False)
-tuned = ch05.inpaint(inpainter, originals, masks, edit_captions, progress=False)
+naive = ch05_glide.inpaint(base, originals, masks, edit_captions, naive=True, progress=False)
+tuned = ch05_glide.inpaint(inpainter, originals, masks, edit_captions, progress=False)
 fig, axes = plt.subplots(len(scenes), 4, figsize=(8.5, 2.0 * len(scenes)))
 for i in range(len(scenes)):
     for j, (image, name) in enumerate(((originals[i], "original"), (originals[i] * (1 - masks[i]), "masked"),
@@ -450,7 +451,7 @@ plt.show()
 # side of the mask's edge (true edited scenes have a small one, where an object crosses it).
 
 # %%
-print(json.dumps(ch05.inpainting_quality(), indent=1))
+print(json.dumps(ch05_glide.inpainting_quality(measured_with), indent=1))
 
 # %% [markdown]
 # ## 10 · Exercises
@@ -506,13 +507,13 @@ check.check_upsampler_condition(upsampler_condition)
 
 # %% [markdown]
 # **5.** (No checker.) Guide with chapter 04's CLIP, which never saw a noisy image: wrap it so
-# that `similarity(x_t, t, ids)` ignores t (`shapes_clip.load_clip()`), pass it to
+# that `similarity(x_t, t, ids)` ignores t (`shapes_clip.load_clip(clip_config(BUDGET))`), pass it to
 # `CLIPGuidance`, and compare caption accuracy with the noise-aware CLIP at the same scales.
 # Where in the sampling does the clean CLIP's gradient go wrong?
 #
 # **6.** (No checker.) The naive inpainting baseline can be improved without training: after each
 # step, go back a step by adding noise and denoise again, several times ("resampling", Lugmayr et
-# al. 2022, RePaint). Add it to `ch05.inpaint` in a copy and measure the seam and the edit
+# al. 2022, RePaint). Add it to `ch05_glide.inpaint` in a copy and measure the seam and the edit
 # accuracy against the fine-tuned model.
 #
 # ## Summary

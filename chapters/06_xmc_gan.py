@@ -49,8 +49,10 @@ from matplotlib.patches import FancyBboxPatch
 from gensynth_course.data import shapes
 
 from gensynth_course.models.gan import xmc_losses
-from gensynth_course.experiments import ch06_xmc_gan as ch06
+from gensynth_course.experiments import ch06_xmc_gan
 from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
+from gensynth_course.evaluation.evaluator_clip import clip_config
+from gensynth_course.evaluation.judge import judge_config
 from gensynth_course.budget import BUDGET
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.images import show_grid, show_rows
@@ -59,7 +61,8 @@ from gensynth_course.seeding import seed_everything
 from gensynth_course.models.gan.xmc_gan import Discriminator, Generator, SelfModulation, discriminator_loss, generator_loss
 
 generator = seed_everything(0)
-evaluator, _ = load_attribute_evaluator()
+judge = judge_config(BUDGET)                 # the fixed judge of chapters 05 and 06
+evaluator, _ = load_attribute_evaluator(judge["evaluator"])
 print(f"budget: {BUDGET}")
 
 # %% [markdown]
@@ -131,8 +134,8 @@ show_source(xmc_losses.word_region_scores)
 # (64 numbers, unit length). The mask marks the real tokens; padding takes part in nothing.
 
 # %%
-show_source(ch06.CaptionEncoder)
-text = ch06.load_text_encoder()
+show_source(ch06_xmc_gan.CaptionEncoder)
+text = ch06_xmc_gan.load_text_encoder(clip_config(BUDGET))
 example = "a big red circle on the left"
 sentence, words, mask = text([example])
 print(f"“{example}”: sentence {tuple(sentence.shape)}, words {tuple(words.shape)}, "
@@ -180,8 +183,8 @@ show_source(Discriminator)
 # The shapes of one forward pass, drawn from the networks the chapter trains:
 
 # %%
-config = ch06.gan_config("all")
-model_for_drawing = ch06.build_gan(config, text).eval()
+config = ch06_xmc_gan.gan_config("all", BUDGET)
+model_for_drawing = ch06_xmc_gan.build_gan(config, text).eval()
 
 
 def trace(module: torch.nn.Module, children: list[tuple[str, torch.nn.Module]], run) -> list[tuple[str, tuple]]:
@@ -262,7 +265,7 @@ show_source(generator_loss)
 # trained on the Shapes world (not the evaluator CLIP that judges below).
 
 # %%
-show_source(ch06.load_image_encoder)
+show_source(ch06_xmc_gan.load_image_encoder)
 
 # %% [markdown]
 # ## 5 · Training XMC-GAN
@@ -273,7 +276,7 @@ show_source(ch06.load_image_encoder)
 # goes on.
 
 # %%
-show_source(ch06.train_gan)
+show_source(ch06_xmc_gan.train_gan)
 
 # %%
 print({k: v for k, v in config.items() if k not in ("model", "text_encoder")})
@@ -282,9 +285,9 @@ preview_scenes = [s for s in shapes.make_scenes(40, "test", seed=1) if len(s.obj
 preview_captions = shapes.captions(preview_scenes, seed=2)
 for caption in preview_captions:
     print("  ", caption)
-preview = LivePreview(lambda g: ch06.generate(g, text, preview_captions * 4, seed=1),
+preview = LivePreview(lambda g: ch06_xmc_gan.generate(g, text, preview_captions * 4, seed=1),
                       "four samples of each caption above (one per row)", config["steps"], figsize=(4.4, 2.6))
-gan, gan_info = ch06.load_gan("all", preview=preview, preview_every=max(config["steps"] // 6, 1))
+gan, gan_info = ch06_xmc_gan.load_gan(config, preview=preview, preview_every=max(config["steps"] // 6, 1))
 print(f"{gan_info['steps']} steps in {gan_info['seconds']:.0f} s")
 
 # %% [markdown]
@@ -326,7 +329,7 @@ plt.show()
 # %%
 def sample_grid(generator_net, captions: list[str], n: int = 6, seed: int = 3, title: str = ""):
     repeated = [c for c in captions for _ in range(n)]
-    images = ch06.generate(generator_net, text, repeated, seed=seed)
+    images = ch06_xmc_gan.generate(generator_net, text, repeated, seed=seed)
     marks = caption_accuracy(images, repeated, evaluator).view(len(captions), n)
     names = [f"{c}  ({int(m.sum())}/{n} ✔)" for c, m in zip(captions, marks)]
     show_rows(images, names, title, scale=1.1)
@@ -369,7 +372,7 @@ def attention_maps(images: torch.Tensor, caption: str, title: str):
 scene = preview_scenes[4]
 caption = shapes.captions([scene], seed=4)[0]
 real_image = to_model_range(shapes.render([scene]))
-fake_image = ch06.generate(gan.generator, text, [caption], seed=5)
+fake_image = ch06_xmc_gan.generate(gan.generator, text, [caption], seed=5)
 attention_maps(torch.cat([real_image, fake_image]), caption,
                f"D's attention of each word over 16 × 16 regions: real (top) and generated (bottom)\n“{caption}”")
 
@@ -408,7 +411,7 @@ attention_maps(torch.cat([real_image, fake_image]), caption,
 # them. Without the cache it trains the missing runs now.
 
 # %%
-results = ch06.ablation()
+results = ch06_xmc_gan.ablation({run: ch06_xmc_gan.gan_config(run, BUDGET) for run in ch06_xmc_gan.RUNS}, judge)
 print(f"{'run':<14} {'caption acc.':>12} {'one object':>11} {'two objects':>12} {'held-out':>9} "
       f"{'R-precision':>12} {'FD':>8} {'diversity':>10}")
 for run, row in results.items():
@@ -456,8 +459,8 @@ for run, name in (("all_plain", "plain"), ("all", "attentional")):
 # %%
 side_by_side = []
 for run in ("baseline", "sentence_word", "all"):
-    model, _ = ch06.load_gan(run)
-    side_by_side.append(ch06.generate(model.generator, text, preview_captions, seed=7))
+    model, _ = ch06_xmc_gan.load_gan(ch06_xmc_gan.gan_config(run, BUDGET))
+    side_by_side.append(ch06_xmc_gan.generate(model.generator, text, preview_captions, seed=7))
 show_rows(torch.cat(side_by_side), ["baseline", "sentence + word", "all (XMC-GAN)"],
           "the eight preview captions (columns), one run per row, the same z", scale=1.2)
 plt.show()
@@ -493,7 +496,7 @@ plt.show()
 # %%
 def draw(prompt: str):
     try:
-        images = ch06.generate(gan.generator, text, [prompt] * 8, seed=1)
+        images = ch06_xmc_gan.generate(gan.generator, text, [prompt] * 8, seed=1)
     except ValueError as error:  # an unknown word, or a prompt with no words
         print(f"✘ {error}")
         return

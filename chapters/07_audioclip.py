@@ -54,11 +54,11 @@ from IPython.display import HTML, Audio, display
 from gensynth_course.data import shapes
 
 from gensynth_course.data import sounds
-from gensynth_course.experiments import ch07_audioclip as ch07
+from gensynth_course.experiments import ch07_audioclip
 from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
 from gensynth_course.models.contrastive.audioclip import AudioCLIP
 from gensynth_course.budget import BUDGET
-from gensynth_course.experiments.ch04_clip import embed_images, embed_texts
+from gensynth_course.evaluation.evaluator_clip import embed_images, embed_texts
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.images import show_grid
 from gensynth_course.notebook import headless, show_source
@@ -217,8 +217,8 @@ print(f"spectrogram {tuple(front(wave).shape)}; largest difference from torch.st
 # %%
 show_source(ResNeXtBlock)
 show_source(AudioEncoder.forward)
-audio_config = ch07.audio_config()
-head_for_counting = ch07.build_audio_encoder(audio_config)
+audio_config = ch07_audioclip.audio_config(BUDGET)
+head_for_counting = ch07_audioclip.build_audio_encoder(audio_config)
 trainable = sum(p.numel() for p in head_for_counting.parameters() if p.requires_grad)
 print(f"audio head: {trainable:,} trainable parameters (the front end's {head_for_counting.spectrogram.kernels.numel():,}"
       f" Fourier weights frozen); the paper's ESResNeXt has about 30 million")
@@ -232,9 +232,9 @@ print(f"audio head: {trainable:,} trainable parameters (the front end's {head_fo
 # held-out shape–colour pairs of chapter 04 never sound in training.
 
 # %%
-show_source(ch07.load_audio_head)
+show_source(ch07_audioclip.load_audio_head)
 print({k: v for k, v in audio_config.items() if k != "model"})
-audio_head, head_info = ch07.load_audio_head()
+audio_head, head_info = ch07_audioclip.load_audio_head(audio_config)
 print(f"{head_info['steps']} steps in {head_info['seconds']:.0f} s")
 
 # %%
@@ -281,10 +281,10 @@ show_source(AudioCLIP.pair_losses)
 show_source(AudioCLIP.set_training)
 
 # %%
-partial_config = ch07.contrastive_config("partial")
+partial_config = ch07_audioclip.contrastive_config("partial", BUDGET)
 print({k: v for k, v in partial_config.items() if k not in ("model", "audio_head", "clip")})
-partial, partial_info = ch07.load_audioclip("partial")
-full, full_info = ch07.load_audioclip("full")
+partial, partial_info = ch07_audioclip.load_audioclip(partial_config)
+full, full_info = ch07_audioclip.load_audioclip(ch07_audioclip.contrastive_config("full", BUDGET))
 print(f"partial: {partial_info['seconds']:.0f} s, full: {full_info['seconds']:.0f} s")
 
 # %%
@@ -321,7 +321,8 @@ plt.show()
 # the combination and no head saw it; only the factors can carry over.
 
 # %%
-measured = {"partial": ch07.measure(partial), "full": ch07.measure(full)}
+n_measured = ch07_audioclip.evaluation_scenes(BUDGET)
+measured = {"partial": ch07_audioclip.measure(partial, n_measured), "full": ch07_audioclip.measure(full, n_measured)}
 chance = 1 / (len(shapes.SHAPES) * len(shapes.COLOURS))
 print(f"{'':<36} {'partial':>8} {'full':>8}")
 print(f"{'audio head (stage 1), scene, test':<36} {head_info['accuracy']['test']['scene']:>8.3f}")
@@ -367,7 +368,7 @@ def query_table(prefix: str, title: str):
     print(title)
     print(f"{'query':<16} " + " ".join(f"{mode + ' ' + m:>12}" for m in ("P@1", "R@1", "mAP")
                                        for mode in ("partial", "full")) + f" {'chance P@1':>11}")
-    for task in ch07.QUERIES:
+    for task in ch07_audioclip.QUERIES:
         cells = " ".join(f"{measured[mode][f'{prefix}{task}_{m}']:>12.3f}" for m in ("p1", "r1", "map")
                          for mode in ("partial", "full"))
         print(f"{task.replace('_to_', ' → '):<16} {cells} {measured['partial'][f'{prefix}{task}_chance_p1']:>11.4f}")
@@ -380,11 +381,11 @@ query_table("heldout_", "held-out scenes (unseen shape–colour pairs)")
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(14, 3.8), sharey=True)
 for ax, (prefix, title) in zip(axes, (("", "test scenes"), ("heldout_", "held-out scenes"))):
-    x = torch.arange(len(ch07.QUERIES)).float()
+    x = torch.arange(len(ch07_audioclip.QUERIES)).float()
     for offset, mode in ((-0.2, "partial"), (0.2, "full")):
-        bars = ax.bar(x + offset, [measured[mode][f"{prefix}{t}_map"] for t in ch07.QUERIES], width=0.38, label=mode)
+        bars = ax.bar(x + offset, [measured[mode][f"{prefix}{t}_map"] for t in ch07_audioclip.QUERIES], width=0.38, label=mode)
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
-    ax.set_xticks(x, [t.replace("_to_", " → ") for t in ch07.QUERIES])
+    ax.set_xticks(x, [t.replace("_to_", " → ") for t in ch07_audioclip.QUERIES])
     ax.set(title=f"querying, {title}", xlabel="query → candidates", ylabel="mAP", ylim=(0, 1.25))
     ax.legend(loc="upper center", ncol=2)
 plt.show()
@@ -416,10 +417,10 @@ plt.show()
 # page shows fixed choices, one caption misspelled.)
 
 # %%
-test_data, test_waves = ch07.evaluation_bank("test")
+test_data, test_waves = ch07_audioclip.evaluation_bank("test", n_measured)
 tokenizer = Tokenizer(context_length=full.clip.text.position.shape[0])
 test_captions = shapes.captions(test_data.scenes, seed=1)
-bank = {"audio": ch07.embed_sounds(full, test_waves),
+bank = {"audio": ch07_audioclip.embed_sounds(full, test_waves),
         "image": embed_images(full.clip, to_model_range(test_data.images)),
         "text": embed_texts(full.clip, tokenizer, test_captions)}
 
@@ -527,7 +528,7 @@ check.check_average_precision(average_precision)
 
 # %% [markdown]
 # **5.** (No checker.) The paper's front end is trainable. Retrain stage 1 with
-# `trainable_frontend=True` (a copy of `ch07.audio_config` passed to `load_or_train`, or edit it
+# `trainable_frontend=True` (a copy of `ch07_audioclip.audio_config` passed to `load_or_train`, or edit it
 # and let the cache key change) and compare the held-out accuracy and the learned kernels with the
 # Fourier basis: which frequencies does training emphasise?
 #

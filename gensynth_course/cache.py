@@ -1,6 +1,6 @@
 """A cache of trained models, so each model is trained once.
 
-A model is stored under ``<cache>/models/<chapter>/<name>-<budget>-<config hash>-<code hash>.pt``.
+A model is stored under ``<cache>/models/<chapter>/<name>-<config hash>-<code hash>.pt``.
 The config hash covers every hyper-parameter; the code hash covers the source the model is trained
 with (:func:`code_hash`): the modules that define its layers, the module of its training function and
 the modules that function calls (its loss, its data, the loop). Changing either trains a new model
@@ -26,7 +26,6 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gensynth_course.budget import check_budget
 from gensynth_course.device import pick_device
 
 FORMAT = 1
@@ -119,10 +118,10 @@ def code_hash(model: nn.Module, train: Callable) -> str:
     return digest.hexdigest()[:10]
 
 
-def model_path(chapter: str, name: str, config: dict, budget: str | None, code: str) -> Path:
-    """Where the model ``name`` of ``chapter`` with this config, budget and code hash is cached."""
-    budget = check_budget(budget)
-    return cache_dir() / "models" / chapter / f"{name}-{budget}-{config_hash(config)}-{code}.pt"
+def model_path(chapter: str, name: str, config: dict, code: str) -> Path:
+    """Where the model ``name`` of ``chapter`` with this config and code hash is cached. The budget is
+    not part of the name: it only chooses the config (two budgets with one config share a model)."""
+    return cache_dir() / "models" / chapter / f"{name}-{config_hash(config)}-{code}.pt"
 
 
 def save_atomic(payload: dict, path: Path) -> None:
@@ -165,7 +164,6 @@ def load_or_train(
     config: dict,
     build: Callable[[], nn.Module],
     train: Callable[[nn.Module, Path], dict],
-    budget: str | None = None,
     retrain: bool = False,
     device: torch.device | str | None = None,
 ) -> tuple[nn.Module, dict]:
@@ -184,12 +182,12 @@ def load_or_train(
         torch.manual_seed(config.get("seed", 0))
         model = build()
     code = code_hash(model, train)
-    path = model_path(chapter, name, config, budget, code)
+    path = model_path(chapter, name, config, code)
     if path.exists() and not retrain:
         try:
             payload = load_safe(path)
             model.load_state_dict(payload["state_dict"])
-            print(f"gensynth_course: loaded {name} ({check_budget(budget)} budget) from the cache: {path}")
+            print(f"gensynth_course: loaded {name} from the cache: {path}")
             return model.to(device).eval(), payload["info"]
         except (CorruptCheckpoint, RuntimeError, KeyError) as error:
             set_aside(path, f"the cached {name} is damaged: {error}")

@@ -2,30 +2,31 @@
 
 import torch
 
-from gensynth_course.experiments import ch07_audioclip as ch07
+from gensynth_course.evaluation.evaluator_clip import clip_config
+from gensynth_course.experiments import ch07_audioclip
 from gensynth_course.data.shapes import ATTRIBUTES
 
 
 def test_sound_banks_are_deterministic_and_split_apart():
-    data, waves = ch07.sound_bank("test", 4, seed=1)
-    again, same = ch07.sound_bank.__wrapped__("test", 4, seed=1)          # synthesised again, not from memory
+    data, waves = ch07_audioclip.sound_bank("test", 4, seed=1)
+    again, same = ch07_audioclip.sound_bank.__wrapped__("test", 4, seed=1)          # synthesised again, not from memory
     assert torch.equal(waves, same) and data.scenes == again.scenes
     assert waves.shape == (4, 16_000)
-    _, other = ch07.sound_bank("heldout", 4, seed=1)
+    _, other = ch07_audioclip.sound_bank("heldout", 4, seed=1)
     assert not torch.equal(waves, other)
 
 
 def test_audio_head_trains_once_and_reports_accuracy(tmp_cache):
-    model, info = ch07.load_audio_head("quick")
-    assert info["steps"] == ch07.audio_config("quick")["steps"]
+    model, info = ch07_audioclip.load_audio_head(ch07_audioclip.audio_config("quick"))
+    assert info["steps"] == ch07_audioclip.audio_config("quick")["steps"]
     assert set(info["accuracy"]) == {"test", "heldout"}
     assert set(info["accuracy"]["test"]) == set(ATTRIBUTES) | {"scene"}
-    reloaded, _ = ch07.load_audio_head("quick")
+    reloaded, _ = ch07_audioclip.load_audio_head(ch07_audioclip.audio_config("quick"))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()))
 
 
 def test_partial_and_full_training_are_cached_and_measured(tmp_cache):
-    results = ch07.evaluate("quick")
+    results = ch07_audioclip.evaluate("quick")
     for mode in ("partial", "full"):
         row = results[mode]
         for key in ("zero_shot_heldout_accuracy", "text_to_audio_p1", "text_to_audio_r1", "text_to_audio_map",
@@ -35,9 +36,9 @@ def test_partial_and_full_training_are_cached_and_measured(tmp_cache):
         # with several right answers per query, one top answer finds at most all of them
         assert row["text_to_audio_r1"] <= row["text_to_audio_p1"]
     assert results["chance"] == round(1 / 24, 4)
-    partial, info = ch07.load_audioclip("partial", "quick")
-    assert info["steps"] == ch07.contrastive_config("partial", "quick")["steps"]
+    partial, info = ch07_audioclip.load_audioclip(ch07_audioclip.contrastive_config("partial", "quick"))
+    assert info["steps"] == ch07_audioclip.contrastive_config("partial", "quick")["steps"]
     assert set(info["pair_losses"]) == {"audio_image", "audio_text", "image_text"}
     from gensynth_course.experiments.shapes_clip import load_clip
-    clip, _ = load_clip("quick")
+    clip, _ = load_clip(clip_config("quick"))
     assert all(torch.equal(v, partial.clip.state_dict()[k]) for k, v in clip.state_dict().items())

@@ -27,21 +27,20 @@ def _trainer(calls):
 def test_round_trip_trains_once_then_loads(tmp_cache, capsys):
     calls = []
     config = {"width": 3}
-    m1, info1 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
-    m2, info2 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
+    m1, info1 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls))
+    m2, info2 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls))
     assert len(calls) == 1 and info1 == info2 == {"seconds": 1.0}
     assert torch.equal(m2.weight, torch.full((2, 3), 0.5))
     assert "loaded lin" in capsys.readouterr().out
-    path = cache.model_path("chX", "lin", config, "quick", cache.code_hash(_build(), _trainer([])))
+    path = cache.model_path("chX", "lin", config, cache.code_hash(_build(), _trainer([])))
     assert path.exists() and path.parent == tmp_cache / "models" / "chX"
     assert not list(path.parent.glob("*.tmp"))
 
 
-def test_key_depends_on_config_budget_and_code(tmp_cache):
-    a = cache.model_path("ch", "m", {"lr": 1e-3}, "quick", "c0")
-    assert a != cache.model_path("ch", "m", {"lr": 2e-3}, "quick", "c0")
-    assert a != cache.model_path("ch", "m", {"lr": 1e-3}, "standard", "c0")
-    assert a != cache.model_path("ch", "m", {"lr": 1e-3}, "quick", "c1")
+def test_key_depends_on_config_and_code(tmp_cache):
+    a = cache.model_path("ch", "m", {"lr": 1e-3}, "c0")
+    assert a != cache.model_path("ch", "m", {"lr": 2e-3}, "c0")
+    assert a != cache.model_path("ch", "m", {"lr": 1e-3}, "c1")
     assert cache.config_hash({"a": 1, "b": 2}) == cache.config_hash({"b": 2, "a": 1})
 
 
@@ -84,13 +83,13 @@ def test_the_code_hash_covers_the_model_its_loss_and_the_loop_but_not_comments(m
 def test_corrupt_file_is_reported_set_aside_and_retrained(tmp_cache, capsys, damage):
     calls = []
     config = {"width": 3}
-    cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
-    path = cache.model_path("chX", "lin", config, "quick", cache.code_hash(_build(), _trainer([])))
+    cache.load_or_train("chX", "lin", config, _build, _trainer(calls))
+    path = cache.model_path("chX", "lin", config, cache.code_hash(_build(), _trainer([])))
     if damage is None:  # a valid file of the wrong kind
         torch.save({"something": torch.zeros(1)}, path)
     else:
         path.write_bytes(damage)
-    model, _ = cache.load_or_train("chX", "lin", config, _build, _trainer(calls), budget="quick")
+    model, _ = cache.load_or_train("chX", "lin", config, _build, _trainer(calls))
     out = capsys.readouterr().out
     assert len(calls) == 2
     assert "damaged" in out and "train the model again" in out
@@ -199,9 +198,9 @@ def test_a_model_trained_from_an_empty_cache_is_the_same_every_time(tmp_cache):
         return {}
 
     torch.manual_seed(123)
-    first, _ = load_or_train("test", "init", config, lambda: torch.nn.Linear(4, 4), train, budget="quick")
+    first, _ = load_or_train("test", "init", config, lambda: torch.nn.Linear(4, 4), train)
     state = torch.random.get_rng_state()
-    second, _ = load_or_train("test", "init2", config, lambda: torch.nn.Linear(4, 4), train, budget="quick")
+    second, _ = load_or_train("test", "init2", config, lambda: torch.nn.Linear(4, 4), train)
     assert torch.equal(first.weight, second.weight)
     assert torch.equal(torch.random.get_rng_state(), state)      # the caller's random stream is untouched
 

@@ -64,7 +64,7 @@ def test_the_cache_returns_models_on_the_chosen_device_trained_or_loaded(chosen,
 
     for _ in range(2):                                                    # trained, then loaded
         chosen.clear()
-        cache.load_or_train("chX", "lin", {"seed": 0}, lambda: torch.nn.Linear(2, 1), train, budget="quick")
+        cache.load_or_train("chX", "lin", {"seed": 0}, lambda: torch.nn.Linear(2, 1), train)
         assert chosen and chosen[-1] == SENTINEL
 
 

@@ -73,3 +73,29 @@ def test_a_chapter_never_imports_another(name: str, target: str):
         other = target.split(".")[1]
         assert not other.startswith("ch"), (
             f"{name} imports {target}: what two chapters share belongs in a shared module below them")
+
+
+def _functions_with_a_budget():
+    import importlib
+    import inspect
+
+    for name in modules():
+        if name in EDGE or name.split(".")[0] == "exercises" or name.endswith("__init__"):
+            continue
+        module = importlib.import_module(f"gensynth_course.{name}")
+        members = [m for _, m in inspect.getmembers(module, inspect.isfunction) if m.__module__ == module.__name__]
+        for cls in (c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__):
+            members += [m for m in vars(cls).values() if inspect.isfunction(m)]
+        for function in members:
+            if "budget" in inspect.signature(function).parameters:
+                yield f"{name}.{function.__qualname__}"
+
+
+def test_the_budget_is_resolved_at_the_edge():
+    """Only the functions that turn a budget into configs take one (``*_config``, ``evaluate`` for
+    the command line, and the budget module itself); below them only configs and the device travel."""
+    allowed = ("_config", "evaluate", "evaluation_scenes")
+    found = list(_functions_with_a_budget())
+    assert "experiments.ch01_ddpm.evaluate" in found
+    strays = [f for f in found if not f.split(".")[-1].endswith(allowed) and not f.startswith("budget.")]
+    assert not strays, f"these take a budget below the edge; give them a config instead: {strays}"

@@ -28,17 +28,17 @@ def _tiny_config(run="all", **changes):
 
 
 def test_the_ablation_switches_losses_on_one_at_a_time():
-    assert gan_config("baseline")["weights"] == {"sentence": 0, "word": 0, "image": 0, "encoder": 0}
-    assert gan_config("word")["weights"] == {"sentence": 0, "word": 1, "image": 0, "encoder": 0}
-    assert gan_config("all")["weights"] == gan_config("all_plain")["weights"] == dict.fromkeys(
+    assert gan_config("baseline", "standard")["weights"] == {"sentence": 0, "word": 0, "image": 0, "encoder": 0}
+    assert gan_config("word", "standard")["weights"] == {"sentence": 0, "word": 1, "image": 0, "encoder": 0}
+    assert gan_config("all", "standard")["weights"] == gan_config("all_plain", "standard")["weights"] == dict.fromkeys(
         ("sentence", "word", "image", "encoder"), 1.0)
-    assert gan_config("all")["attentional"] and not gan_config("all_plain")["attentional"]
+    assert gan_config("all", "standard")["attentional"] and not gan_config("all_plain", "standard")["attentional"]
     # every run shares the recipe: only the loss weights and the modulation differ
-    recipe = {k: v for k, v in gan_config("all").items() if k not in ("run", "weights", "attentional")}
+    recipe = {k: v for k, v in gan_config("all", "standard").items() if k not in ("run", "weights", "attentional")}
     for run in RUNS:
-        assert {k: v for k, v in gan_config(run).items() if k not in ("run", "weights", "attentional")} == recipe
+        assert {k: v for k, v in gan_config(run, "standard").items() if k not in ("run", "weights", "attentional")} == recipe
     with pytest.raises(ValueError, match="run must be one of"):
-        gan_config("everything")
+        gan_config("everything", "standard")
 
 
 def test_caption_encoder_gives_sentence_and_word_features():

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from gensynth_course.data import shapes
 from gensynth_course.models.layers import HEAD_SIZES, attribute_loss
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.data.fashion_mnist import as_model_input, to_model_range
 from gensynth_course.device import model_device
@@ -100,19 +100,19 @@ def attribute_accuracy(evaluator: AttributeEvaluator, images: torch.Tensor, labe
     return out
 
 
-def evaluator_config(budget: str | None = None) -> dict:
-    # The full budget reuses the standard evaluator: it is a judge, not a result.
-    return dict(model="AttributeEvaluator", channels=[32, 64, 96], hidden=256, train_scenes=by_budget(1000, 30_000, budget=budget),
-                batch_size=128, lr=1e-3, warmup=100, seed=0, steps=by_budget(quick=30, standard=1500, budget=budget))
+def evaluator_config(budget: str) -> dict:
+    """The evaluator's recipe at a budget; ``full`` takes the standard evaluator (it is a judge, not a
+    result). ``eval_scenes`` test and held-out scenes measure it after training."""
+    return dict(model="AttributeEvaluator", channels=[32, 64, 96], hidden=256, batch_size=128, lr=1e-3, warmup=100,
+                seed=0, train_scenes=by_budget(1000, 30_000, budget=budget), eval_scenes=by_budget(500, 5000, budget=budget),
+                steps=by_budget(quick=30, standard=1500, budget=budget))
 
 
-def load_attribute_evaluator(budget: str | None = None,
+def load_attribute_evaluator(config: dict,
                              device: torch.device | str | None = None) -> tuple[AttributeEvaluator, dict]:
-    """The cached evaluator for this budget (trained on first use, about two minutes at the standard
-    budget); ``info`` holds its per-attribute accuracy on test and held-out scenes."""
-    budget = check_budget(budget)
-    cache_budget = "quick" if budget == "quick" else "standard"
-    config = evaluator_config(cache_budget)
+    """The evaluator of ``config`` (:func:`evaluator_config`), from the cache or trained now (about two
+    minutes at the standard budget); ``info`` holds its per-attribute accuracy on test and held-out
+    scenes."""
 
     def build():
         return AttributeEvaluator(tuple(config["channels"]), config["hidden"])
@@ -128,12 +128,12 @@ def load_attribute_evaluator(budget: str | None = None,
         history = fit(model, lambda m, b, generator: m.loss(augment(b[0], generator), b[1]), batch_fn, config["steps"],
                       lr=config["lr"], seed=config["seed"], warmup=config["warmup"], checkpoint=checkpoint,
                       desc="attribute evaluator", device=device)
-        n_eval = by_budget(500, 5000, budget=cache_budget)
-        accuracy = {split: attribute_accuracy(model, *_images_and_labels(split, n_eval)) for split in ("test", "heldout")}
+        accuracy = {split: attribute_accuracy(model, *_images_and_labels(split, config["eval_scenes"]))
+                    for split in ("test", "heldout")}
         print(f"attribute evaluator accuracy: {accuracy}")
         return {"accuracy": accuracy, "seconds": history["seconds"], "steps": history["steps"]}
 
-    return load_or_train("common", "attribute_evaluator", config, build, train, budget=cache_budget, device=device)
+    return load_or_train("common", "attribute_evaluator", config, build, train, device=device)
 
 
 def _images_and_labels(split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,7 @@
 """CLIP on the Shapes world, as a judge: the recipe every Shapes CLIP is trained with, and the
 evaluator CLIP that later chapters measure R-precision with.
 
-Two CLIPs are trained with :func:`train_clip`, from different seeds, on different draws of training
+Two CLIPs are trained with :func:`load_shapes_clip`, from different seeds, on different draws of training
 scenes and captions: chapter 04's model (:func:`clip_config`, an attention-pooled ConvNet and a
 causal text transformer read out at ``[EOS]``), which chapters 05–07 may guide or condition
 generators with; and the *evaluator* CLIP (:func:`evaluator_clip_config`, a ViT and a bidirectional
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import as_model_input, to_model_range
@@ -22,7 +22,7 @@ from gensynth_course.models.contrastive.clip import CLIP, contrastive_loss, make
 from gensynth_course.train import fit
 
 
-def clip_config(budget: str | None = None) -> dict:
+def clip_config(budget: str) -> dict:
     """The chapter's CLIP: ~0.4 M parameters, batch 256 (255 negatives per positive), Adam with
     decoupled weight decay and a cosine schedule as in the paper, about three CPU minutes."""
     return dict(model="CLIP", image="conv", channels=[32, 64], blocks=1, image_width=128, heads=4,
@@ -33,7 +33,7 @@ def clip_config(budget: str | None = None) -> dict:
                 steps=by_budget(quick=25, standard=700, full=5000, budget=budget))
 
 
-def evaluator_clip_config(budget: str | None = None) -> dict:
+def evaluator_clip_config(budget: str) -> dict:
     """The evaluator CLIP: another seed, other training draws, and other architectures on both sides
     (a ViT; a bidirectional text transformer with mean pooling)."""
     return dict(clip_config(budget), image="vit", patch=4, image_width=64, image_layers=3,
@@ -47,12 +47,11 @@ def build_clip(config: dict, tokenizer: Tokenizer | None = None) -> CLIP:
     return make_clip(len(tokenizer), **{k: config[k] for k in keys if k in config})
 
 
-def train_clip(config: dict, name: str, budget: str | None = None, preview=None, preview_every: int = 0,
+def load_shapes_clip(config: dict, name: str, preview=None, preview_every: int = 0,
                device: torch.device | str | None = None, chapter: str = "ch04_clip") -> tuple[CLIP, dict]:
     """A CLIP from the cache, or trained now on ``device`` (the course's device unless given), where
     it stays. Each batch holds random training scenes, each with a fresh caption; ``info`` has the
     losses and the logit scale per step."""
-    budget = check_budget(budget)
     tokenizer = Tokenizer(context_length=config["context_length"])
 
     def train(model, checkpoint):
@@ -74,13 +73,13 @@ def train_clip(config: dict, name: str, budget: str | None = None, preview=None,
                 "seconds": history["seconds"], "steps": history["steps"],
                 "examples_per_second": history["examples_per_second"]}
 
-    return load_or_train(chapter, name, config, lambda: build_clip(config, tokenizer), train, budget=budget,
-                         device=device)
+    return load_or_train(chapter, name, config, lambda: build_clip(config, tokenizer), train, device=device)
 
 
-def load_evaluator_clip(budget: str | None = None, device: torch.device | str | None = None) -> tuple[CLIP, dict]:
-    """The independent CLIP that later chapters measure R-precision with."""
-    return train_clip(evaluator_clip_config(budget), "evaluator_clip", budget, device=device)
+def load_evaluator_clip(config: dict, device: torch.device | str | None = None) -> tuple[CLIP, dict]:
+    """The independent CLIP of ``config`` (:func:`evaluator_clip_config`) that later chapters measure
+    R-precision with, from the cache or trained now."""
+    return load_shapes_clip(config, "evaluator_clip", device=device)
 
 
 @torch.no_grad()

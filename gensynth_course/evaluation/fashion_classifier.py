@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
 from gensynth_course.device import model_device
@@ -61,19 +61,16 @@ def accuracy(model: nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor,
     return correct / len(labels)
 
 
-def classifier_config(budget: str | None = None) -> dict:
-    # The full budget reuses the standard classifier: it is an evaluation network, not a result.
+def classifier_config(budget: str) -> dict:
+    """The classifier's recipe at a budget; ``full`` takes the standard classifier (it is an
+    evaluation network, not a result)."""
     return dict(model="FashionClassifier", feature_dim=128, batch_size=128, lr=1e-3, seed=0,
                 steps=by_budget(quick=150, standard=2400, budget=budget))
 
 
-def load_classifier(budget: str | None = None, device: torch.device | str | None = None) -> tuple[FashionClassifier, dict]:
-    """The cached classifier for this budget, trained on first use, on ``device`` (the course's device
-    unless given); ``info`` holds its test accuracy."""
-    budget = check_budget(budget)
-    cache_budget = "quick" if budget == "quick" else "standard"
-    config = classifier_config(cache_budget)
-
+def load_classifier(config: dict, device: torch.device | str | None = None) -> tuple[FashionClassifier, dict]:
+    """The classifier of ``config`` (:func:`classifier_config`), from the cache or trained now, on
+    ``device`` (the course's device unless given); ``info`` holds its test accuracy."""
     def train(model, checkpoint):
         train_set, test_set = load_fashion_mnist("train"), load_fashion_mnist("test")
 
@@ -88,5 +85,4 @@ def load_classifier(budget: str | None = None, device: torch.device | str | None
         print(f"classifier test accuracy: {test_accuracy:.4f}")
         return {"test_accuracy": test_accuracy, "seconds": history["seconds"], "steps": history["steps"]}
 
-    return load_or_train("common", "fashion_classifier", config, FashionClassifier, train, budget=cache_budget,
-                         device=device)
+    return load_or_train("common", "fashion_classifier", config, FashionClassifier, train, device=device)

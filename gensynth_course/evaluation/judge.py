@@ -12,24 +12,25 @@ import torch
 from gensynth_course.budget import by_budget
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
-from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
-from gensynth_course.evaluation.evaluator_clip import embed_images, embed_texts, load_evaluator_clip, same_description
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
+from gensynth_course.evaluation.evaluator_clip import (embed_images, embed_texts, evaluator_clip_config, load_evaluator_clip,
+                                                       same_description)
 from gensynth_course.evaluation.metrics import frechet_distance, gaussian_stats, mean_pairwise_distance, recall_at_k
 
 
-def judge_config(budget: str | None = None) -> dict:
-    """The fixed caption set: one-object and two-object test captions and held-out captions, two
-    samples each."""
-    return dict(one_object=by_budget(quick=6, standard=60, full=200, budget=budget),
+def judge_config(budget: str) -> dict:
+    """The fixed caption set (one-object and two-object test captions and held-out captions, two
+    samples each) and the two networks that judge: the attribute evaluator and the evaluator CLIP."""
+    return dict(evaluator=evaluator_config(budget), clip=evaluator_clip_config(budget),
+                one_object=by_budget(quick=6, standard=60, full=200, budget=budget),
                 two_object=by_budget(quick=6, standard=60, full=200, budget=budget),
                 heldout=by_budget(quick=6, standard=60, full=200, budget=budget),
                 samples_per_caption=2)
 
 
-def evaluation_captions(budget: str | None = None) -> dict:
+def evaluation_captions(config: dict) -> dict:
     """The fixed caption set: one-object and two-object test scenes and held-out scenes (seed 5
     streams that no model trains on), one caption each (seed 6). Returns group → (scenes, captions)."""
-    config = judge_config(budget)
     test = shapes.make_scenes(4 * (config["one_object"] + config["two_object"]), "test", seed=5)
     groups = {"one_object": [s for s in test if len(s.objects) == 1][:config["one_object"]],
               "two_object": [s for s in test if len(s.objects) == 2][:config["two_object"]],
@@ -41,12 +42,11 @@ class Judge:
     """Caption accuracy (attribute evaluator), R-precision, FD and diversity (evaluator CLIP) of
     images generated for the fixed caption set, each caption asked ``repeats`` times."""
 
-    def __init__(self, budget: str | None = None):
-        config = judge_config(budget)
-        self.sets = evaluation_captions(budget)
+    def __init__(self, config: dict, device: torch.device | str | None = None):
+        self.sets = evaluation_captions(config)
         self.repeats = config["samples_per_caption"]
-        self.evaluator, _ = load_attribute_evaluator(budget)
-        self.clip, _ = load_evaluator_clip(budget)
+        self.evaluator, _ = load_attribute_evaluator(config["evaluator"], device)
+        self.clip, _ = load_evaluator_clip(config["clip"], device)
         self.tokenizer = Tokenizer(context_length=self.clip.text.position.shape[0])
         self.scenes = [s for scenes, _ in self.sets.values() for s in scenes]
         self.captions = [c for _, captions in self.sets.values() for c in captions]

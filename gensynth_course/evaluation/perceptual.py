@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.data.fashion_mnist import load_fashion_mnist
 from gensynth_course.device import model_device
@@ -50,16 +50,14 @@ class PerceptualNet(nn.Module):
         return self.head(self.stages(x)[-1].mean((2, 3)))
 
 
-def perceptual_net_config(budget: str | None = None) -> dict:
+def perceptual_net_config(budget: str) -> dict:
     return dict(model="PerceptualNet", widths=[16, 32, 64], batch_size=128, lr=2e-3, seed=1,
                 steps=by_budget(quick=40, standard=500, full=2000, budget=budget))
 
 
-def load_perceptual_net(budget: str | None = None,
-                        device: torch.device | str | None = None) -> tuple[PerceptualNet, dict]:
-    """The course's perceptual network for this budget, from the cache or trained now (about a minute)."""
-    budget = check_budget(budget)
-    config = perceptual_net_config(budget)
+def load_perceptual_net(config: dict, device: torch.device | str | None = None) -> tuple[PerceptualNet, dict]:
+    """The course's perceptual network of ``config`` (:func:`perceptual_net_config`), from the cache or
+    trained now (about a minute)."""
 
     def train(model, checkpoint):
         data = load_fashion_mnist("train")
@@ -74,7 +72,7 @@ def load_perceptual_net(budget: str | None = None,
         return {"test_accuracy": accuracy, "seconds": history["seconds"]}
 
     return load_or_train("common", "perceptual_net", config, lambda: PerceptualNet(tuple(config["widths"])), train,
-                         budget=budget, device=device)
+                         device=device)
 
 
 class _VGG16Stages(nn.Module):
@@ -110,10 +108,13 @@ class PerceptualLoss(nn.Module):
     The network is frozen: the loss trains the autoencoder, never the feature network.
     """
 
-    def __init__(self, network: str | nn.Module = "course", budget: str | None = None):
+    def __init__(self, network: str | nn.Module = "course", config: dict | None = None):
         super().__init__()
         if network == "course":
-            network = load_perceptual_net(budget)[0]
+            if config is None:
+                raise ValueError("the course's perceptual network needs its config: "
+                                 "PerceptualLoss('course', perceptual_net_config(budget))")
+            network = load_perceptual_net(config)[0]
         elif network == "vgg16":
             network = _VGG16Stages()
         elif not isinstance(network, nn.Module):

@@ -12,14 +12,14 @@ import time
 
 import torch
 
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import config_hash
 from gensynth_course.course import REPO_ROOT
 from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import load_fashion_mnist
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
 from gensynth_course.evaluation.metrics import FashionFD, class_histogram
-from gensynth_course.experiments.fashion_diffusion import betas, train_diffusion, train_unet, unet_config
+from gensynth_course.experiments.fashion_diffusion import betas, load_diffusion, load_unet, unet_config
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 N_EVAL_SAMPLES = 1000
@@ -30,48 +30,53 @@ SEED_RECIPE = dict(model="SeedUNet", schedule="linear", T=1000, batch_size=128, 
                    epochs=20, steps=20 * math.ceil(60_000 / 128), seed=0)
 
 
-def sampling_config(budget: str | None = None) -> dict:
+def sampling_config(budget: str) -> dict:
     """How chapter 01 samples for its measurement: DDIM, clipped x̂_0, a fixed seed."""
     return dict(sampler="ddim", steps=by_budget(quick=10, standard=50, full=100, budget=budget),
                 n=by_budget(quick=100, standard=N_EVAL_SAMPLES, budget=budget), seed=0)
 
 
-def train_for_seconds(model_name: str, seconds: float, budget: str | None = None):
-    """Train the seed tutorial's UNet ('seed') or ours ('ours') for ``seconds`` of wall-clock time,
-    each with its own recipe (the seed's: batch 128, Adam 1e-3, no EMA), for equal-time comparisons."""
+def equal_time_config(model_name: str, seconds: float, budget: str) -> dict:
+    """The seed tutorial's UNet ('seed') or ours ('ours'), each with its own recipe (the seed's: batch
+    128, Adam 1e-3, no EMA), trained for ``seconds`` of wall-clock time: equal-time comparisons."""
     if model_name == "seed":
-        config = dict(SEED_RECIPE, steps=10**7, seconds=seconds)
-    elif model_name == "ours":
-        config = dict(unet_config(budget), steps=10**7, seconds=seconds)
-    else:
-        raise ValueError("model_name must be 'seed' or 'ours'")
-    return train_diffusion(config, f"equal_time_{model_name}", check_budget(budget))
+        return dict(SEED_RECIPE, steps=10**7, seconds=seconds)
+    if model_name == "ours":
+        return dict(unet_config(budget), steps=10**7, seconds=seconds)
+    raise ValueError("model_name must be 'seed' or 'ours'")
 
 
-def seed_reference_model(device: torch.device | str = "cpu"):
+def load_equal_time(config: dict, device: torch.device | str | None = None):
+    """The model of :func:`equal_time_config`, from the cache or trained now for its seconds."""
+    return load_diffusion(config, f"equal_time_{'seed' if config['model'] == 'SeedUNet' else 'ours'}", device=device)
+
+
+def seed_reference_model(device: torch.device | str | None = None):
     """The seed tutorial's UNet trained with its own full recipe (about 1.5 hours on 2 CPU cores,
     a few minutes on a GPU)."""
-    return train_diffusion(SEED_RECIPE, "seed_unet_reference", budget="full", device=device)
+    return load_diffusion(SEED_RECIPE, "seed_unet_reference", device=device)
 
 
 def generate(model, sampler: str, steps: int, n: int, seed: int = 0, schedule: str = "linear",
              clip_sample: bool = True, frames: int = 0, progress: bool = True,
-             device: torch.device | str = "cpu"):
-    """Sample ``n`` images with ``sampler`` = 'ancestral' (Algorithm 2) or 'ddim', on ``device``;
-    the images come back on the CPU."""
+             device: torch.device | str | None = None):
+    """Sample ``n`` images with ``sampler`` = 'ancestral' (Algorithm 2) or 'ddim', on ``device``
+    (where the model is, unless given); the images come back on the CPU."""
     generator = torch.Generator().manual_seed(seed)
     b = betas(schedule)
     scheduler = (DDPMScheduler(b, clip_sample=clip_sample) if sampler == "ancestral"
                  else DDIMScheduler(b, clip_sample=clip_sample))
-    images, snapshots = sample(model.to(device), scheduler, (n, 1, 28, 28), steps, generator=generator,
-                               frames=frames, progress=progress, device=device)
-    model.cpu()
+    if device is not None:
+        model.to(device)
+    images, snapshots = sample(model, scheduler, (n, 1, 28, 28), steps, generator=generator,
+                               frames=frames, progress=progress)
     return (images, snapshots) if frames else images
 
 
-def fd_metric(budget: str | None = None) -> tuple[FashionFD, torch.Tensor]:
-    """FD-FMNIST with the course classifier, plus the training images for the real-vs-real baseline."""
-    classifier, _ = load_classifier(budget)
+def fd_metric(classifier: dict) -> tuple[FashionFD, torch.Tensor]:
+    """FD-FMNIST with the course classifier of config ``classifier`` (:func:`classifier_config`), plus
+    the training images for the real-vs-real baseline."""
+    classifier, _ = load_classifier(classifier)
     return FashionFD(classifier, load_fashion_mnist("test").images), load_fashion_mnist("train").images
 
 
@@ -84,13 +89,12 @@ def seed_reference() -> dict | None:
     return json.loads(RESULTS_FILE.read_text())
 
 
-def evaluate(budget: str | None = None) -> dict:
+def evaluate(budget: str) -> dict:
     """``python -m gensynth_course eval 01``: train or load our UNet, sample, and measure."""
-    budget = check_budget(budget)
-    fd_metric_, train_images = fd_metric(budget)            # the cached classifier is not timed
-    _, classifier_info = load_classifier(budget)
+    fd_metric_, train_images = fd_metric(classifier_config(budget))     # the cached classifier is not timed
+    _, classifier_info = load_classifier(classifier_config(budget))
     start = time.perf_counter()
-    model, info = train_unet(budget)
+    model, info = load_unet(unet_config(budget))
     s = sampling_config(budget)
     samples = generate(model, s["sampler"], s["steps"], s["n"], seed=s["seed"])
     shares = class_histogram(fd_metric_.classifier, samples)
@@ -109,8 +113,7 @@ def evaluate(budget: str | None = None) -> dict:
         "sampler": f"{s['sampler']}, {s['steps']} steps",
         "train_steps": info["steps"],
         "train_seconds": round(info["seconds"], 1),
-        "seconds": round(time.perf_counter() - start, 1),
-        "budget": budget,
+        "measure_seconds": round(time.perf_counter() - start, 1),
     }
     if same_classifier and s["n"] == reference["samples"]:
         result["fd_seed_reference"] = reference["fd_seed_reference"]

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.device import model_device
 from gensynth_course.cache import config_hash, load_or_train
-from gensynth_course.evaluation.fashion_classifier import load_classifier
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
 from gensynth_course.evaluation.metrics import FashionFD
 from gensynth_course.evaluation.perceptual import PerceptualLoss, perceptual_net_config
@@ -34,7 +34,7 @@ CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's na
 AUTOENCODERS = ("vqvae", "vqvae_restart", "vqgan")
 
 
-def autoencoder_config(kind: str, budget: str | None = None) -> dict:
+def autoencoder_config(kind: str, budget: str) -> dict:
     """One recipe for all three autoencoders; only the loss and the restart switch differ."""
     if kind not in AUTOENCODERS:
         raise ValueError(f"unknown autoencoder {kind!r}; choose one of {AUTOENCODERS}")
@@ -49,23 +49,21 @@ def autoencoder_config(kind: str, budget: str | None = None) -> dict:
     return config
 
 
-def build_trainer(config: dict, budget: str | None = None) -> VQGANTrainer:
+def build_trainer(config: dict) -> VQGANTrainer:
     autoencoder = VQAutoencoder(tuple(config["widths"]), config["dim"], config["num_codes"], config["beta"],
                                 restart_dead=config["restart_dead"])
     if config["kind"] != "vqgan":
         return VQGANTrainer(autoencoder, perceptual=None, gan=False)
-    return VQGANTrainer(autoencoder, PerceptualLoss("course", budget), gan=True, disc_start=config["disc_start"],
+    return VQGANTrainer(autoencoder, PerceptualLoss("course", config["perceptual"]), gan=True, disc_start=config["disc_start"],
                         gan_weight=config["gan_weight"], disc_width=config["disc_width"])
 
 
-def train_autoencoder(kind: str, budget: str | None = None, preview=None, preview_every: int = 0,
-                      device: torch.device | str | None = None):
-    """``(autoencoder, info)`` for ``kind`` at this budget, from the cache or trained now.
+def load_autoencoder(config: dict, preview=None, preview_every: int = 0, device: torch.device | str | None = None):
+    """``(autoencoder, info)`` of ``config`` (:func:`autoencoder_config`), from the cache or trained now.
 
     ``info`` holds the per-step loss terms (``terms``: rec, vq and, for VQGAN, g, d and λ).
     """
-    budget = check_budget(budget)
-    config = autoencoder_config(kind, budget)
+    kind = config["kind"]
 
     def train(trainer, checkpoint):
         batch_fn = load_fashion_mnist("train").batch_fn(config["batch_size"], config["seed"])
@@ -80,7 +78,7 @@ def train_autoencoder(kind: str, budget: str | None = None, preview=None, previe
         return {"terms": history["parts"], "losses": history["losses"], "steps": history["steps"],
                 "seconds": history["seconds"]}
 
-    trainer, info = load_or_train(CHAPTER, kind, config, lambda: build_trainer(config, budget), train, budget=budget,
+    trainer, info = load_or_train(CHAPTER, kind, config, lambda: build_trainer(config), train,
                                   device=device)
     return trainer.autoencoder.eval(), info
 
@@ -118,7 +116,7 @@ def reconstruction_report(autoencoder: VQAutoencoder, images_uint8: torch.Tensor
     return report
 
 
-def prior_config(budget: str | None = None) -> dict:
+def prior_config(budget: str) -> dict:
     return dict(model="CodePrior", codes_from=config_hash(autoencoder_config("vqgan", budget)), dim=128, layers=3,
                 heads=4, dropout=0.0, batch_size=64, lr=1e-3, warmup=100, unconditional_share=0.1, seed=0,
                 steps=by_budget(quick=30, standard=800, full=8000, budget=budget))
@@ -138,11 +136,9 @@ def _code_batch(codes: torch.Tensor, labels: torch.Tensor, batch_size: int, unco
     return cond, codes[idx].flatten(1)
 
 
-def train_prior(autoencoder: VQAutoencoder, budget: str | None = None, device: torch.device | str | None = None):
-    """The class-conditional (and unconditional) prior over the VQGAN's training-set codes."""
-    budget = check_budget(budget)
-    config = prior_config(budget)
-
+def load_prior(autoencoder: VQAutoencoder, config: dict, device: torch.device | str | None = None):
+    """The class-conditional (and unconditional) prior of ``config`` (:func:`prior_config`) over the
+    VQGAN's training-set codes, from the cache or trained now."""
     def train(prior, checkpoint):
         train_set = load_fashion_mnist("train")
         codes = encode_dataset(autoencoder, train_set.images)
@@ -156,10 +152,10 @@ def train_prior(autoencoder: VQAutoencoder, budget: str | None = None, device: t
         return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"]}
 
     return load_or_train(CHAPTER, "code_prior", config, lambda: build_prior(config, autoencoder.num_codes), train,
-                         budget=budget, device=device)
+                         device=device)
 
 
-def page_prior_config(budget: str | None = None) -> dict:
+def page_prior_config(budget: str) -> dict:
     return dict(prior_config(budget), model="CodePrior on catalogue pages", page=2, lr=5e-4, warmup=0,
                 steps=by_budget(quick=10, standard=300, full=2000, budget=budget))
 
@@ -177,11 +173,10 @@ def page_window(codes: torch.Tensor, batch_size: int, generator: torch.Generator
     return torch.full((batch_size,), 10), crop
 
 
-def train_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, budget: str | None = None, device: torch.device | str | None = None):
-    """The item prior fine-tuned on windows of catalogue pages, for sliding-window sampling."""
-    budget = check_budget(budget)
-    config = page_prior_config(budget)
-
+def load_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, config: dict,
+                    device: torch.device | str | None = None):
+    """The item prior fine-tuned on windows of catalogue pages (``config``: :func:`page_prior_config`),
+    for sliding-window sampling; from the cache or trained now."""
     def train(model, checkpoint):
         model.load_state_dict(prior.state_dict())
         codes = encode_dataset(autoencoder, load_fashion_mnist("train").images)
@@ -192,10 +187,10 @@ def train_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, budget: str |
         return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"]}
 
     return load_or_train(CHAPTER, "page_prior", config, lambda: build_prior(config, autoencoder.num_codes), train,
-                         budget=budget, device=device)
+                         device=device)
 
 
-def sampling_config(budget: str | None = None) -> dict:
+def sampling_config(budget: str) -> dict:
     """How the chapter samples and how many test images it measures on."""
     return dict(temperature=0.8, top_k=16, per_class=by_budget(quick=10, standard=100, budget=budget), seed=0,
                 eval_images=by_budget(quick=500, standard=2000, full=10_000, budget=budget))
@@ -219,10 +214,9 @@ def sliding_window_images(autoencoder: VQAutoencoder, prior: CodePrior, cond: to
     return autoencoder.decode_indices(codes).clamp(-1, 1)
 
 
-def evaluate(budget: str | None = None) -> dict:
+def evaluate(budget: str) -> dict:
     """``python -m gensynth_course eval 02``: train or load everything, then measure."""
-    budget = check_budget(budget)
-    classifier, _ = load_classifier(budget)                 # the cached evaluation classifier is not timed
+    classifier, _ = load_classifier(classifier_config(budget))     # the cached evaluation classifier is not timed
     test = load_fashion_mnist("test")
     fd_metric = FashionFD(classifier, test.images)
     start = time.perf_counter()
@@ -230,17 +224,18 @@ def evaluate(budget: str | None = None) -> dict:
     images, labels = test.images[:s["eval_images"]], test.labels[:s["eval_images"]]
     reports = {}
     for kind in AUTOENCODERS:
-        autoencoder, info = train_autoencoder(kind, budget)
+        autoencoder, info = load_autoencoder(autoencoder_config(kind, budget))
         reports[kind] = dict(reconstruction_report(autoencoder, images, fd_metric), seconds=info["seconds"])
     vqgan = autoencoder
-    prior, prior_info = train_prior(vqgan, budget)
+    prior, prior_info = load_prior(vqgan, prior_config(budget))
     test_codes = encode_dataset(vqgan, images).flatten(1)
     bits_cond = prior.bits_per_code(labels, test_codes)
     bits_uncond = prior.bits_per_code(torch.full_like(labels, prior.unconditional), test_codes)
     labels = torch.arange(10).repeat_interleave(s["per_class"])
     samples = sample_images(vqgan, prior, labels, s["temperature"], s["top_k"], s["seed"])
     with torch.no_grad():
-        predicted = torch.cat([classifier(samples[i:i + 1000]).argmax(1) for i in range(0, len(samples), 1000)])
+        predicted = torch.cat([classifier(samples[i:i + 1000].to(model_device(classifier))).argmax(1).cpu()
+                               for i in range(0, len(samples), 1000)])
     train_images = load_fashion_mnist("train").images
     vae, gan, plain = reports["vqvae_restart"], reports["vqgan"], reports["vqvae"]
     return {
@@ -266,6 +261,5 @@ def evaluate(budget: str | None = None) -> dict:
         "test_images": len(images),
         "sampler": f"temperature {s['temperature']}, top-k {s['top_k']}",
         "train_seconds": {k: round(r["seconds"], 1) for k, r in reports.items()} | {"prior": round(prior_info["seconds"], 1)},
-        "seconds": round(time.perf_counter() - start, 1),
-        "budget": budget,
+        "measure_seconds": round(time.perf_counter() - start, 1),
     }

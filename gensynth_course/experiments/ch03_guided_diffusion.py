@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from gensynth_course.experiments import fashion_diffusion
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
-from gensynth_course.evaluation.fashion_classifier import load_classifier
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
@@ -29,7 +29,7 @@ CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's na
 NUM_CLASSES = 10
 
 
-def cfg_unet_config(budget: str | None = None) -> dict:
+def cfg_unet_config(budget: str) -> dict:
     """Chapter 01's UNet and recipe, plus a label embedding and label dropout p_uncond = 0.1
     (Ho & Salimans found 0.1 to 0.2 best), for a third fewer steps: the label makes the task easier,
     and the classifier of classifier guidance needs the time more."""
@@ -37,13 +37,13 @@ def cfg_unet_config(budget: str | None = None) -> dict:
                 steps=by_budget(quick=60, standard=2400, full=30_000, budget=budget))
 
 
-def noisy_classifier_config(budget: str | None = None) -> dict:
+def noisy_classifier_config(budget: str) -> dict:
     return dict(model="NoisyClassifier", channels=[32, 64], blocks=1, patch=2, schedule="linear", T=1000,
                 batch_size=64, lr=2e-3, warmup=100, seed=0,
                 steps=by_budget(quick=40, standard=3000, full=12_000, budget=budget))
 
 
-def sweep_config(budget: str | None = None) -> dict:
+def sweep_config(budget: str) -> dict:
     """The guidance-scale sweep: DDIM with clipped x̂_0, the same initial noise at every scale."""
     return dict(sampler="ddim", steps=by_budget(quick=10, standard=25, full=50, budget=budget),
                 per_class=by_budget(quick=2, standard=40, full=100, budget=budget), seed=0,
@@ -51,10 +51,9 @@ def sweep_config(budget: str | None = None) -> dict:
                 cg_scales=by_budget(quick=[0.0, 4.0], standard=[0.0, 1.0, 4.0, 8.0, 16.0, 32.0], budget=budget))
 
 
-def train_cfg_unet(budget: str | None = None, preview=None, preview_every: int = 0):
+def load_cfg_unet(config: dict, preview=None, preview_every: int = 0, device: torch.device | str | None = None):
     """The class-conditional UNet for classifier-free guidance, from the cache or trained now."""
-    budget = check_budget(budget)
-    return fashion_diffusion.train_diffusion(cfg_unet_config(budget), "cfg_unet", budget, preview, preview_every, chapter=CHAPTER)
+    return fashion_diffusion.load_diffusion(config, "cfg_unet", preview, preview_every, device, chapter=CHAPTER)
 
 
 @torch.no_grad()
@@ -73,10 +72,8 @@ def accuracy_by_step(classifier: NoisyClassifier, steps: list[int], n: int = 200
     return out
 
 
-def train_noisy_classifier(budget: str | None = None, device: torch.device | str | None = None):
+def load_noisy_classifier(config: dict, device: torch.device | str | None = None):
     """p_φ(y | x_t, t) trained with cross-entropy on x_t at uniformly drawn steps t."""
-    budget = check_budget(budget)
-    config = noisy_classifier_config(budget)
 
     def build():
         return NoisyClassifier(channels=tuple(config["channels"]), blocks=config["blocks"], patch=config["patch"])
@@ -97,7 +94,7 @@ def train_noisy_classifier(budget: str | None = None, device: torch.device | str
         return {"seconds": history["seconds"], "steps": history["steps"], "losses": history["losses"],
                 "accuracy_steps": steps, "accuracy_by_step": accuracy_by_step(model, steps)}
 
-    return load_or_train(CHAPTER, "noisy_classifier", config, build, train, budget=budget, device=device)
+    return load_or_train(CHAPTER, "noisy_classifier", config, build, train, device=device)
 
 
 def class_labels(per_class: int) -> torch.Tensor:
@@ -105,10 +102,9 @@ def class_labels(per_class: int) -> torch.Tensor:
     return torch.arange(NUM_CLASSES).repeat_interleave(per_class)
 
 
-def guided_sample(guided: nn.Module, labels: torch.Tensor, budget: str | None = None,
-                  progress: bool = True) -> torch.Tensor:
-    """Sample one image per label with a guided denoiser, with the sweep's sampler and noise."""
-    s = sweep_config(budget)
+def guided_sample(guided: nn.Module, labels: torch.Tensor, s: dict, progress: bool = True) -> torch.Tensor:
+    """Sample one image per label with a guided denoiser, with the sweep's sampler and noise
+    (``s``: :func:`sweep_config`)."""
     scheduler = DDIMScheduler(fashion_diffusion.betas("linear"), clip_sample=True)
     generator = torch.Generator().manual_seed(s["seed"])
     images, _ = sample(guided, scheduler, (len(labels), 1, 28, 28), s["steps"], generator=generator,
@@ -124,7 +120,7 @@ def classifier_guided(model: nn.Module, classifier: NoisyClassifier, scale: floa
 def measure(images: torch.Tensor, labels: torch.Tensor, judge: nn.Module, fd_metric: FashionFD) -> dict:
     """Fidelity (the judge's accuracy on the requested class), FD-FMNIST and within-class diversity."""
     with torch.no_grad():
-        predictions = judge(images).argmax(1)
+        predictions = judge(images.to(model_device(judge))).argmax(1).cpu()
     return {"accuracy": round(float((predictions == labels).float().mean()), 4),
             "fd": round(fd_metric(images), 3),
             "diversity": round(within_class_diversity(judge, images, labels), 4)}
@@ -135,11 +131,10 @@ def non_increasing(values: list[float]) -> bool:
 
 
 def run_sweep(unet: nn.Module, cfg_unet: nn.Module, classifier: NoisyClassifier, judge: nn.Module,
-              fd_metric: FashionFD, budget: str | None = None) -> dict:
+              fd_metric: FashionFD, s: dict) -> dict:
     """Sample ``per_class`` images of every class at every guidance scale of both methods, and
     measure each set. Returns ``{"cfg": [row, …], "cg": [row, …], "labels": labels}``, a row being
-    ``{"scale", "images", "accuracy", "fd", "diversity"}``."""
-    s = sweep_config(budget)
+    ``{"scale", "images", "accuracy", "fd", "diversity"}``; ``s`` is the :func:`sweep_config`."""
     labels = class_labels(s["per_class"])
     sweep = {"labels": labels}
     for method, scales in (("cfg", s["cfg_scales"]), ("cg", s["cg_scales"])):
@@ -147,7 +142,7 @@ def run_sweep(unet: nn.Module, cfg_unet: nn.Module, classifier: NoisyClassifier,
         for scale in scales:
             guided = (ClassifierFreeGuidance(cfg_unet, scale) if method == "cfg"
                       else classifier_guided(unet, classifier, scale))
-            images = guided_sample(guided, labels, budget)
+            images = guided_sample(guided, labels, s)
             sweep[method].append({"scale": scale, "images": images, **measure(images, labels, judge, fd_metric)})
             row = sweep[method][-1]
             print(f"{method:>3} s = {scale:<5g} accuracy {row['accuracy']:.3f}  FD {row['fd']:7.1f}  "
@@ -179,19 +174,18 @@ def summarize(sweep: dict, fd_metric: FashionFD) -> dict:
     return result
 
 
-def evaluate(budget: str | None = None) -> dict:
+def evaluate(budget: str) -> dict:
     """``python -m gensynth_course eval 03``: train or load the three networks, sweep both
     guidance scales, and measure accuracy, FD-FMNIST and diversity at each scale."""
-    budget = check_budget(budget)
-    judge, judge_info = load_classifier(budget)             # the cached judge is not timed
+    judge, judge_info = load_classifier(classifier_config(budget))      # the cached judge is not timed
     fd_metric = FashionFD(judge, load_fashion_mnist("test").images)
     start = time.perf_counter()
-    unet, unet_info = fashion_diffusion.train_unet(budget)
-    cfg_unet, cfg_info = train_cfg_unet(budget)
-    classifier, classifier_info = train_noisy_classifier(budget)
+    unet, unet_info = fashion_diffusion.load_unet(fashion_diffusion.unet_config(budget))
+    cfg_unet, cfg_info = load_cfg_unet(cfg_unet_config(budget))
+    classifier, classifier_info = load_noisy_classifier(noisy_classifier_config(budget))
     sweep_start = time.perf_counter()
-    result = summarize(run_sweep(unet, cfg_unet, classifier, judge, fd_metric, budget), fd_metric)
     s = sweep_config(budget)
+    result = summarize(run_sweep(unet, cfg_unet, classifier, judge, fd_metric, s), fd_metric)
     result.update({
         "noisy_classifier_accuracy_by_step": dict(zip(map(str, classifier_info["accuracy_steps"]),
                                                       classifier_info["accuracy_by_step"])),
@@ -201,7 +195,6 @@ def evaluate(budget: str | None = None) -> dict:
                           "cfg_unet": round(cfg_info["seconds"], 1),
                           "noisy_classifier": round(classifier_info["seconds"], 1)},
         "sweep_seconds": round(time.perf_counter() - sweep_start, 1),
-        "seconds": round(time.perf_counter() - start, 1),
-        "budget": budget,
+        "measure_seconds": round(time.perf_counter() - start, 1),
     })
     return result

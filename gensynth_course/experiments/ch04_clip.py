@@ -12,19 +12,19 @@ two scenes that both show "a small red circle on the left" are the same answer.
 
 from __future__ import annotations
 
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.device import pick_device
-from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
 from gensynth_course.evaluation.evaluator_clip import (clip_config, embed_images, embed_texts, evaluator_clip_config,
-                                                       load_evaluator_clip, same_description, train_clip)
+                                                       load_evaluator_clip, load_shapes_clip, same_description)
 from gensynth_course.evaluation.metrics import recall_at_k
 from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, ZERO_SHOT_ATTRIBUTES, load_clip, prompt_ensemble,
                                                      zero_shot, zero_shot_accuracy)
 from gensynth_course.models.contrastive.clip import CLIP
 
-__all__ = ["clip_config", "evaluator_clip_config", "train_clip", "load_clip", "load_evaluator_clip", "embed_images",
+__all__ = ["clip_config", "evaluator_clip_config", "load_shapes_clip", "load_clip", "load_evaluator_clip", "embed_images",
            "embed_texts", "ONE_OBJECT", "ZERO_SHOT_ATTRIBUTES", "prompt_ensemble", "zero_shot", "zero_shot_accuracy",
            "retrieval", "evaluation_sets", "measure_clip", "evaluate"]
 
@@ -52,9 +52,8 @@ def retrieval(model: CLIP, tokenizer: Tokenizer, data: shapes.ShapesDataset, cap
     return {key: round(value, 4) for key, value in totals.items()}
 
 
-def evaluation_sets(budget: str | None = None) -> dict:
-    """Test and held-out scenes (seed 0 streams no model trains on), one caption each (seed 1)."""
-    n = by_budget(quick=200, standard=1000, budget=budget)
+def evaluation_sets(n: int) -> dict:
+    """``n`` test and ``n`` held-out scenes (seed 0 streams no model trains on), one caption each (seed 1)."""
     out = {}
     for split in ("test", "heldout"):
         data = shapes.load_shapes(split, n, seed=0)
@@ -62,10 +61,9 @@ def evaluation_sets(budget: str | None = None) -> dict:
     return out
 
 
-def measure_clip(model: CLIP, budget: str | None = None, sets: dict | None = None) -> dict:
+def measure_clip(model: CLIP, sets: dict) -> dict:
     """Retrieval on test and held-out scenes, and zero-shot accuracy on seen and held-out pairs."""
     tokenizer = Tokenizer(context_length=model.text.position.shape[0])
-    sets = sets or evaluation_sets(budget)
     prompts = prompt_ensemble(model, tokenizer, ONE_OBJECT)
     test, heldout = sets["test"], sets["heldout"]
     seen, unseen = (zero_shot_accuracy(model, tokenizer, data, prompts) for data, _ in (test, heldout))
@@ -75,19 +73,18 @@ def measure_clip(model: CLIP, budget: str | None = None, sets: dict | None = Non
             "zero_shot_seen": seen, "zero_shot_heldout": unseen}
 
 
-def evaluate(budget: str | None = None) -> dict:
+def evaluate(budget: str) -> dict:
     """Chapter 04's measured results (``python -m gensynth_course eval 04``)."""
-    budget = check_budget(budget)
-    evaluator, evaluator_info = load_attribute_evaluator(budget)
+    evaluator, evaluator_info = load_attribute_evaluator(evaluator_config(budget))
     accuracy = evaluator_info["accuracy"]
     per_attribute = {f"{split}/{name}": value for split, table in accuracy.items()
                      for name, value in table.items() if name != "scene"}
     device = pick_device()
-    clip, clip_info = load_clip(budget, device=device)
-    evaluator_clip, evaluator_clip_info = load_evaluator_clip(budget, device=device)
-    sets = evaluation_sets(budget)
-    results = measure_clip(clip, budget, sets)
-    twin = measure_clip(evaluator_clip, budget, sets)
+    clip, clip_info = load_clip(clip_config(budget), device=device)
+    evaluator_clip, evaluator_clip_info = load_evaluator_clip(evaluator_clip_config(budget), device=device)
+    sets = evaluation_sets(by_budget(quick=200, standard=1000, budget=budget))
+    results = measure_clip(clip, sets)
+    twin = measure_clip(evaluator_clip, sets)
     test_data, test_captions = sets["test"]
     return {
         "i2t_r1": results["i2t_r1"], "t2i_r1": results["t2i_r1"],

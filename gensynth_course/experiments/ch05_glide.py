@@ -26,11 +26,11 @@ from torch.nn import functional as F
 
 from gensynth_course.data import shapes
 from gensynth_course.evaluation.attribute_evaluator import load_attribute_evaluator
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.models.contrastive.clip import TextTransformer, contrastive_loss
 from gensynth_course.evaluation.evaluator_clip import same_description
-from gensynth_course.evaluation.judge import Judge
+from gensynth_course.evaluation.judge import Judge, judge_config
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas, sample
 from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions, BOS_ID, EOS_ID, PAD_ID
@@ -47,7 +47,7 @@ CONTEXT_LENGTH = 16
 EDIT_SCENE_SEED = 11
 
 
-def base_config(budget: str | None = None) -> dict:
+def base_config(budget: str) -> dict:
     """The base model: chapter 01's recipe (linear β, min-SNR weighting, warm-up, EMA) with a cosine
     learning-rate decay, on 32 × 32 RGB scenes folded into 2 × 2 patches (the UNet runs at 16, 8 and
     4 pixels), a 2-layer caption transformer, p_uncond = 0.2 (GLIDE)."""
@@ -60,7 +60,7 @@ def base_config(budget: str | None = None) -> dict:
                 steps=by_budget(quick=30, standard=8000, full=40_000, budget=budget))
 
 
-def noisy_clip_config(budget: str | None = None) -> dict:
+def noisy_clip_config(budget: str) -> dict:
     """The guiding CLIP: the UNet's encoder half with its time embedding, attention pooling, a
     causal caption transformer; trained on x_t at uniformly drawn t."""
     return dict(model="NoisyCLIP", channels=[32, 64], blocks=1, patch=2, image_width=128, heads=4,
@@ -71,7 +71,7 @@ def noisy_clip_config(budget: str | None = None) -> dict:
                 steps=by_budget(quick=20, standard=1200, full=8000, budget=budget))
 
 
-def upsampler_config(budget: str | None = None) -> dict:
+def upsampler_config(budget: str) -> dict:
     """The second stage: 64 × 64 output conditioned on the caption and on the 32 × 32 image upsampled
     bilinearly to 64 × 64 (three more channels). The network is the base model's, and since it has
     no position embeddings it is trained on random 32 × 32 crops (of the image and of its condition
@@ -84,20 +84,28 @@ def upsampler_config(budget: str | None = None) -> dict:
                 steps=by_budget(quick=20, standard=2500, full=20_000, budget=budget))
 
 
-def inpainting_config(budget: str | None = None) -> dict:
+def inpainting_config(budget: str) -> dict:
     """Fine-tuning the base model for inpainting: four zero-initialised channels (masked RGB image
     and mask), random masks, the base model's recipe at a lower learning rate."""
     return dict(base_config(budget), model="Inpainting", base=base_config(budget), lr=5e-4, warmup=50, seed=4,
                 steps=by_budget(quick=20, standard=1200, full=10_000, budget=budget))
 
 
-def sampling_config(budget: str | None = None) -> dict:
+def sampling_config(budget: str) -> dict:
     """The guidance sweep: DDIM with clipped x̂_0, the same starting noise for every scale, judged on
     the fixed caption set of :mod:`~gensynth_course.evaluation.judge`."""
     return dict(steps=by_budget(quick=10, standard=25, full=50, budget=budget), seed=0,
                 cfg_scales=by_budget(quick=[0.0, 1.0, 3.0], standard=[0.0, 1.0, 2.0, 3.0, 5.0, 8.0], budget=budget),
                 clip_scales=by_budget(quick=[0.0, 5.0], standard=[0.0, 1.0, 3.0, 10.0, 30.0], budget=budget),
-                upsampler_steps=by_budget(quick=5, standard=50, full=100, budget=budget))
+                upsampler_steps=by_budget(quick=5, standard=50, full=100, budget=budget),
+                scenes=by_budget(quick=8, standard=100, budget=budget))
+
+
+def measure_config(budget: str) -> dict:
+    """Everything chapter 05 measures with at a budget: its models' configs, the fixed judge, the
+    sampler. The measuring functions below take this and nothing else."""
+    return dict(base=base_config(budget), noisy_clip=noisy_clip_config(budget), upsampler=upsampler_config(budget),
+                inpainting=inpainting_config(budget), judge=judge_config(budget), sampling=sampling_config(budget))
 
 
 # ----------------------------------------------------------------------------- building
@@ -185,7 +193,7 @@ def upsampler_condition(low: torch.Tensor, size: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- training
 
 
-def _train_text_diffusion(config: dict, name: str, budget: str, build, condition=None, init=None,
+def _train_text_diffusion(config: dict, name: str, build, condition=None, init=None,
                           preview=None, preview_every: int = 0, device: torch.device | str | None = None):
     """Train (or load) one ε-model on captioned scenes. ``condition(idx, x0, generator)`` returns
     the image condition of a batch (None for the base model); ``init(model)`` sets the starting
@@ -207,26 +215,23 @@ def _train_text_diffusion(config: dict, name: str, budget: str, build, condition
                       preview_every=preview_every, checkpoint=checkpoint, desc=f"training {name}", device=device)
         return {k: history[k] for k in ("losses", "steps", "seconds", "examples_per_second")}
 
-    return load_or_train(CHAPTER, name, config, build, train, budget=budget, device=device)
+    return load_or_train(CHAPTER, name, config, build, train, device=device)
 
 
-def load_base(budget: str | None = None, preview=None, preview_every: int = 0,
-              device: torch.device | str | None = None):
-    """The text-conditional base model, from the cache or trained now (standard: about 10 CPU minutes)."""
-    budget = check_budget(budget)
-    config = base_config(budget)
-    return _train_text_diffusion(config, "base", budget, lambda: build_text_unet(config),
+def load_base(config: dict, preview=None, preview_every: int = 0, device: torch.device | str | None = None):
+    """The text-conditional base model of ``config`` (:func:`base_config`), from the cache or trained
+    now (standard: about 10 CPU minutes)."""
+    return _train_text_diffusion(config, "base", lambda: build_text_unet(config),
                                  preview=preview, preview_every=preview_every, device=device)
 
 
-def load_upsampler(budget: str | None = None, device: torch.device | str | None = None):
+def load_upsampler(config: dict, device: torch.device | str | None = None):
     """The 32 → 64 upsampler. It learns from real pairs: each 64 × 64 training render and the same
     scene rendered at 32 × 32 (what a perfect base model would have produced). It starts from the
     base model's weights with three zero-initialised condition channels (as the inpainting model
     does): the base already predicts noise precisely at every step, and trained from scratch for
-    the same few minutes an upsampler's small errors at high noise grow into stains and grain."""
-    budget = check_budget(budget)
-    config = upsampler_config(budget)
+    the same few minutes an upsampler's small errors at high noise grow into stains and grain.
+    ``config``: :func:`upsampler_config`."""
     low = to_model_range(shapes.load_shapes("train", config["train_scenes"], seed=config["seed"],
                                             size=config["low_size"]).images)
 
@@ -234,29 +239,27 @@ def load_upsampler(budget: str | None = None, device: torch.device | str | None 
         return upsampler_condition(low[idx], config["size"])
 
     def init(model):
-        base, _ = load_base(budget, device=device)
+        base, _ = load_base(config["base"], device=device)
         model.load_state_dict(add_condition_channels_to(copy.deepcopy(base), 3).state_dict())
 
-    return _train_text_diffusion(config, "upsampler", budget, lambda: add_condition_channels_to(build_text_unet(config), 3),
+    return _train_text_diffusion(config, "upsampler", lambda: add_condition_channels_to(build_text_unet(config), 3),
                                  condition=condition, init=init, device=device)
 
 
-def load_inpainting(budget: str | None = None, device: torch.device | str | None = None):
-    """The base model fine-tuned for inpainting (GLIDE, section 3.3)."""
-    budget = check_budget(budget)
-    config = inpainting_config(budget)
+def load_inpainting(config: dict, device: torch.device | str | None = None):
+    """The base model fine-tuned for inpainting (GLIDE, section 3.3); ``config``: :func:`inpainting_config`."""
 
     def build():
         return add_condition_channels_to(build_text_unet(config), 4)
 
     def init(model):
-        base, _ = load_base(budget, device=device)
+        base, _ = load_base(config["base"], device=device)
         model.load_state_dict(add_condition_channels_to(copy.deepcopy(base), 4).state_dict())
 
     def condition(idx, x0, generator):
         return inpainting_condition(x0, random_masks(len(x0), config["size"], generator))
 
-    return _train_text_diffusion(config, "inpainting", budget, build, condition=condition, init=init, device=device)
+    return _train_text_diffusion(config, "inpainting", build, condition=condition, init=init, device=device)
 
 
 def add_condition_channels_to(model: TextConditionalUNet, extra: int) -> TextConditionalUNet:
@@ -264,11 +267,8 @@ def add_condition_channels_to(model: TextConditionalUNet, extra: int) -> TextCon
     return model
 
 
-def load_noisy_clip(budget: str | None = None,
-                    device: torch.device | str | None = None) -> tuple[NoisyCLIP, dict]:
+def load_noisy_clip(config: dict, device: torch.device | str | None = None) -> tuple[NoisyCLIP, dict]:
     """The noise-aware CLIP: symmetric InfoNCE between x_t (t uniform in 0 … T−1) and captions."""
-    budget = check_budget(budget)
-    config = noisy_clip_config(budget)
 
     def train(model, checkpoint):
         sched = scheduler(config)
@@ -284,8 +284,7 @@ def load_noisy_clip(budget: str | None = None,
                       checkpoint=checkpoint, desc="training noisy CLIP", device=device)
         return {k: history[k] for k in ("losses", "steps", "seconds")}
 
-    return load_or_train(CHAPTER, "noisy_clip", config, lambda: build_noisy_clip(config), train, budget=budget,
-                         device=device)
+    return load_or_train(CHAPTER, "noisy_clip", config, lambda: build_noisy_clip(config), train, device=device)
 
 
 @torch.no_grad()
@@ -384,14 +383,14 @@ def inpaint(model: TextConditionalUNet, images: torch.Tensor, masks: torch.Tenso
 # ----------------------------------------------------------------------------- measuring
 
 
-def guidance_sweep(budget: str | None = None, progress: bool = True) -> dict:
-    """Sample the caption set at every scale of CFG and of CLIP guidance and judge each set.
-    Returns {"cfg": [row per scale], "clip": [...], "cfg_scales": [...], "clip_scales": [...]}."""
-    budget = check_budget(budget)
-    config = sampling_config(budget)
-    base, _ = load_base(budget)
-    clip, _ = load_noisy_clip(budget)
-    judge = Judge(budget)
+def guidance_sweep(m: dict, progress: bool = True) -> dict:
+    """Sample the caption set at every scale of CFG and of CLIP guidance and judge each set
+    (``m``: :func:`measure_config`). Returns {"cfg": [row per scale], "clip": [...], "cfg_scales":
+    [...], "clip_scales": [...]}."""
+    config = m["sampling"]
+    base, _ = load_base(m["base"])
+    clip, _ = load_noisy_clip(m["noisy_clip"])
+    judge = Judge(m["judge"])
     out = {"cfg_scales": config["cfg_scales"], "clip_scales": config["clip_scales"], "cfg": [], "clip": []}
     for method in ("cfg", "clip"):
         for scale in config[f"{method}_scales"]:
@@ -400,18 +399,18 @@ def guidance_sweep(budget: str | None = None, progress: bool = True) -> dict:
     return out
 
 
-def upsampler_quality(budget: str | None = None, n: int | None = None) -> dict:
+def upsampler_quality(m: dict, n: int | None = None) -> dict:
     """On test scenes: the true 32 × 32 render upsampled to 64 × 64 by the diffusion upsampler and by
     bilinear interpolation, each compared with the true 64 × 64 render: mean absolute error (in
     [0, 1] units) and ``detail``, the mean difference between neighbouring pixels relative to the
-    true render's (1 is right; below 1 is blurred, above 1 is grain or noise)."""
-    budget = check_budget(budget)
-    n = n or by_budget(quick=8, standard=100, budget=budget)
-    upsampler, _ = load_upsampler(budget)
+    true render's (1 is right; below 1 is blurred, above 1 is grain or noise). ``m``:
+    :func:`measure_config`; ``n`` scenes (the config's number unless given)."""
+    n = n or m["sampling"]["scenes"]
+    upsampler, _ = load_upsampler(m["upsampler"])
     scenes = shapes.make_scenes(n, "test", seed=7)
     captions = shapes.captions(scenes, seed=8)
     low, high = (to_model_range(shapes.render(scenes, size)) for size in (32, 64))
-    diffusion = upsample(upsampler, low, captions, sampling_config(budget)["upsampler_steps"], progress=False)
+    diffusion = upsample(upsampler, low, captions, m["sampling"]["upsampler_steps"], progress=False)
     bilinear = upsampler_condition(low, 64)
 
     def detail(x):
@@ -450,16 +449,16 @@ def seam(images: torch.Tensor, column: int = 16) -> float:
     return float((images[..., column] - images[..., column - 1]).abs().mean() / 2)
 
 
-def inpainting_quality(budget: str | None = None, n: int | None = None, scale: float = 3.0) -> dict:
+def inpainting_quality(m: dict, n: int | None = None, scale: float = 3.0) -> dict:
     """The editing task on ``n`` scenes for the fine-tuned model and the naive baseline: the whole
     edited image judged against the edit caption (``*_edit_accuracy``), the new left object alone
-    (``*_left_accuracy``), the seam at the mask's edge, and the seam of the true edited scenes."""
-    budget = check_budget(budget)
-    n = n or by_budget(quick=8, standard=100, budget=budget)
-    steps = sampling_config(budget)["steps"]
-    evaluator, _ = load_attribute_evaluator(budget)
-    inpainter, _ = load_inpainting(budget)
-    base, _ = load_base(budget)
+    (``*_left_accuracy``), the seam at the mask's edge, and the seam of the true edited scenes.
+    ``m``: :func:`measure_config`; ``n`` scenes (the config's number unless given)."""
+    n = n or m["sampling"]["scenes"]
+    steps = m["sampling"]["steps"]
+    evaluator, _ = load_attribute_evaluator(m["judge"]["evaluator"])
+    inpainter, _ = load_inpainting(m["inpainting"])
+    base, _ = load_base(m["base"])
     scenes, edited_scenes, captions, masks = edit_set(n)
     originals, truth = (to_model_range(shapes.render(x)) for x in (scenes, edited_scenes))
     wanted = [s.describe() for s in edited_scenes]
@@ -474,16 +473,16 @@ def inpainting_quality(budget: str | None = None, n: int | None = None, scale: f
     return out
 
 
-def evaluate(budget: str | None = None) -> dict:
+def evaluate(budget: str) -> dict:
     """Chapter 05's measured results (``python -m gensynth_course eval 05``)."""
-    budget = check_budget(budget)
+    m = measure_config(budget)
     start = time.time()
-    base, base_info = load_base(budget)
-    clip, clip_info = load_noisy_clip(budget)
-    upsampler, upsampler_info = load_upsampler(budget)
-    inpainter, inpainting_info = load_inpainting(budget)
+    base, base_info = load_base(m["base"])
+    clip, clip_info = load_noisy_clip(m["noisy_clip"])
+    upsampler, upsampler_info = load_upsampler(m["upsampler"])
+    inpainter, inpainting_info = load_inpainting(m["inpainting"])
     trained = time.time()
-    sweep = guidance_sweep(budget, progress=False)
+    sweep = guidance_sweep(m, progress=False)
     unguided = sweep["cfg"][sweep["cfg_scales"].index(1.0)]
     # Each method at its best scale with guidance switched on (CFG: s ≠ 1; CLIP guidance: s > 0).
     guided = {"cfg": [r for s, r in zip(sweep["cfg_scales"], sweep["cfg"]) if s != 1.0],
@@ -508,10 +507,10 @@ def evaluate(budget: str | None = None) -> dict:
         "cfg_scales": sweep["cfg_scales"], "clip_scales": sweep["clip_scales"], **per_scale,
         "noisy_clip_accuracy_by_t": dict(zip(["t=0", "t=250", "t=500", "t=750"],
                                              noisy_clip_accuracy(clip, [0, 250, 500, 750]))),
-        **{f"inpainting_{k}": v for k, v in inpainting_quality(budget).items()},
-        **{f"upsampling_{k}": v for k, v in upsampler_quality(budget).items()},
+        **{f"inpainting_{k}": v for k, v in inpainting_quality(m).items()},
+        **{f"upsampling_{k}": v for k, v in upsampler_quality(m).items()},
         "train_seconds": {"base": round(base_info["seconds"], 1), "noisy_clip": round(clip_info["seconds"], 1),
                           "upsampler": round(upsampler_info["seconds"], 1),
                           "inpainting": round(inpainting_info["seconds"], 1)},
-        "measure_seconds": round(time.time() - trained, 1), "seconds": round(time.time() - start, 1),
+        "measure_seconds": round(time.time() - trained, 1), "train_and_measure_seconds": round(time.time() - start, 1),
     }

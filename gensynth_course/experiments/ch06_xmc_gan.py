@@ -21,7 +21,6 @@ scored by the attribute evaluator (caption accuracy) and chapter 04's *evaluator
 
 from __future__ import annotations
 
-import functools
 import time
 
 import torch
@@ -29,14 +28,14 @@ from torch import nn
 
 from gensynth_course.data import shapes
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
-from gensynth_course.budget import by_budget, check_budget
-from gensynth_course.cache import cache_dir, load_or_train
-from gensynth_course.device import model_device, pick_device
+from gensynth_course.budget import by_budget
+from gensynth_course.cache import cache_dir, config_hash, load_or_train
+from gensynth_course.device import model_device
 from gensynth_course.models.contrastive.clip import CLIP
 from gensynth_course.evaluation.evaluator_clip import clip_config
 from gensynth_course.experiments.shapes_clip import load_clip
 from gensynth_course.data.fashion_mnist import to_model_range
-from gensynth_course.evaluation.judge import Judge
+from gensynth_course.evaluation.judge import Judge, judge_config
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
 from gensynth_course.train import Objective, fit
 from gensynth_course.models.gan.xmc_gan import XMCGAN, Generator, discriminator_loss, generator_loss
@@ -48,7 +47,7 @@ RUNS = {"baseline": (), "sentence": ("sentence",), "word": ("word",), "image": (
         "encoder": ("encoder",), "sentence_word": ("sentence", "word"), "all": LOSSES, "all_plain": LOSSES}
 
 
-def gan_config(run: str = "all", budget: str | None = None) -> dict:
+def gan_config(run: str, budget: str) -> dict:
     """One run of the ablation. The recipe is the paper's (Adam, β = (0.5, 0.999), learning rate
     4e-4 for D, one D step per G step) with G's learning rate doubled to 2e-4 for a short run
     (the paper: 1e-4), smaller networks and batches, and an EMA of the generator's weights to
@@ -123,34 +122,37 @@ def train_gan(model: XMCGAN, config: dict, text: CaptionEncoder, image_encoder: 
                device=device)
 
 
-@functools.lru_cache(maxsize=2)
-def _chapter04_clip(budget: str, cache: str, device: torch.device) -> CLIP:
-    """Chapter 04's CLIP, loaded once per budget, cache folder and device (every run of the ablation uses it)."""
-    return load_clip(budget, device=device)[0].eval().requires_grad_(False)
+_FROZEN_CLIPS: dict = {}
 
 
-def load_text_encoder(budget: str | None = None, device: torch.device | str | None = None) -> CaptionEncoder:
-    """Chapter 04's CLIP (from the cache, or trained now: about three CPU minutes) as the caption encoder."""
-    return CaptionEncoder(_chapter04_clip(check_budget(budget), str(cache_dir()), _device(device)))
+def _chapter04_clip(config: dict, device: torch.device | str | None) -> CLIP:
+    """Chapter 04's CLIP of ``config``, frozen, loaded once per config, cache folder and device (every
+    run of the ablation uses it)."""
+    key = (config_hash(config), str(cache_dir()), str(device))
+    if key not in _FROZEN_CLIPS:
+        _FROZEN_CLIPS[key] = load_clip(config, device=device)[0].eval().requires_grad_(False)
+    return _FROZEN_CLIPS[key]
 
 
-def load_image_encoder(budget: str | None = None, device: torch.device | str | None = None) -> nn.Module:
+def load_text_encoder(config: dict, device: torch.device | str | None = None) -> CaptionEncoder:
+    """Chapter 04's CLIP of ``config`` (a run's ``text_encoder``; from the cache, or trained now: about
+    three CPU minutes) as the caption encoder."""
+    return CaptionEncoder(_chapter04_clip(config, device))
+
+
+def load_image_encoder(config: dict, device: torch.device | str | None = None) -> nn.Module:
     """Chapter 04's CLIP image tower, frozen: the stand-in for the paper's pretrained VGG in the
     second image–image loss. Its features (before CLIP's projection) are what the loss compares."""
-    return _chapter04_clip(check_budget(budget), str(cache_dir()), _device(device)).visual
+    return _chapter04_clip(config, device).visual
 
 
-def _device(device: torch.device | str | None) -> torch.device:
-    return torch.device(device) if device is not None else pick_device(verbose=False)
-
-
-def load_gan(run: str = "all", budget: str | None = None, preview=None, preview_every: int = 0,
-             retrain: bool = False, device: torch.device | str | None = None) -> tuple[XMCGAN, dict]:
-    """One run of the ablation, from the cache or trained now (standard: a few CPU minutes)."""
-    budget = check_budget(budget)
-    config = gan_config(run, budget)
-    text = load_text_encoder(budget, device)
-    image_encoder = load_image_encoder(budget, device) if config["weights"]["encoder"] else None
+def load_gan(config: dict, preview=None, preview_every: int = 0, retrain: bool = False,
+             device: torch.device | str | None = None) -> tuple[XMCGAN, dict]:
+    """One run of the ablation (``config``: :func:`gan_config`), from the cache or trained now
+    (standard: a few CPU minutes)."""
+    run = config["run"]
+    text = load_text_encoder(config["text_encoder"], device)
+    image_encoder = load_image_encoder(config["text_encoder"], device) if config["weights"]["encoder"] else None
 
     def train(model, checkpoint):
         history = train_gan(model, config, text, image_encoder, checkpoint, preview=preview,
@@ -159,7 +161,7 @@ def load_gan(run: str = "all", budget: str | None = None, preview=None, preview_
         return history
 
     return load_or_train(CHAPTER, f"gan_{run}", config, lambda: build_gan(config, text), train,
-                         budget=budget, retrain=retrain, device=device)
+                         retrain=retrain, device=device)
 
 
 @torch.no_grad()
@@ -178,21 +180,20 @@ def generate(generator: Generator, text: CaptionEncoder, captions: list[str], se
     return torch.cat(out)
 
 
-def ablation(budget: str | None = None, runs: tuple[str, ...] = tuple(RUNS)) -> dict:
-    """Train (or load) every run of the ablation and judge each on the fixed caption set of
-    chapter 05. Returns run → measures: caption accuracy (all attributes right) per group,
-    R-precision, FD and diversity (the fixed :class:`~gensynth_course.evaluation.judge.Judge` of chapters 05 and 06), and for one-object captions the
-    accuracy of each attribute alone (partial credit, to see *what* a run gets right)."""
-    budget = check_budget(budget)
-    text = load_text_encoder(budget)
-    judge = Judge(budget)
+def ablation(configs: dict[str, dict], judge: dict) -> dict:
+    """Train (or load) every run of ``configs`` (run → :func:`gan_config`) and judge each on the fixed
+    caption set (``judge``: :func:`~gensynth_course.evaluation.judge.judge_config`). Returns run →
+    measures: caption accuracy (all attributes right) per group, R-precision, FD and diversity, and
+    for one-object captions the accuracy of each attribute alone (partial credit, to see *what* a
+    run gets right)."""
+    judge = Judge(judge)
     prompts = judge.prompts()
     one_object = [i for i, group in enumerate(judge.group * judge.repeats) if group == "one_object"]
     labels = shapes.description_labels([shapes.parse_caption(prompts[i]) for i in one_object])
     out = {}
-    for run in runs:
-        model, info = load_gan(run, budget)
-        images = generate(model.generator, text, prompts)
+    for run, config in configs.items():
+        model, info = load_gan(config)
+        images = generate(model.generator, load_text_encoder(config["text_encoder"]), prompts)
         by_attribute = attribute_accuracy(judge.evaluator, images[one_object], labels)
         out[run] = {**judge(images), **{f"one_object_{name}_accuracy": by_attribute[key] for name, key in
                                         (("position", "layout"), ("shape", "shape_0"), ("colour", "colour_0"),
@@ -201,11 +202,10 @@ def ablation(budget: str | None = None, runs: tuple[str, ...] = tuple(RUNS)) -> 
     return out
 
 
-def evaluate(budget: str | None = None) -> dict:
+def evaluate(budget: str) -> dict:
     """Chapter 06's measured results (``python -m gensynth_course eval 06``)."""
-    budget = check_budget(budget)
     start = time.time()
-    rows = ablation(budget)
+    rows = ablation({run: gan_config(run, budget) for run in RUNS}, judge_config(budget))
     flat = {f"{run}_{key}": value for run, row in rows.items() for key, value in row.items()}
 
     def beats(run: str, other: str) -> dict:
@@ -214,4 +214,4 @@ def evaluate(budget: str | None = None) -> dict:
                 for key in ("fd", "caption_accuracy", "r_precision")}
 
     return {**flat, "all_beats_baseline": beats("all", "baseline"), "attentional_beats_plain": beats("all", "all_plain"),
-            "seconds": round(time.time() - start, 1)}
+            "train_and_measure_seconds": round(time.time() - start, 1)}

@@ -31,7 +31,7 @@ from gensynth_course.data import sounds
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.models.contrastive.audio_head import AudioEncoder
 from gensynth_course.models.contrastive.audioclip import TRAINED_PAIRS, AudioCLIP
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images, embed_texts, same_description
 from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, classify_by_prompts, load_clip, lone_objects, prompt_ensemble, zero_shot_accuracy, zero_shot_scores)
@@ -46,7 +46,7 @@ CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's na
 SEED_OFFSET = {"train": 0, "test": 1_000_000, "heldout": 2_000_000, "all": 3_000_000}
 
 
-def audio_config(budget: str | None = None) -> dict:
+def audio_config(budget: str) -> dict:
     """Stage 1: the audio head (a ~50 k-parameter ESResNeXt in miniature on a frozen 512-point STFT,
     hop 16 ms, up to 2 kHz) on attribute classification, AdamW with warm-up and cosine decay, batches
     of 64 augmented clips."""
@@ -54,7 +54,8 @@ def audio_config(budget: str | None = None) -> dict:
                 hop=256, max_hz=2000,
                 train_scenes=by_budget(quick=200, standard=6000, full=20_000, budget=budget),
                 batch_size=64, lr=2e-3, weight_decay=1e-4, warmup=by_budget(quick=2, standard=100, budget=budget),
-                seed=0, steps=by_budget(quick=10, standard=2000, full=10_000, budget=budget))
+                seed=0, steps=by_budget(quick=10, standard=2000, full=10_000, budget=budget),
+                eval_scenes=by_budget(quick=100, standard=1000, budget=budget))
 
 
 def build_audio_encoder(config: dict) -> AudioEncoder:
@@ -82,32 +83,29 @@ def augmented_batch_fn(config: dict):
     return batch
 
 
-def load_audio_head(budget: str | None = None, device: torch.device | str | None = None) -> tuple[AudioEncoder, dict]:
+def load_audio_head(config: dict, device: torch.device | str | None = None) -> tuple[AudioEncoder, dict]:
     """Stage 1, from the cache or trained now; ``info`` holds the training history and the
     per-attribute accuracy on test and held-out sounds."""
-    budget = check_budget(budget)
-    config = audio_config(budget)
 
     def train(model, checkpoint):
         history = fit(model, lambda m, batch, generator: m.loss(*batch), augmented_batch_fn(config), config["steps"],
                       lr=config["lr"], seed=config["seed"], warmup=config["warmup"], schedule="cosine",
                       weight_decay=config["weight_decay"], checkpoint=checkpoint, desc="training the audio head",
                       device=device)
-        n = by_budget(quick=100, standard=1000, budget=budget)
+        n = config["eval_scenes"]
         accuracy = {}
         for split in ("test", "heldout"):
             data, waves = sound_bank(split, n, seed=1)
             accuracy[split] = attribute_accuracy(model, waves, data.labels)
         return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"], "accuracy": accuracy}
 
-    return load_or_train(CHAPTER, "audio_head", config, lambda: build_audio_encoder(config), train, budget=budget,
-                         device=device)
+    return load_or_train(CHAPTER, "audio_head", config, lambda: build_audio_encoder(config), train, device=device)
 
 
 # ----------------------------------------------------------------------------- stages 2 and 3
 
 
-def contrastive_config(mode: str, budget: str | None = None) -> dict:
+def contrastive_config(mode: str, budget: str) -> dict:
     """Partial or full training from stage 1's audio head and chapter 04's CLIP: batches of 128
     (sound, image, caption) triplets of training scenes, AdamW with warm-up and cosine decay."""
     if mode not in TRAINED_PAIRS:
@@ -133,15 +131,14 @@ def triplet_batch_fn(config: dict, tokenizer: Tokenizer):
     return batch
 
 
-def load_audioclip(mode: str, budget: str | None = None, device: torch.device | str | None = None,
+def load_audioclip(config: dict, device: torch.device | str | None = None,
                    retrain: bool = False) -> tuple[AudioCLIP, dict]:
     """Stage 2 (``mode="partial"``) or 3 (``"full"``), from the cache or trained now (stage 1 and
     chapter 04's CLIP are loaded, or trained first if the cache lacks them). ``info`` holds the
-    losses of every pair and the logit scales along training."""
-    budget = check_budget(budget)
-    config = contrastive_config(mode, budget)
-    audio, _ = load_audio_head(budget, device=device)
-    clip, _ = load_clip(budget, device=device)
+    losses of every pair and the logit scales along training. ``config``: :func:`contrastive_config`."""
+    mode = config["mode"]
+    audio, _ = load_audio_head(config["audio_head"], device=device)
+    clip, _ = load_clip(config["clip"], device=device)
     tokenizer = Tokenizer(context_length=config["clip"]["context_length"])
 
     def build():
@@ -164,7 +161,7 @@ def load_audioclip(mode: str, budget: str | None = None, device: torch.device | 
                 "logit_scales": {pair: [round(p[f"scale/{pair}"], 3) for p in history["parts"]] for pair in pairs},
                 "steps": history["steps"], "seconds": history["seconds"]}
 
-    return load_or_train(CHAPTER, f"audioclip_{mode}", config, build, train, budget=budget, retrain=retrain,
+    return load_or_train(CHAPTER, f"audioclip_{mode}", config, build, train, retrain=retrain,
                          device=device)
 
 
@@ -180,9 +177,14 @@ def embed_sounds(model: AudioCLIP, waves: torch.Tensor, batch_size: int = 500) -
                       for i in range(0, len(waves), batch_size)])
 
 
-def evaluation_bank(split: str, budget: str | None = None) -> tuple[shapes.ShapesDataset, torch.Tensor]:
-    """The test or held-out scenes every measure uses (seed 1: no training run draws them)."""
-    return sound_bank(split, by_budget(quick=200, standard=1000, budget=budget), seed=1)
+def evaluation_bank(split: str, n: int) -> tuple[shapes.ShapesDataset, torch.Tensor]:
+    """``n`` test or held-out scenes, as every measure uses them (seed 1: no training run draws them)."""
+    return sound_bank(split, n, seed=1)
+
+
+def evaluation_scenes(budget: str) -> int:
+    """How many test and held-out scenes the measures use at a budget."""
+    return by_budget(quick=200, standard=1000, budget=budget)
 
 
 def zero_shot_sounds(model: AudioCLIP, data: shapes.ShapesDataset, waves: torch.Tensor, prompts: torch.Tensor) -> dict:
@@ -215,12 +217,12 @@ def querying(model: AudioCLIP, data: shapes.ShapesDataset, waves: torch.Tensor, 
     return out
 
 
-def measure(model: AudioCLIP, budget: str | None = None) -> dict:
+def measure(model: AudioCLIP, n: int) -> dict:
     """Zero-shot classification of lone-object sounds (and, for comparison, images) on seen and
-    held-out pairs, and querying among test scenes and among held-out scenes."""
+    held-out pairs, and querying among test scenes and among held-out scenes (``n`` of each)."""
     tokenizer = Tokenizer(context_length=model.clip.text.position.shape[0])
     prompts = prompt_ensemble(model.clip, tokenizer, ONE_OBJECT)
-    test, heldout = evaluation_bank("test", budget), evaluation_bank("heldout", budget)
+    test, heldout = evaluation_bank("test", n), evaluation_bank("heldout", n)
     seen, unseen = zero_shot_sounds(model, *test, prompts), zero_shot_sounds(model, *heldout, prompts)
     images_unseen = zero_shot_accuracy(model.clip, tokenizer, heldout[0], prompts)
     out = {"zero_shot_heldout_accuracy": unseen["shape_colour"], "zero_shot_seen_accuracy": seen["shape_colour"],
@@ -230,19 +232,18 @@ def measure(model: AudioCLIP, budget: str | None = None) -> dict:
     return {**out, "zero_shot_seen": seen, "zero_shot_heldout": unseen}
 
 
-def evaluate(budget: str | None = None) -> dict:
+def evaluate(budget: str) -> dict:
     """Chapter 07's measured results (``python -m gensynth_course eval 07``)."""
-    budget = check_budget(budget)
     start = time.time()
-    _, head_info = load_audio_head(budget)
+    _, head_info = load_audio_head(audio_config(budget))
     results = {"chance": round(1 / (len(shapes.SHAPES) * len(shapes.COLOURS)), 4)}
     for split, table in head_info["accuracy"].items():
         results[f"audio_head_{split}_attribute_accuracy"] = min(v for k, v in table.items() if k != "scene")
         results[f"audio_head_{split}_scene_accuracy"] = table["scene"]
     rows = {}
     for mode in TRAINED_PAIRS:
-        model, info = load_audioclip(mode, budget)
-        rows[mode] = {**measure(model, budget), "train_seconds": round(info["seconds"], 1)}
+        model, info = load_audioclip(contrastive_config(mode, budget))
+        rows[mode] = {**measure(model, evaluation_scenes(budget)), "train_seconds": round(info["seconds"], 1)}
     for mode, row in rows.items():
         results.update({f"{mode}_{key}": value for key, value in row.items() if not isinstance(value, dict)})
     results["zero_shot_heldout_over_chance"] = {mode: round(row["zero_shot_heldout_accuracy"] / results["chance"], 2)
@@ -252,5 +253,5 @@ def evaluate(budget: str | None = None) -> dict:
                                      if isinstance(value, float) and "chance" not in key and key != "train_seconds"}
     # partial training keeps chapter 04's image and text heads, so its text→image row is CLIP's own
     results.update(audio_head_accuracy=head_info["accuracy"], partial=rows["partial"], full=rows["full"],
-                   seconds=round(time.time() - start, 1))
+                   train_and_measure_seconds=round(time.time() - start, 1))
     return results

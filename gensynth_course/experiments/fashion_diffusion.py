@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from gensynth_course.budget import by_budget, check_budget
+from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
 from gensynth_course.data.fashion_mnist import load_fashion_mnist
 from gensynth_course.models.diffusion.guidance import drop_labels
@@ -16,7 +16,7 @@ from gensynth_course.models.diffusion.unet import UNet
 from gensynth_course.train import fit
 
 
-def unet_config(budget: str | None = None) -> dict:
+def unet_config(budget: str) -> dict:
     """Our UNet's recipe. Small batches and a high learning rate with warm-up, EMA weights and
     min-SNR loss weighting are what make a few CPU minutes count; see chapter 01 for each choice."""
     return dict(model="UNet", channels=[24, 48], blocks=1, patch=2, schedule="linear", T=1000,
@@ -40,8 +40,8 @@ def build(config: dict) -> torch.nn.Module:
                 num_classes=config.get("num_classes", 0))
 
 
-def train_diffusion(config: dict, name: str, budget: str, preview=None, preview_every: int = 0,
-                    device: torch.device | str | None = None, chapter: str = "ch01_ddpm"):
+def load_diffusion(config: dict, name: str, preview=None, preview_every: int = 0,
+                   device: torch.device | str | None = None, chapter: str = "ch01_ddpm"):
     """Train (or load from the cache) one ε-prediction model described by ``config``, on ``device``
     (the course's device unless given), where the returned model stays. It is cached under ``chapter``.
 
@@ -66,10 +66,9 @@ def train_diffusion(config: dict, name: str, budget: str, preview=None, preview_
                       checkpoint=checkpoint, desc=f"training {name}", device=device)
         return {k: history[k] for k in ("losses", "steps", "seconds", "examples_per_second")}
 
-    return load_or_train(chapter, name, config, lambda: build(config), train, budget=budget, device=device)
+    return load_or_train(chapter, name, config, lambda: build(config), train, device=device)
 
 
-def train_unet(budget: str | None = None, preview=None, preview_every: int = 0):
-    """Chapter 01's UNet at this budget, from the cache or trained now."""
-    budget = check_budget(budget)
-    return train_diffusion(unet_config(budget), "unet", budget, preview, preview_every, chapter="ch01_ddpm")
+def load_unet(config: dict, preview=None, preview_every: int = 0, device: torch.device | str | None = None):
+    """Chapter 01's UNet of ``config`` (:func:`unet_config`), from the cache or trained now."""
+    return load_diffusion(config, "unet", preview, preview_every, device, chapter="ch01_ddpm")

@@ -8,7 +8,7 @@ import torch
 
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
-from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images, embed_texts, train_clip
+from gensynth_course.evaluation.evaluator_clip import embed_images, embed_texts, load_shapes_clip
 from gensynth_course.models.contrastive.clip import CLIP
 
 # Every description of a lone object (4 shapes × 6 colours × 2 sizes × 5 positions = 240 classes).
@@ -22,10 +22,11 @@ ZERO_SHOT_ATTRIBUTES = {
 }
 
 
-def load_clip(budget: str | None = None, preview=None, preview_every: int = 0,
+def load_clip(config: dict, preview=None, preview_every: int = 0,
               device: torch.device | str | None = None) -> tuple[CLIP, dict]:
-    """Chapter 04's CLIP (trained once, then loaded by every chapter that needs it)."""
-    return train_clip(clip_config(budget), "clip", budget, preview, preview_every, device)
+    """Chapter 04's CLIP of ``config`` (:func:`clip_config`), trained once, then loaded by every
+    chapter that needs it."""
+    return load_shapes_clip(config, "clip", preview, preview_every, device)
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from gensynth_course.device import model_device
 from gensynth_course.progress import progress_bar
 
 
@@ -190,7 +191,7 @@ def sample(
     shape: tuple[int, ...],
     num_inference_steps: int | None = None,
     generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     frames: int = 0,
     batch_size: int = 500,
     progress: bool = True,
@@ -202,8 +203,10 @@ def sample(
     ``num_inference_steps``: how many steps to take, 1 to T (DDIM); ``None`` takes all T.
     Returns ``(images, snapshots)``: the final images (clipped to [−1, 1]) and, if ``frames`` > 0,
     about that many intermediate x_t of the first batch, for a GIF of the sampling process.
-    Large requests run in batches of ``batch_size``.
+    Large requests run in batches of ``batch_size``, on ``device`` (by default where ``model`` is);
+    the images come back on the CPU.
     """
+    device = torch.device(device) if device is not None else model_device(model)
     steps = scheduler.num_train_timesteps if num_inference_steps is None else num_inference_steps
     scheduler.set_timesteps(steps)
     was_training = model.training
@@ -216,7 +219,7 @@ def sample(
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         x = torch.randn((m, *shape[1:]), generator=generator).to(device)
-        kwargs = {k: v[start:start + m] if torch.is_tensor(v) else v for k, v in model_kwargs.items()}
+        kwargs = {k: v[start:start + m].to(device) if torch.is_tensor(v) else v for k, v in model_kwargs.items()}
         for i, t in enumerate(scheduler.timesteps.tolist()):
             eps = model(x, torch.full((m,), t, device=device, dtype=torch.long), **kwargs)
             x = scheduler.step(eps, t, x, generator=generator)
