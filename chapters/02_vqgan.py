@@ -545,9 +545,19 @@ def hinge_d_loss(logits_real, logits_fake):
 check.check_hinge_d_loss(hinge_d_loss)
 
 # %% [markdown]
-# **Going further.** Train the VQ autoencoder with `ema=True` in its quantizer and compare code
-# usage; change `top_k` and the temperature in `ch02_vqgan.sample_images` and watch accuracy trade
-# against variety; or give every sliding window its coordinates as a second condition token, the
+# **Going further.** Train the VQ-VAE with EMA codebook updates (`VectorQuantizer(ema=True)`, the
+# VQ-VAE-2 recipe) and compare its code usage with the restart fix; or sample with other `top_k` and
+# temperatures and watch accuracy trade against variety:
+#
+# ```python
+# ema_vqvae, _ = ch02_vqgan.load_autoencoder(dict(ch02_vqgan.autoencoder_config("vqvae", BUDGET), ema=True))
+# print(ch02_vqgan.reconstruction_report(ema_vqvae, eval_images, None)["used_code_fraction"])
+# for top_k, temperature in ((4, 0.8), (None, 1.0)):
+#     bold = ch02_vqgan.sample_images(vqgan, prior, torch.arange(10).repeat(2), temperature, top_k)
+#     show_grid(bold, f"top-k {top_k}, temperature {temperature}", nrow=10)
+# ```
+#
+# A project for later: give every sliding window its coordinates as a second condition token, the
 # paper's fix for data that is not spatially invariant.
 #
 # Next: chapter 03 goes back to diffusion and steers it towards a class, with a classifier's

@@ -574,9 +574,10 @@ check.check_self_modulation(self_modulation)
 
 # %% [markdown]
 # **5.** (No checker.) ρ₂ decides whether the region–word score listens to all words or mostly to
-# the best-aligned one. Train the `word` run with ρ₂ = 1 and ρ₂ = 20 (`xmc_losses.RHO_2`, or a
-# copy of `generator_loss`) at the quick and then the standard budget, and compare caption
-# accuracy by attribute: which attribute suffers when one word dominates?
+# the best-aligned one. Train the `word` run with ρ₂ = 1 and ρ₂ = 20 (`xmc_losses.word_region_scores`
+# takes `rho2=`: pass it where copies of `discriminator_loss` and `generator_loss` call it) at the
+# quick and then the standard budget, and compare caption accuracy by attribute: which attribute
+# suffers when one word dominates?
 #
 # **6.** (No checker.) The contrastive heads learn from real pairs only. Let D's image–sentence
 # loss see generated images too (as positives with their sentences) and retrain the `all` run.

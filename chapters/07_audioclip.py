@@ -528,9 +528,10 @@ check.check_average_precision(average_precision)
 
 # %% [markdown]
 # **5.** (No checker.) The paper's front end is trainable. Retrain stage 1 with
-# `trainable_frontend=True` (a copy of `ch07_audioclip.audio_config` passed to `load_or_train`, or edit it
-# and let the cache key change) and compare the held-out accuracy and the learned kernels with the
-# Fourier basis: which frequencies does training emphasise?
+# `trainable_frontend=True`, a new config and so a new cached model,
+# `ch07_audioclip.load_audio_head(dict(audio_config, trainable_frontend=True))`, and compare the
+# held-out accuracy and the learned kernels with the Fourier basis: which frequencies does training
+# emphasise?
 #
 # **6.** (No checker.) Does stage 1 matter? Start partial training from an untrained audio head
 # (build a fresh `AudioEncoder` in place of `load_audio_head`) and compare zero-shot on held-out

@@ -51,7 +51,7 @@ def autoencoder_config(kind: str, budget: str) -> dict:
 
 def build_trainer(config: dict) -> VQGANTrainer:
     autoencoder = VQAutoencoder(tuple(config["widths"]), config["dim"], config["num_codes"], config["beta"],
-                                restart_dead=config["restart_dead"])
+                                ema=config.get("ema", False), restart_dead=config["restart_dead"])
     if config["kind"] != "vqgan":
         return VQGANTrainer(autoencoder, perceptual=None, gan=False)
     return VQGANTrainer(autoencoder, PerceptualLoss("course", config["perceptual"]), gan=True, disc_start=config["disc_start"],
