@@ -174,25 +174,8 @@ def fit(
     ema = EMA(averaged, ema_decay) if ema_decay else None
     history = {**{key: [] for key in loss_keys}, "steps": 0, "seconds": 0.0, "examples": 0}
 
-    if checkpoint is not None and Path(checkpoint).exists():
-        try:
-            state = load_safe(checkpoint)
-            model.load_state_dict(state["model"])
-            for optimizer, saved in zip(optimizers, state["optimizers"], strict=True):
-                optimizer.load_state_dict(saved)
-            if ema is not None:
-                ema.model.load_state_dict(state["ema"])
-                ema.updates = state["history"]["steps"]
-            history = state["history"]
-            print(f"gensynth_course: resuming {desc} from step {history['steps']} ({checkpoint})")
-        except (CorruptCheckpoint, KeyError, RuntimeError, ValueError) as error:
-            set_aside(Path(checkpoint), f"the interrupted run's checkpoint is damaged: {error}")
-
-    def save_progress():
-        if checkpoint is not None:
-            save_atomic({"format": FORMAT, "model": model.state_dict(),
-                         "optimizers": [o.state_dict() for o in optimizers],
-                         "ema": ema.model.state_dict() if ema else {}, "history": history}, Path(checkpoint))
+    saved = _Checkpoint(checkpoint, model, optimizers, ema)
+    history = saved.restore(desc) or history
 
     start_step, start_time = history["steps"], time.perf_counter() - history["seconds"]
     bar = progress_bar(total=steps, initial=start_step, desc=desc)
@@ -217,9 +200,9 @@ def fit(
                 if preview is not None and preview_every and (step + 1) % preview_every == 0:
                     preview(ema.model if ema else averaged, step + 1)
                 if checkpoint_every and (step + 1) % checkpoint_every == 0:
-                    save_progress()
+                    saved.save(history)
     except KeyboardInterrupt:
-        save_progress()
+        saved.save(history)
         bar.close()
         raise KeyboardInterrupt(
             f"training interrupted at step {history['steps']}; progress saved to {checkpoint}. {resume_hint()}"
@@ -232,6 +215,39 @@ def fit(
     model.eval()
     history["examples_per_second"] = history["examples"] / max(history["seconds"], 1e-9)
     return history
+
+
+class _Checkpoint:
+    """What a run saves and resumes from (atomically, read back weights-only): the weights, every
+    optimiser's state, the EMA and the history. Nothing else is needed to continue exactly."""
+
+    def __init__(self, path: Path | None, model: nn.Module, optimizers: list, ema: EMA | None):
+        self.path, self.model, self.optimizers, self.ema = (Path(path) if path else None), model, optimizers, ema
+
+    def restore(self, desc: str) -> dict | None:
+        """The saved history after loading the saved state, or None (no checkpoint, or a damaged one
+        that is set aside: the run starts again)."""
+        if self.path is None or not self.path.exists():
+            return None
+        try:
+            state = load_safe(self.path)
+            self.model.load_state_dict(state["model"])
+            for optimizer, saved in zip(self.optimizers, state["optimizers"], strict=True):
+                optimizer.load_state_dict(saved)
+            if self.ema is not None:
+                self.ema.model.load_state_dict(state["ema"])
+                self.ema.updates = state["history"]["steps"]
+        except (CorruptCheckpoint, KeyError, RuntimeError, ValueError) as error:
+            set_aside(self.path, f"the interrupted run's checkpoint is damaged: {error}")
+            return None
+        print(f"gensynth_course: resuming {desc} from step {state['history']['steps']} ({self.path})")
+        return state["history"]
+
+    def save(self, history: dict) -> None:
+        if self.path is not None:
+            save_atomic({"format": FORMAT, "model": self.model.state_dict(),
+                         "optimizers": [o.state_dict() for o in self.optimizers],
+                         "ema": self.ema.model.state_dict() if self.ema else {}, "history": history}, self.path)
 
 
 def _one_step(model, objectives, optimizers, batch_fn, step, steps, seed, warmup, schedule, device, history):

@@ -190,3 +190,18 @@ def test_top_k_one_is_greedy(prior):
     logits = torch.randn(5, 16)
     picked = prior.next_code(logits, 1.0, 1, torch.Generator().manual_seed(0))
     assert torch.equal(picked, logits.argmax(1))
+
+
+def test_the_codebook_gradient_is_the_same_every_time():
+    """Training must repeat bit for bit: the gradient reaching the codebook may not depend on how
+    the CPU's threads happened to add up the codes' shares (plain indexing's backward does)."""
+    torch.manual_seed(0)
+    q = VectorQuantizer(128, 16)
+    z = torch.randn(64, 16, 7, 7, requires_grad=True)
+    grads = []
+    for _ in range(6):
+        q.codebook.grad = None
+        quantized, _, loss = q(z)
+        (loss + quantized.pow(2).sum()).backward()
+        grads.append(q.codebook.grad.clone())
+    assert all(torch.equal(grads[0], g) for g in grads[1:])

@@ -62,7 +62,7 @@ class VectorQuantizer(nn.Module):
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codes for an index grid (B, H, W) → (B, D, H, W): what the decoder receives."""
-        return self.codebook[indices].permute(0, 3, 1, 2)
+        return F.embedding(indices, self.codebook).permute(0, 3, 1, 2)
 
     def forward(self, z: torch.Tensor):
         b, d, h, w = z.shape
@@ -70,7 +70,9 @@ class VectorQuantizer(nn.Module):
         indices = self.nearest(z_flat.detach())
         if self.training:
             self._update(z_flat.detach(), indices)
-        e = self.codebook[indices]                                      # (B·H·W, D)
+        # F.embedding, not codebook[indices]: its gradient sums in a fixed order on the CPU, where
+        # indexing's accumulates across threads and a training run would not repeat bit for bit.
+        e = F.embedding(indices, self.codebook)                         # (B·H·W, D)
         commitment = F.mse_loss(z_flat, e.detach())                     # ‖z − sg[e]‖²
         if self.ema:
             loss = self.beta * commitment                               # codes move by EMA, not gradient
