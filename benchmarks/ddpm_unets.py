@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from gensynth_course.experiments import ch01_ddpm
 from gensynth_course.cache import config_hash
-from gensynth_course.evaluation.fashion_classifier import classifier_config
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
+from gensynth_course.experiments import ch01_ddpm
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
 
 RESULTS = Path(__file__).parent / "results" / "seed_reference.json"
@@ -87,6 +87,7 @@ def seed_recipe(device: torch.device) -> None:
         "train_seconds": round(info["seconds"], 1),
         "sampling_seconds": seconds,
         "classifier_config_hash": config_hash(classifier_config("standard")),
+        "classifier_code_hash": load_classifier(classifier_config("standard"))[1]["code_hash"],
         "command": f"python benchmarks/ddpm_unets.py --seed-recipe --device {device.type}",
         "date": datetime.date.today().isoformat(),
         "machine": machine(device),

@@ -44,24 +44,26 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Image, display
 
-from gensynth_course.experiments import ch01_ddpm
 from gensynth_course.budget import BUDGET, by_budget
 from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist, to_model_range
 from gensynth_course.device import pick_device
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
 from gensynth_course.evaluation.fashion_classifier import classifier_config
+from gensynth_course.experiments import ch01_ddpm, fashion_diffusion
 from gensynth_course.images import save_gif, show_grid
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
 from gensynth_course.notebook import LivePreview, figures_dir, show_source, slider
 from gensynth_course.seeding import seed_everything
+from gensynth_course.train import fit
 
 generator = seed_everything(0)
-device = pick_device()
+pick_device()          # prints where every model of this chapter trains, samples and is measured
 print(f"budget: {BUDGET}")
 
 # %% [markdown]
-# The models in this chapter are small enough that the CPU is the right device for them: the cost
-# of a step is dominated by many small operations, not by big matrix products. Everything below
-# runs on the CPU so that results are the same on every machine.
+# The line above says where the course computes: `pick_device` chooses once, a GPU when there is
+# one and the CPU otherwise (`GENSYNTH_DEVICE=cpu` overrides), and every model below trains, samples
+# and is measured there. The models of this chapter are small enough that a laptop's CPU trains
+# them in minutes; on the CPU a run repeats bit for bit, interrupted or not.
 
 # %% [markdown]
 # ## 1 · The data
@@ -272,6 +274,16 @@ for name, net in (("seed tutorial's MyUNet", seed_net), ("our UNet", ours)):
 # weighting, and an exponential moving average (EMA) of the weights, which the paper also samples
 # from. The model is cached: run the cell again, or chapter 01's `eval`, and it loads instead of
 # training. The preview shows DDIM samples from the EMA weights as training goes.
+#
+# Every model of the course trains in one loop, `fit`: below is `load_diffusion`, which hands it
+# Algorithm 1's loss (`DDPMScheduler.loss` above) and a batch function, then the loop itself. Step k
+# draws everything random (the batch, t, ε) from a generator seeded by the run's seed and k, and the
+# loop saves its state every few hundred steps: interrupt the cell (■) and run it again, and it
+# resumes and ends with exactly the weights an uninterrupted run would have.
+
+# %%
+show_source(fashion_diffusion.load_diffusion)
+show_source(fit)
 
 # %%
 print({k: v for k, v in config.items()})
@@ -417,6 +429,9 @@ plt.show()
 # `fd_seed_reference_best_sampler` keeps the tutorial's weights and tries our samplers instead
 # (clipped x̂₀, ancestral or DDIM): the best of them is the fairest comparison of the two
 # *networks and recipes*. `benchmarks/results/seed_reference.json` lists all four samplers.
+# Both appear only when they were measured with the very classifier that measured ours (the same
+# config and the same code: FD-FMNIST lives in that network's feature space); otherwise `note` says
+# how to measure them.
 #
 # ## 10 · Exercises
 #

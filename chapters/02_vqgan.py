@@ -52,26 +52,26 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn import functional as F
 
-from gensynth_course.experiments import ch02_vqgan
 from gensynth_course.budget import BUDGET
-from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist, to_model_range
 from gensynth_course.device import pick_device
-from gensynth_course.images import show_grid
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD
-from gensynth_course.notebook import LivePreview, show_source
-from gensynth_course.models.vq.quantizer import VectorQuantizer
-from gensynth_course.seeding import seed_everything
+from gensynth_course.experiments import ch02_vqgan
+from gensynth_course.images import show_grid
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
+from gensynth_course.models.vq.quantizer import VectorQuantizer
 from gensynth_course.models.vq.vqgan import VQAutoencoder, VQGANTrainer, adaptive_weight
+from gensynth_course.notebook import LivePreview, show_source
+from gensynth_course.seeding import seed_everything
 
 generator = seed_everything(0)
-device = pick_device()
+pick_device()          # prints where every model of this chapter trains, samples and is measured
 print(f"budget: {BUDGET}")
 
 # %% [markdown]
-# As in chapter 01, these models are small enough that the CPU runs them well, and everything
-# below runs on the CPU so that the numbers are the same on every machine.
+# As in chapter 01, everything below runs on the device printed above; these models are small
+# enough that a laptop's CPU trains them in minutes.
 #
 # ## 1 · Why compress first: the cost of a long sentence
 #

@@ -46,28 +46,26 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course.experiments import fashion_diffusion
-from gensynth_course.experiments import ch03_guided_diffusion
 from gensynth_course.budget import BUDGET
-from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import CLASSES, load_fashion_mnist
 from gensynth_course.device import pick_device
-from gensynth_course.models.diffusion.schedulers import DDPMScheduler, sample
-from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
-from gensynth_course.images import show_rows
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD
+from gensynth_course.experiments import ch03_guided_diffusion, fashion_diffusion
+from gensynth_course.images import show_rows
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier, NoisyTrunk
+from gensynth_course.models.diffusion.schedulers import DDPMScheduler, sample
+from gensynth_course.models.diffusion.unet import UNet
 from gensynth_course.notebook import LivePreview, show_source, slider
 from gensynth_course.seeding import seed_everything
-from gensynth_course.models.diffusion.unet import UNet
 
 generator = seed_everything(0)
-device = pick_device()
+pick_device()          # prints where every model of this chapter trains, samples and is measured
 print(f"budget: {BUDGET}")
 
 # %% [markdown]
-# Like chapters 01 and 02, everything here runs on the CPU, so the numbers are the same on every
-# machine.
+# Like chapters 01 and 02, everything here runs on the device printed above.
 #
 # ## 1 · From a class to a score: Bayes' rule, one gradient at a time
 #

@@ -45,20 +45,20 @@ import textwrap
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course.experiments import ch04_clip
-from gensynth_course.data import shapes
-from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
 from gensynth_course.budget import BUDGET, by_budget
-from gensynth_course.models.contrastive.clip import CLIP, AttentionPool2d, TextTransformer, contrastive_loss
+from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError
 from gensynth_course.device import pick_device
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
+from gensynth_course.experiments import ch04_clip
 from gensynth_course.images import show_grid
+from gensynth_course.models.contrastive.clip import CLIP, AttentionPool2d, TextTransformer, contrastive_loss
 from gensynth_course.notebook import LivePreview, headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError
 
 generator = seed_everything(0)
-device = pick_device()
+pick_device()          # prints where every model of this chapter trains, samples and is measured
 print(f"budget: {BUDGET}")
 
 # %% [markdown]
@@ -240,7 +240,7 @@ def similarity_matrix(model: CLIP, ax, step: int | None = None):
 
 
 preview = LivePreview(None, "", config["steps"], draw=similarity_matrix, figsize=(3.6, 3.4))
-model, info = ch04_clip.load_clip(config, preview=preview, preview_every=max(config["steps"] // 7, 1), device=device)
+model, info = ch04_clip.load_clip(config, preview=preview, preview_every=max(config["steps"] // 7, 1))
 print(f"{info['steps']} steps in {info['seconds']:.0f} s ({info['examples_per_second']:.0f} pairs/s)")
 
 # %% [markdown]
@@ -493,7 +493,7 @@ print(f"caption accuracy of test images with their own captions: {right.float().
       f"with their neighbour's: {swapped.float().mean():.4f}")
 
 # %%
-evaluator_clip, evaluator_clip_info = ch04_clip.load_evaluator_clip(ch04_clip.evaluator_clip_config(BUDGET), device=device)
+evaluator_clip, evaluator_clip_info = ch04_clip.load_evaluator_clip(ch04_clip.evaluator_clip_config(BUDGET))
 print("evaluator CLIP, test retrieval:", ch04_clip.retrieval(evaluator_clip, tokenizer, test_set, test_captions))
 
 # %% [markdown]

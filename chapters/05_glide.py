@@ -47,23 +47,23 @@ import textwrap
 import matplotlib.pyplot as plt
 import torch
 
-from gensynth_course.experiments import ch05_glide
-from gensynth_course.data import shapes
-from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
 from gensynth_course.budget import BUDGET
+from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.device import pick_device
-from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions
-from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
+from gensynth_course.experiments import ch05_glide
 from gensynth_course.images import show_grid, show_rows
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
+from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
+from gensynth_course.models.diffusion.unet import Attention, UNet, add_condition_channels
 from gensynth_course.notebook import LivePreview, headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.data.tokenizer import Tokenizer
-from gensynth_course.models.diffusion.unet import Attention, UNet, add_condition_channels
 
 generator = seed_everything(0)
-device = pick_device()
+pick_device()          # prints where every model of this chapter trains, samples and is measured
 tokenizer = Tokenizer()
 measured_with = ch05_glide.measure_config(BUDGET)    # every config this chapter trains and measures with
 evaluator, _ = load_attribute_evaluator(measured_with["judge"]["evaluator"])
@@ -161,7 +161,7 @@ for text in preview_captions:
     print("  ", text)
 preview = LivePreview(lambda m: ch05_glide.generate(m, preview_captions, "cfg", 3.0, steps=10, progress=False),
                       "CFG s = 3, the eight captions above", config["steps"])
-base, base_info = ch05_glide.load_base(config, preview=preview, preview_every=max(config["steps"] // 6, 1), device=device)
+base, base_info = ch05_glide.load_base(config, preview=preview, preview_every=max(config["steps"] // 6, 1))
 print(f"{base_info['steps']} steps in {base_info['seconds']:.0f} s; "
       f"{sum(p.numel() for p in base.parameters()) / 1e6:.2f} M parameters")
 
@@ -223,7 +223,7 @@ scale_grid("cfg", scales, preview_captions, title="classifier-free guidance: one
 
 # %%
 show_source(NoisyImageEncoder)
-clip, clip_info = ch05_glide.load_noisy_clip(measured_with["noisy_clip"], device=device)
+clip, clip_info = ch05_glide.load_noisy_clip(measured_with["noisy_clip"])
 print(f"noisy CLIP: {clip_info['steps']} steps in {clip_info['seconds']:.0f} s")
 
 # %% [markdown]
@@ -375,7 +375,7 @@ else:
 
 # %%
 show_source(ch05_glide.upsampler_condition)
-upsampler, upsampler_info = ch05_glide.load_upsampler(measured_with["upsampler"], device=device)
+upsampler, upsampler_info = ch05_glide.load_upsampler(measured_with["upsampler"])
 print(f"upsampler: {upsampler_info['steps']} steps in {upsampler_info['seconds']:.0f} s")
 
 # %%
@@ -414,7 +414,7 @@ print(ch05_glide.upsampler_quality(measured_with))
 # %%
 show_source(add_condition_channels)
 show_source(ch05_glide.inpainting_condition)
-inpainter, inpainting_info = ch05_glide.load_inpainting(measured_with["inpainting"], device=device)
+inpainter, inpainting_info = ch05_glide.load_inpainting(measured_with["inpainting"])
 print(f"inpainting fine-tune: {inpainting_info['steps']} steps in {inpainting_info['seconds']:.0f} s")
 
 # %% [markdown]

@@ -46,23 +46,25 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import FancyBboxPatch
 
+from gensynth_course.budget import BUDGET
 from gensynth_course.data import shapes
-
-from gensynth_course.models.gan import xmc_losses
-from gensynth_course.experiments import ch06_xmc_gan
+from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.device import pick_device
 from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
 from gensynth_course.evaluation.evaluator_clip import clip_config
 from gensynth_course.evaluation.judge import judge_config
-from gensynth_course.budget import BUDGET
-from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.experiments import ch06_xmc_gan
 from gensynth_course.images import show_grid, show_rows
+from gensynth_course.models.gan import xmc_losses
+from gensynth_course.models.gan.xmc_gan import (Discriminator, Generator, SelfModulation, discriminator_loss,
+                                                generator_loss)
 from gensynth_course.notebook import LivePreview, headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.models.gan.xmc_gan import Discriminator, Generator, SelfModulation, discriminator_loss, generator_loss
 
 generator = seed_everything(0)
 judge = judge_config(BUDGET)                 # the fixed judge of chapters 05 and 06
 evaluator, _ = load_attribute_evaluator(judge["evaluator"])
+pick_device()          # prints where every model of this chapter trains, samples and is measured
 print(f"budget: {BUDGET}")
 
 # %% [markdown]

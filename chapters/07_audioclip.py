@@ -51,21 +51,21 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Audio, display
 
-from gensynth_course.data import shapes
-
-from gensynth_course.data import sounds
+from gensynth_course.budget import BUDGET
+from gensynth_course.data import shapes, sounds
+from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.device import pick_device
+from gensynth_course.evaluation.evaluator_clip import embed_images, embed_texts
 from gensynth_course.experiments import ch07_audioclip
+from gensynth_course.images import show_grid
 from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
 from gensynth_course.models.contrastive.audioclip import AudioCLIP
-from gensynth_course.budget import BUDGET
-from gensynth_course.evaluation.evaluator_clip import embed_images, embed_texts
-from gensynth_course.data.fashion_mnist import to_model_range
-from gensynth_course.images import show_grid
 from gensynth_course.notebook import headless, show_source
 from gensynth_course.seeding import seed_everything
-from gensynth_course.data.tokenizer import Tokenizer
 
 generator = seed_everything(0)
+pick_device()          # prints where every model of this chapter trains, samples and is measured
 print(f"budget: {BUDGET}")
 
 # %% [markdown]

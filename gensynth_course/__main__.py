@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{parser.prog}: {message}", file=sys.stderr)
         raise SystemExit(130) from None
     except FileNotFoundError as error:              # Fashion-MNIST missing or damaged: one message
-        from gensynth_course.data.fashion_mnist import FashionMNISTNotFound      # imported here, so that `list` need not load torch
+        from gensynth_course.data.fashion_mnist import \
+            FashionMNISTNotFound  # imported here, so that `list` need not load torch
 
         if not isinstance(error, FashionMNISTNotFound):
             raise                                   # a bug: keep its traceback

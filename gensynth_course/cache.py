@@ -173,7 +173,8 @@ def load_or_train(
     ``build()`` makes a fresh model from ``config``, seeded with ``config["seed"]`` (0 if absent);
     ``train(model, checkpoint_path)`` trains it in place (it may save progress to
     ``checkpoint_path`` and resume from it after an interruption) and returns a JSON-able ``info``
-    dict (losses, timings) stored beside the weights.
+    dict (losses, timings) stored beside the weights; the returned ``info`` also holds the model's
+    ``code_hash``, so that a measurement can name the exact network it used.
     """
     device = torch.device(device) if device is not None else pick_device(verbose=False)
     # The initial weights come from the config's seed, whatever ran before, so that training from
@@ -188,11 +189,11 @@ def load_or_train(
             payload = load_safe(path)
             model.load_state_dict(payload["state_dict"])
             print(f"gensynth_course: loaded {name} from the cache: {path}")
-            return model.to(device).eval(), payload["info"]
+            return model.to(device).eval(), {**payload["info"], "code_hash": code}
         except (CorruptCheckpoint, RuntimeError, KeyError) as error:
             set_aside(path, f"the cached {name} is damaged: {error}")
     info = train(model, path.with_suffix(".partial.pt"))
     save_atomic({"format": FORMAT, "name": name, "config": config, "code_hash": code,
                  "state_dict": model.state_dict(), "info": info}, path)
     path.with_suffix(".partial.pt").unlink(missing_ok=True)
-    return model.to(device).eval(), info
+    return model.to(device).eval(), {**info, "code_hash": code}

@@ -3,9 +3,7 @@ trainable switch, grouped convolutions, and an overfit test on sounding shapes."
 
 import torch
 
-from gensynth_course.data import shapes
-
-from gensynth_course.data import sounds
+from gensynth_course.data import shapes, sounds
 from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
 
 

@@ -2,9 +2,9 @@
 
 import torch
 
+from gensynth_course.data.shapes import ATTRIBUTES
 from gensynth_course.evaluation.evaluator_clip import clip_config
 from gensynth_course.experiments import ch07_audioclip
-from gensynth_course.data.shapes import ATTRIBUTES
 
 
 def test_sound_banks_are_deterministic_and_split_apart():

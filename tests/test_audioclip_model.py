@@ -4,14 +4,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gensynth_course.data import shapes
-
-from gensynth_course.data import sounds
+from gensynth_course.data import shapes, sounds
+from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.models.contrastive.audio_head import AudioEncoder
 from gensynth_course.models.contrastive.audioclip import PAIRS, AudioCLIP
 from gensynth_course.models.contrastive.clip import contrastive_loss, make_clip
-from gensynth_course.data.fashion_mnist import to_model_range
-from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.train import fit
 
 

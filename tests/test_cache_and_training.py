@@ -29,7 +29,7 @@ def test_round_trip_trains_once_then_loads(tmp_cache, capsys):
     config = {"width": 3}
     m1, info1 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls))
     m2, info2 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls))
-    assert len(calls) == 1 and info1 == info2 == {"seconds": 1.0}
+    assert len(calls) == 1 and info1 == info2 == {"seconds": 1.0, "code_hash": cache.code_hash(_build(), _trainer([]))}
     assert torch.equal(m2.weight, torch.full((2, 3), 0.5))
     assert "loaded lin" in capsys.readouterr().out
     path = cache.model_path("chX", "lin", config, cache.code_hash(_build(), _trainer([])))

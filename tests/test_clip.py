@@ -7,13 +7,13 @@ import math
 import torch
 
 from gensynth_course.data import shapes
-from gensynth_course.evaluation.attribute_evaluator import AttributeEvaluator, as_evaluator_input
-from gensynth_course.models.contrastive.clip import INIT_LOGIT_SCALE, contrastive_loss, make_clip
-from gensynth_course.evaluation.evaluator_clip import same_description
-from gensynth_course.experiments.shapes_clip import ONE_OBJECT
 from gensynth_course.data.fashion_mnist import to_model_range
-from gensynth_course.evaluation.metrics import recall_at_k
 from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.evaluation.attribute_evaluator import AttributeEvaluator, as_evaluator_input
+from gensynth_course.evaluation.evaluator_clip import same_description
+from gensynth_course.evaluation.metrics import recall_at_k
+from gensynth_course.experiments.shapes_clip import ONE_OBJECT
+from gensynth_course.models.contrastive.clip import INIT_LOGIT_SCALE, contrastive_loss, make_clip
 
 
 def test_infonce_matches_hand_computation():

@@ -2,7 +2,8 @@
 
 import torch
 
-from gensynth_course.exercises import ch01_ddpm, solutions_ch01_ddpm as sol
+from gensynth_course.exercises import ch01_ddpm
+from gensynth_course.exercises import solutions_ch01_ddpm as sol
 
 
 def test_chapter01_solutions_pass(capsys):
@@ -25,7 +26,8 @@ def test_chapter01_wrong_answers_fail_with_a_hint(capsys):
 
 
 def test_chapter02_solutions_pass(capsys):
-    from gensynth_course.exercises import ch02_vqgan, solutions_ch02_vqgan as sol2
+    from gensynth_course.exercises import ch02_vqgan
+    from gensynth_course.exercises import solutions_ch02_vqgan as sol2
 
     assert ch02_vqgan.check_nearest_codes(sol2.nearest_codes)
     assert ch02_vqgan.check_straight_through(sol2.straight_through)
@@ -50,7 +52,8 @@ def test_chapter02_wrong_answers_fail_with_a_hint(capsys):
 
 
 def test_chapter03_solutions_pass(capsys):
-    from gensynth_course.exercises import ch03_guided_diffusion, solutions_ch03_guided_diffusion as sol3
+    from gensynth_course.exercises import ch03_guided_diffusion
+    from gensynth_course.exercises import solutions_ch03_guided_diffusion as sol3
 
     assert ch03_guided_diffusion.check_cfg_combine(sol3.cfg_combine)
     assert ch03_guided_diffusion.check_drop_labels(sol3.drop_labels)
@@ -71,7 +74,8 @@ def test_chapter03_wrong_answers_fail_with_a_hint(capsys):
 
 
 def test_chapter04_solutions_pass(capsys):
-    from gensynth_course.exercises import ch04_clip, solutions_ch04_clip as sol4
+    from gensynth_course.exercises import ch04_clip
+    from gensynth_course.exercises import solutions_ch04_clip as sol4
 
     assert ch04_clip.check_symmetric_infonce(sol4.symmetric_infonce)
     assert ch04_clip.check_clamped_scale(sol4.clamped_scale)
@@ -95,7 +99,8 @@ def test_chapter04_wrong_answers_fail_with_a_hint(capsys):
 
 
 def test_chapter05_solutions_pass(capsys):
-    from gensynth_course.exercises import ch05_glide, solutions_ch05_glide as sol5
+    from gensynth_course.exercises import ch05_glide
+    from gensynth_course.exercises import solutions_ch05_glide as sol5
 
     assert ch05_glide.check_clip_score(sol5.clip_score)
     assert ch05_glide.check_inpainting_condition(sol5.inpainting_condition)
@@ -118,7 +123,8 @@ def test_chapter05_wrong_answers_fail_with_a_hint(capsys):
 
 
 def test_chapter06_solutions_pass(capsys):
-    from gensynth_course.exercises import ch06_xmc_gan, solutions_ch06_xmc_gan as sol6
+    from gensynth_course.exercises import ch06_xmc_gan
+    from gensynth_course.exercises import solutions_ch06_xmc_gan as sol6
 
     assert ch06_xmc_gan.check_image_sentence_loss(sol6.image_sentence_loss)
     assert ch06_xmc_gan.check_word_region_score(sol6.word_region_score)
@@ -142,7 +148,8 @@ def test_chapter06_wrong_answers_fail_with_a_hint(capsys):
 
 
 def test_chapter07_solutions_pass(capsys):
-    from gensynth_course.exercises import ch07_audioclip, solutions_ch07_audioclip as sol7
+    from gensynth_course.exercises import ch07_audioclip
+    from gensynth_course.exercises import solutions_ch07_audioclip as sol7
 
     assert ch07_audioclip.check_power_spectrogram(sol7.power_spectrogram)
     assert ch07_audioclip.check_add_noise(sol7.add_noise)

@@ -4,13 +4,14 @@ dropout, and condition channels that start at zero (inpainting, upsampling)."""
 import torch
 
 from gensynth_course.data import shapes
-from gensynth_course.models.contrastive.clip import TextTransformer
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
-from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions
-from gensynth_course.experiments.ch05_glide import inpaint, inpainting_condition, random_crop, random_masks, upsampler_condition
-from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
-from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
 from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.experiments.ch05_glide import (inpaint, inpainting_condition, random_crop, random_masks,
+                                                    upsampler_condition)
+from gensynth_course.models.contrastive.clip import TextTransformer
+from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
+from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
 from gensynth_course.models.diffusion.unet import Attention, UNet, add_condition_channels
 
 

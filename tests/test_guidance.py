@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas
-from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.evaluation.metrics import within_class_diversity
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas
 from gensynth_course.models.diffusion.unet import UNet
 
 

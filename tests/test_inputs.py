@@ -11,10 +11,9 @@ import sys
 import pytest
 import torch
 
-from gensynth_course.data import fashion_mnist as data
-
-from gensynth_course.data import shapes
 from gensynth_course.__main__ import main
+from gensynth_course.data import fashion_mnist as data
+from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError, caption_list
 
 
@@ -200,9 +199,8 @@ def test_parse_caption_names_a_misspelt_word():
 
 def test_a_plain_string_where_a_list_of_captions_belongs_is_refused():
     from gensynth_course.evaluation import evaluator_clip
-    from gensynth_course.experiments import ch05_glide
-    from gensynth_course.experiments import ch06_xmc_gan
     from gensynth_course.evaluation.attribute_evaluator import caption_accuracy
+    from gensynth_course.experiments import ch05_glide, ch06_xmc_gan
 
     expected = ("^expected a list of captions but got one string, 'a red circle'; pass a list of captions, "
                 r"e.g. \['a red circle'\]\.$")
@@ -248,9 +246,9 @@ def test_ancestral_sampling_refuses_zero_steps_instead_of_taking_all():
 
 @pytest.mark.parametrize("scale", [-1.0, float("nan"), "strong"])
 def test_guidance_scales_must_be_numbers_at_least_zero(scale):
-    from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
-    from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
     from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance
+    from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
+    from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
 
     message = (f"^guidance scale {scale!r} is not a number >= 0; use s >= 0 \\(0: unconditional or unguided, "
                r"1: plain conditional, above 1: stronger guidance\)\.$")

@@ -32,7 +32,8 @@ def test_general_covariances_match_a_matrix_square_root():
 
 
 def test_precision_at_k_and_mean_average_precision_on_hand_made_rankings():
-    from gensynth_course.evaluation.metrics import mean_average_precision, precision_at_k, recall_at_k, recall_of_relevant_at_k
+    from gensynth_course.evaluation.metrics import (mean_average_precision, precision_at_k, recall_at_k,
+                                                    recall_of_relevant_at_k)
 
     # query 0 ranks candidates 2, 0, 3, 1 and the relevant ones are 0 and 1: hits at ranks 2 and 4
     # query 1 ranks 1, 3, 0, 2 and only 1 is relevant: a hit at rank 1

@@ -6,8 +6,8 @@ import torch
 from gensynth_course.evaluation.fashion_classifier import FashionClassifier
 from gensynth_course.models.diffusion.schedulers import DDPMScheduler, linear_betas
 from gensynth_course.models.diffusion.seed_unet import SeedUNet, seed_time_table
-from gensynth_course.train import fit
 from gensynth_course.models.diffusion.unet import UNet, sinusoidal_embedding
+from gensynth_course.train import fit
 
 
 @pytest.mark.parametrize("kwargs", [dict(channels=(16, 32), patch=2), dict(channels=(8, 16, 16), patch=1),

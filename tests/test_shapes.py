@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from gensynth_course.data import shapes
-from gensynth_course.evaluation.attribute_evaluator import AttributeEvaluator, attribute_accuracy, caption_accuracy
 from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError
+from gensynth_course.evaluation.attribute_evaluator import AttributeEvaluator, attribute_accuracy, caption_accuracy
 
 
 def test_scenes_and_captions_are_deterministic_by_seed():

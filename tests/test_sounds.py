@@ -6,9 +6,7 @@ import math
 import pytest
 import torch
 
-from gensynth_course.data import shapes
-
-from gensynth_course.data import sounds
+from gensynth_course.data import shapes, sounds
 from gensynth_course.data.shapes import Scene, ShapeObject
 
 

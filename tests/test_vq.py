@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gensynth_course.models.vq.quantizer import CodeUsage, VectorQuantizer
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
-from gensynth_course.models.vq.vqgan import PatchDiscriminator, VQAutoencoder, VQGANTrainer, adaptive_weight, hinge_d_loss
+from gensynth_course.models.vq.quantizer import CodeUsage, VectorQuantizer
+from gensynth_course.models.vq.vqgan import (PatchDiscriminator, VQAutoencoder, VQGANTrainer, adaptive_weight,
+                                             hinge_d_loss)
 
 
 def test_nearest_code_is_the_true_argmin():

@@ -3,7 +3,8 @@ discriminator's three outputs."""
 
 import torch
 
-from gensynth_course.models.gan.xmc_gan import Discriminator, Generator, SelfModulation, discriminator_loss, generator_loss
+from gensynth_course.models.gan.xmc_gan import (Discriminator, Generator, SelfModulation, discriminator_loss,
+                                                generator_loss)
 
 
 def _inputs(seed=0, batch=4, words=6):

@@ -6,8 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from gensynth_course.models.gan import xmc_losses
-from gensynth_course.models.gan.xmc_losses import (image_image_loss, image_sentence_loss, region_word_loss, sentence_scores,
-                                        word_region_scores)
+from gensynth_course.models.gan.xmc_losses import (image_image_loss, image_sentence_loss, region_word_loss,
+                                                   sentence_scores, word_region_scores)
 
 
 def _cos(a, b):

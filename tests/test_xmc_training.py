@@ -6,12 +6,11 @@ import pytest
 import torch
 
 from gensynth_course.data import shapes
-
-from gensynth_course.models.gan import xmc_losses
-from gensynth_course.models.contrastive.clip import make_clip
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.experiments.ch06_xmc_gan import RUNS, CaptionEncoder, build_gan, gan_config, train_gan
+from gensynth_course.models.contrastive.clip import make_clip
+from gensynth_course.models.gan import xmc_losses
 from gensynth_course.models.gan.xmc_gan import discriminator_loss
 
 

@@ -18,14 +18,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gensynth_course.data import shapes
-from gensynth_course.models.layers import HEAD_SIZES, attribute_loss
 from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
+from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import as_model_input, to_model_range
-from gensynth_course.device import model_device
 from gensynth_course.data.tokenizer import caption_list
+from gensynth_course.device import model_device
+from gensynth_course.models.layers import HEAD_SIZES, attribute_loss
 from gensynth_course.train import fit
+
 
 class AttributeEvaluator(nn.Module):
     """A small ConvNet (BatchNorm, ReLU): a stride-2 stem to 16 × 16, then 3 × 3 convolutions and

@@ -13,8 +13,8 @@ from gensynth_course.budget import by_budget
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
-from gensynth_course.evaluation.evaluator_clip import (embed_images, embed_texts, evaluator_clip_config, load_evaluator_clip,
-                                                       same_description)
+from gensynth_course.evaluation.evaluator_clip import (embed_images, embed_texts, evaluator_clip_config,
+                                                       load_evaluator_clip, same_description)
 from gensynth_course.evaluation.metrics import frechet_distance, gaussian_stats, mean_pairwise_distance, recall_at_k
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import torch
 
+from gensynth_course.exercises.checking import compare as _compare
+from gensynth_course.exercises.checking import report as _report
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas
-from gensynth_course.exercises.checking import compare as _compare, report as _report
 
 
 def check_alpha_bars(fn) -> bool:

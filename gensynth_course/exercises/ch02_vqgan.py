@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from gensynth_course.exercises.checking import compare, report
 from gensynth_course.models.vq.quantizer import CodeUsage, VectorQuantizer
 from gensynth_course.models.vq.vqgan import hinge_d_loss
-from gensynth_course.exercises.checking import compare, report
 
 
 def _toy(seed: int = 0):

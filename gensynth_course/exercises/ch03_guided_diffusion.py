@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import torch
 
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
-from gensynth_course.models.diffusion.guidance import ClassifierGuidance
 from gensynth_course.exercises.checking import compare, report
+from gensynth_course.models.diffusion.guidance import ClassifierGuidance
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
 
 
 def check_cfg_combine(fn) -> bool:

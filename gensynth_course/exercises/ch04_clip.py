@@ -10,9 +10,9 @@ import math
 
 import torch
 
-from gensynth_course.models.contrastive.clip import MAX_LOGIT_SCALE, contrastive_loss
 from gensynth_course.evaluation.metrics import recall_at_k
 from gensynth_course.exercises.checking import compare, report
+from gensynth_course.models.contrastive.clip import MAX_LOGIT_SCALE, contrastive_loss
 
 
 def check_symmetric_infonce(fn) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from gensynth_course.experiments.ch05_glide import inpainting_condition, upsampler_condition
 from gensynth_course.exercises.checking import compare
+from gensynth_course.experiments.ch05_glide import inpainting_condition, upsampler_condition
 
 
 def _random(*shape: int, seed: int) -> torch.Tensor:

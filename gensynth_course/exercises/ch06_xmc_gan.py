@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from gensynth_course.models.gan.xmc_losses import image_sentence_loss, word_region_scores
 from gensynth_course.exercises.checking import compare
+from gensynth_course.models.gan.xmc_losses import image_sentence_loss, word_region_scores
 
 
 def _randn(*shape: int, seed: int) -> torch.Tensor:

@@ -9,10 +9,10 @@ import torch
 from torch.nn import functional as F
 
 from gensynth_course.data import sounds
-from gensynth_course.models.contrastive.audio_head import Spectrogram
-from gensynth_course.models.contrastive.clip import contrastive_loss
 from gensynth_course.evaluation.metrics import mean_average_precision
 from gensynth_course.exercises.checking import compare
+from gensynth_course.models.contrastive.audio_head import Spectrogram
+from gensynth_course.models.contrastive.clip import contrastive_loss
 
 
 def _randn(*shape: int, seed: int) -> torch.Tensor:

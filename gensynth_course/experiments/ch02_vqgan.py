@@ -19,16 +19,16 @@ import time
 import torch
 
 from gensynth_course.budget import by_budget
-from gensynth_course.device import model_device
 from gensynth_course.cache import config_hash, load_or_train
-from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
+from gensynth_course.device import model_device
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD
 from gensynth_course.evaluation.perceptual import PerceptualLoss, perceptual_net_config
-from gensynth_course.models.vq.quantizer import CodeUsage
-from gensynth_course.train import fit
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
+from gensynth_course.models.vq.quantizer import CodeUsage
 from gensynth_course.models.vq.vqgan import VQAutoencoder, VQGANTrainer
+from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 AUTOENCODERS = ("vqvae", "vqvae_restart", "vqgan")

@@ -13,16 +13,16 @@ import time
 import torch
 from torch import nn
 
-from gensynth_course.experiments import fashion_diffusion
 from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
-from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
-from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
-from gensynth_course.evaluation.metrics import FashionFD, within_class_diversity
-from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
 from gensynth_course.device import model_device
+from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
+from gensynth_course.evaluation.metrics import FashionFD, within_class_diversity
+from gensynth_course.experiments import fashion_diffusion
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
+from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
 from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere

@@ -24,22 +24,22 @@ import time
 import torch
 from torch.nn import functional as F
 
-from gensynth_course.data import shapes
-from gensynth_course.evaluation.attribute_evaluator import load_attribute_evaluator
 from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
-from gensynth_course.models.contrastive.clip import TextTransformer, contrastive_loss
+from gensynth_course.data import shapes
+from gensynth_course.data.fashion_mnist import to_model_range
+from gensynth_course.data.tokenizer import Tokenizer, caption_list
+from gensynth_course.evaluation.attribute_evaluator import load_attribute_evaluator
 from gensynth_course.evaluation.evaluator_clip import same_description
 from gensynth_course.evaluation.judge import Judge, judge_config
-from gensynth_course.data.fashion_mnist import to_model_range
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas, sample
-from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions, BOS_ID, EOS_ID, PAD_ID
-from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
 from gensynth_course.evaluation.metrics import recall_at_k
+from gensynth_course.models.contrastive.clip import TextTransformer, contrastive_loss
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
-from gensynth_course.data.tokenizer import Tokenizer, caption_list
-from gensynth_course.train import fit
+from gensynth_course.models.diffusion.glide import BOS_ID, EOS_ID, PAD_ID, TextConditionalUNet, drop_captions
+from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas, sample
 from gensynth_course.models.diffusion.unet import add_condition_channels
+from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 CONTEXT_LENGTH = 16
@@ -193,7 +193,7 @@ def upsampler_condition(low: torch.Tensor, size: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- training
 
 
-def _train_text_diffusion(config: dict, name: str, build, condition=None, init=None,
+def _load_text_diffusion(config: dict, name: str, build, condition=None, init=None,
                           preview=None, preview_every: int = 0, device: torch.device | str | None = None):
     """Train (or load) one ε-model on captioned scenes. ``condition(idx, x0, generator)`` returns
     the image condition of a batch (None for the base model); ``init(model)`` sets the starting
@@ -221,7 +221,7 @@ def _train_text_diffusion(config: dict, name: str, build, condition=None, init=N
 def load_base(config: dict, preview=None, preview_every: int = 0, device: torch.device | str | None = None):
     """The text-conditional base model of ``config`` (:func:`base_config`), from the cache or trained
     now (standard: about 10 CPU minutes)."""
-    return _train_text_diffusion(config, "base", lambda: build_text_unet(config),
+    return _load_text_diffusion(config, "base", lambda: build_text_unet(config),
                                  preview=preview, preview_every=preview_every, device=device)
 
 
@@ -242,7 +242,7 @@ def load_upsampler(config: dict, device: torch.device | str | None = None):
         base, _ = load_base(config["base"], device=device)
         model.load_state_dict(add_condition_channels_to(copy.deepcopy(base), 3).state_dict())
 
-    return _train_text_diffusion(config, "upsampler", lambda: add_condition_channels_to(build_text_unet(config), 3),
+    return _load_text_diffusion(config, "upsampler", lambda: add_condition_channels_to(build_text_unet(config), 3),
                                  condition=condition, init=init, device=device)
 
 
@@ -259,7 +259,7 @@ def load_inpainting(config: dict, device: torch.device | str | None = None):
     def condition(idx, x0, generator):
         return inpainting_condition(x0, random_masks(len(x0), config["size"], generator))
 
-    return _train_text_diffusion(config, "inpainting", build, condition=condition, init=init, device=device)
+    return _load_text_diffusion(config, "inpainting", build, condition=condition, init=init, device=device)
 
 
 def add_condition_channels_to(model: TextConditionalUNet, extra: int) -> TextConditionalUNet:

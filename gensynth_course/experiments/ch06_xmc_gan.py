@@ -26,19 +26,19 @@ import time
 import torch
 from torch import nn
 
-from gensynth_course.data import shapes
-from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.budget import by_budget
 from gensynth_course.cache import cache_dir, config_hash, load_or_train
-from gensynth_course.device import model_device
-from gensynth_course.models.contrastive.clip import CLIP
-from gensynth_course.evaluation.evaluator_clip import clip_config
-from gensynth_course.experiments.shapes_clip import load_clip
+from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
-from gensynth_course.evaluation.judge import Judge, judge_config
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
-from gensynth_course.train import Objective, fit
+from gensynth_course.device import model_device
+from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
+from gensynth_course.evaluation.evaluator_clip import clip_config
+from gensynth_course.evaluation.judge import Judge, judge_config
+from gensynth_course.experiments.shapes_clip import load_clip
+from gensynth_course.models.contrastive.clip import CLIP
 from gensynth_course.models.gan.xmc_gan import XMCGAN, Generator, discriminator_loss, generator_loss
+from gensynth_course.train import Objective, fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 LOSSES = ("sentence", "word", "image", "encoder")

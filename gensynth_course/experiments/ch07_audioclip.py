@@ -26,18 +26,18 @@ import time
 
 import torch
 
-from gensynth_course.data import shapes
-from gensynth_course.data import sounds
-from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
-from gensynth_course.models.contrastive.audio_head import AudioEncoder
-from gensynth_course.models.contrastive.audioclip import TRAINED_PAIRS, AudioCLIP
 from gensynth_course.budget import by_budget
 from gensynth_course.cache import load_or_train
-from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images, embed_texts, same_description
-from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, classify_by_prompts, load_clip, lone_objects, prompt_ensemble, zero_shot_accuracy, zero_shot_scores)
+from gensynth_course.data import shapes, sounds
 from gensynth_course.data.fashion_mnist import to_model_range
-from gensynth_course.evaluation.metrics import mean_average_precision, precision_at_k, recall_of_relevant_at_k
 from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
+from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images, embed_texts, same_description
+from gensynth_course.evaluation.metrics import mean_average_precision, precision_at_k, recall_of_relevant_at_k
+from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, classify_by_prompts, load_clip, lone_objects,
+                                                     prompt_ensemble, zero_shot_accuracy, zero_shot_scores)
+from gensynth_course.models.contrastive.audio_head import AudioEncoder
+from gensynth_course.models.contrastive.audioclip import TRAINED_PAIRS, AudioCLIP
 from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere

@@ -22,9 +22,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from gensynth_course.models.contrastive.clip import CLIP, AttentionPool2d, TextTransformer
-from gensynth_course.models.diffusion.schedulers import DDPMScheduler, gather
 from gensynth_course.models.diffusion.guidance import ClassifierGuidance
 from gensynth_course.models.diffusion.noisy_classifier import NoisyTrunk
+from gensynth_course.models.diffusion.schedulers import DDPMScheduler, gather
 from gensynth_course.models.diffusion.unet import group_norm
 
 

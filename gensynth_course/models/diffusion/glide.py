@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gensynth_course.models.contrastive.clip import TextTransformer
 from gensynth_course.data.tokenizer import BOS, EOS, PAD, SPECIALS
+from gensynth_course.models.contrastive.clip import TextTransformer
 from gensynth_course.models.diffusion.unet import UNet
 
 PAD_ID, BOS_ID, EOS_ID = (SPECIALS.index(s) for s in (PAD, BOS, EOS))

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 
-
 def seed_time_table(n_steps: int, dim: int) -> torch.Tensor:
     """The tutorial's sinusoidal table: column 2i holds sin(t·ω_i), column 2i+1 cos(t·ω_i),
     with ω_i = 10000^(−4i/dim) (its frequencies fall twice as fast as the Transformer's)."""

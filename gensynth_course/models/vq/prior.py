@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gensynth_course.progress import progress_bar
 from gensynth_course.models.layers import Block
+from gensynth_course.progress import progress_bar
 
 
 class CodePrior(nn.Module):
