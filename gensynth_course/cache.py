@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gensynth_course.device import pick_device
+from gensynth_course.device import resolve
 
 FORMAT = 1
 
@@ -176,7 +176,7 @@ def load_or_train(
     dict (losses, timings) stored beside the weights; the returned ``info`` also holds the model's
     ``code_hash``, so that a measurement can name the exact network it used.
     """
-    device = torch.device(device) if device is not None else pick_device(verbose=False)
+    device = resolve(device)
     # The initial weights come from the config's seed, whatever ran before, so that training from
     # an empty cache gives the same model every time; the caller's random stream is left as it was.
     with torch.random.fork_rng(devices=[]):

@@ -42,6 +42,11 @@ def pick_device(verbose: bool = True) -> torch.device:
     return device
 
 
+def resolve(device: torch.device | str | None) -> torch.device:
+    """``device`` as a torch.device; ``None`` means the course's device (:func:`pick_device`)."""
+    return torch.device(device) if device is not None else pick_device(verbose=False)
+
+
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where ``model``'s weights are (the CPU for a model without any)."""
     return next(iter(model.parameters()), torch.empty(0)).device

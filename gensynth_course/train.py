@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from gensynth_course.cache import FORMAT, CorruptCheckpoint, load_safe, save_atomic, set_aside
-from gensynth_course.device import pick_device
+from gensynth_course.device import resolve
 from gensynth_course.progress import progress_bar
 
 # loss(model, batch, generator) -> a scalar loss, or (loss, {name: float}) to record its parts.
@@ -164,7 +164,7 @@ def fit(
     """
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', not {schedule!r}")
-    device = torch.device(device) if device is not None else pick_device(verbose=False)
+    device = resolve(device)
     objectives = loss_fn if isinstance(loss_fn, list) else [
         Objective("loss", loss_fn, lr, betas=betas, weight_decay=weight_decay, grad_clip=grad_clip)]
     loss_keys = ["losses"] if len(objectives) == 1 else [f"{o.name}_losses" for o in objectives]

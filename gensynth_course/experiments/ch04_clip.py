@@ -15,7 +15,6 @@ from __future__ import annotations
 from gensynth_course.budget import by_budget
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
-from gensynth_course.device import pick_device
 from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
 from gensynth_course.evaluation.evaluator_clip import (clip_config, embed_images, embed_texts, evaluator_clip_config,
                                                        load_evaluator_clip, load_shapes_clip, same_description)
@@ -79,9 +78,8 @@ def evaluate(budget: str) -> dict:
     accuracy = evaluator_info["accuracy"]
     per_attribute = {f"{split}/{name}": value for split, table in accuracy.items()
                      for name, value in table.items() if name != "scene"}
-    device = pick_device()
-    clip, clip_info = load_clip(clip_config(budget), device=device)
-    evaluator_clip, evaluator_clip_info = load_evaluator_clip(evaluator_clip_config(budget), device=device)
+    clip, clip_info = load_clip(clip_config(budget))
+    evaluator_clip, evaluator_clip_info = load_evaluator_clip(evaluator_clip_config(budget))
     sets = evaluation_sets(by_budget(quick=200, standard=1000, budget=budget))
     results = measure_clip(clip, sets)
     twin = measure_clip(evaluator_clip, sets)

@@ -31,7 +31,7 @@ from gensynth_course.cache import cache_dir, config_hash, load_or_train
 from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
-from gensynth_course.device import model_device
+from gensynth_course.device import model_device, resolve
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.evaluation.evaluator_clip import clip_config
 from gensynth_course.evaluation.judge import Judge, judge_config
@@ -128,6 +128,7 @@ _FROZEN_CLIPS: dict = {}
 def _chapter04_clip(config: dict, device: torch.device | str | None) -> CLIP:
     """Chapter 04's CLIP of ``config``, frozen, loaded once per config, cache folder and device (every
     run of the ablation uses it)."""
+    device = resolve(device)
     key = (config_hash(config), str(cache_dir()), str(device))
     if key not in _FROZEN_CLIPS:
         _FROZEN_CLIPS[key] = load_clip(config, device=device)[0].eval().requires_grad_(False)
