@@ -54,7 +54,7 @@ from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, eva
 from gensynth_course.experiments import ch04_clip
 from gensynth_course.images import show_grid
 from gensynth_course.models.contrastive.clip import CLIP, AttentionPool2d, TextTransformer, contrastive_loss
-from gensynth_course.notebook import LivePreview, headless, show_source
+from gensynth_course.notebook import LivePreview, ask_box, headless, show_source
 from gensynth_course.seeding import seed_everything
 
 generator = seed_everything(0)
@@ -532,8 +532,8 @@ if headless():
 else:
     import ipywidgets as widgets
 
-    widgets.interact_manual(search, prompt=widgets.Text(value="a big green circle at the top",
-                                                        layout=widgets.Layout(width="60%")))
+    ask_box(search, button="Search", prompt=widgets.Text(value="a big green circle at the top",
+                                                         layout=widgets.Layout(width="60%")))
 
 # %% [markdown]
 # ## 12 · Exercises

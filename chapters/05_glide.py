@@ -59,7 +59,7 @@ from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLI
 from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance
 from gensynth_course.models.diffusion.unet import Attention, UNet, add_condition_channels
-from gensynth_course.notebook import LivePreview, headless, show_source
+from gensynth_course.notebook import LivePreview, ask_box, headless, show_source
 from gensynth_course.seeding import seed_everything
 
 generator = seed_everything(0)
@@ -351,9 +351,9 @@ if headless():
 else:
     import ipywidgets as widgets
 
-    widgets.interact_manual(draw, prompt=widgets.Text(value="a large yellow triangle at the bottom",
-                                                      layout=widgets.Layout(width="60%")),
-                            scale=widgets.FloatSlider(value=3.0, min=0.0, max=8.0, step=0.5))
+    ask_box(draw, button="Draw", prompt=widgets.Text(value="a large yellow triangle at the bottom",
+                                                     layout=widgets.Layout(width="60%")),
+            scale=widgets.FloatSlider(value=3.0, min=0.0, max=8.0, step=0.5, description="scale"))
 
 # %% [markdown]
 # ## 8 · Two stages: a diffusion upsampler

@@ -58,7 +58,7 @@ from gensynth_course.images import show_grid, show_rows
 from gensynth_course.models.gan import xmc_losses
 from gensynth_course.models.gan.xmc_gan import (Discriminator, Generator, SelfModulation, discriminator_loss,
                                                 generator_loss)
-from gensynth_course.notebook import LivePreview, headless, show_source
+from gensynth_course.notebook import LivePreview, ask_box, headless, show_source
 from gensynth_course.seeding import seed_everything
 
 generator = seed_everything(0)
@@ -517,8 +517,8 @@ if headless():
 else:
     import ipywidgets as widgets
 
-    widgets.interact_manual(draw, prompt=widgets.Text(value="a large yellow circle at the bottom",
-                                                      layout=widgets.Layout(width="60%")))
+    ask_box(draw, button="Draw", prompt=widgets.Text(value="a large yellow circle at the bottom",
+                                                     layout=widgets.Layout(width="60%")))
 
 # %% [markdown]
 # ## 10 · Exercises

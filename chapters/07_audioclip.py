@@ -61,7 +61,7 @@ from gensynth_course.experiments import ch07_audioclip
 from gensynth_course.images import show_grid
 from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
 from gensynth_course.models.contrastive.audioclip import AudioCLIP
-from gensynth_course.notebook import headless, show_source
+from gensynth_course.notebook import ask_box, headless, show_source
 from gensynth_course.seeding import seed_everything
 
 generator = seed_everything(0)
@@ -461,9 +461,10 @@ if headless():
 else:
     import ipywidgets as widgets
 
-    widgets.interact_manual(ask_with_sound, index=widgets.IntSlider(value=0, min=0, max=len(test_data) - 1))
-    widgets.interact_manual(ask_with_caption, prompt=widgets.Text(value=example_caption,
-                                                                  layout=widgets.Layout(width="60%")))
+    ask_box(ask_with_sound, button="Listen", index=widgets.IntSlider(value=0, min=0, max=len(test_data) - 1,
+                                                                      description="sound"))
+    ask_box(ask_with_caption, button="Ask", prompt=widgets.Text(value=example_caption,
+                                                                layout=widgets.Layout(width="60%")))
 
 # %% [markdown]
 # ## 9 · Exercises

@@ -1,5 +1,6 @@
 """Helpers for the chapter notebooks: show the package's real source, sliders that degrade to a
-static figure when no one is looking, and a place for the figures a chapter writes."""
+static figure when no one is looking, a box that answers a prompt once per click, and a place for
+the figures a chapter writes."""
 
 from __future__ import annotations
 
@@ -48,6 +49,42 @@ def slider(draw: Callable[[int], None], values: Sequence[int], static: Sequence[
     control = widgets.SelectionSlider(options=values, value=static[0], description=label, continuous_update=False)
     parameter = next(iter(inspect.signature(draw).parameters))
     display(widgets.interactive(draw, **{parameter: control}))
+
+
+def ask_box(ask: Callable[..., None], button: str = "Run", **controls) -> None:
+    """Show ``controls`` (ipywidgets, by keyword) above a button that calls ``ask(**values)`` once
+    per click and shows what it prints and draws beneath, replacing the previous answer.
+
+    Unlike ``ipywidgets.interact_manual``, a text box does not run ``ask`` by itself: there, the
+    text committed when the box loses focus runs it too, so typing a prompt and clicking the
+    button ran (and drew) everything twice.
+    """
+    if not controls:
+        raise ValueError("ask_box: give at least one control, e.g. prompt=ipywidgets.Text(value='...').")
+    unknown = [name for name, control in controls.items() if not hasattr(control, "value")]
+    if unknown:
+        raise ValueError(f"ask_box: {unknown} are not controls with a value; pass ipywidgets such as Text or IntSlider.")
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import clear_output, display
+
+    run = widgets.Button(description=button)
+    out = widgets.Output()
+
+    def on_click(_):
+        run.disabled = True                           # one answer at a time
+        try:
+            with out:                                 # an error is shown here as a traceback
+                clear_output(wait=True)
+                ask(**{name: control.value for name, control in controls.items()})
+                plt.show()                            # figures still open are drawn here, not later
+        finally:
+            run.disabled = False
+
+    run.on_click(on_click)
+    box = widgets.VBox([*controls.values(), run, out])
+    box.add_class("widget-interact")                  # styled (and found by the live tests) as interact's
+    display(box)
 
 
 def figures_dir(chapter: str) -> Path:

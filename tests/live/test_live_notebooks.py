@@ -194,7 +194,7 @@ def _check_control(page, panel, control: Control, chapter: str) -> None:
         handle = box.locator(".noUi-handle").first
         handle.focus()
         page.keyboard.press("ArrowRight")
-        if box.locator("button").count():      # interact_manual: the button runs the function
+        if box.locator("button").count():      # an ask_box: the button runs the function
             box.locator("button").first.click()
     else:
         box.locator("input[type=text]").first.fill(control.text)
@@ -205,7 +205,9 @@ def _check_control(page, panel, control: Control, chapter: str) -> None:
     time.sleep(1)                                        # let a second (duplicate) figure arrive, if any
     cell = box.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' jp-CodeCell ')]").first
     sources = [img.get_attribute("src") for img in cell.locator("img").all()]   # inside the widget or not
-    assert len(sources) == len(set(sources)), f"chapter {chapter}: the control drew the same picture twice"
+    shown = [hashlib.sha256((s or "").encode()).hexdigest()[:8] for s in sources]
+    assert len(shown) == len(set(shown)), (f"chapter {chapter}: the control drew the same picture twice "
+                                           f"(the cell's images, in order: {shown})")
 
 
 def _read_saved(path: Path, timeout_s: float = 30) -> dict:
