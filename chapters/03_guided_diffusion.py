@@ -55,7 +55,7 @@ from gensynth_course.experiments import ch03_guided_diffusion, fashion_diffusion
 from gensynth_course.images import show_rows
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier, NoisyTrunk
-from gensynth_course.models.diffusion.schedulers import DDPMScheduler, sample
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
 from gensynth_course.models.diffusion.unet import UNet
 from gensynth_course.notebook import LivePreview, show_source, slider
 from gensynth_course.seeding import seed_everything
@@ -152,14 +152,24 @@ plt.show()
 #
 # ## 3 · Classifier guidance
 #
-# The guided denoiser wraps an unconditional model and the classifier. It computes the
-# classifier's gradient with autograd and shifts ε by the amount that the sampler in use needs:
-# the DDIM form above, or the ancestral form (a shift of ε that moves the mean μ by exactly
-# s σ_t² ∇ log p_φ). Because it has the signature of a denoiser, ε̂(x_t, t, y), the samplers of
-# chapter 01 run it unchanged.
+# The guided model wraps an unconditional model and the classifier. Called, it is the
+# unconditional model; its `guidance_gradient` is s ∇_{x_t} log p_φ(y | x_t), computed with
+# autograd, and chapter 01's `sample` hands that gradient to each step of the sampler.
 
 # %%
 show_source(ClassifierGuidance)
+
+# %% [markdown]
+# Where the gradient enters matters. Our samplers clip the predicted clean image x̂_0 to [−1, 1]
+# at every step (chapter 01). The step first clips, re-derives the ε that belongs to the clipped
+# x̂_0, and only then applies the guidance: ε̂ = ε − s √(1 − ᾱ_t) ∇ log p_φ for DDIM (Algorithm
+# 2), μ̂ = μ + s σ_t² ∇ log p_φ for the ancestral sampler (Algorithm 1). It does not clip again.
+# Shifted first and clipped afterwards, the guidance would be thrown away wherever x̂_0 already
+# lies outside [−1, 1], which early in sampling is most pixels. The authors' code keeps this
+# order too.
+
+# %%
+show_source(DDIMScheduler.step)
 
 # %% [markdown]
 # The unconditional model is chapter 01's UNet, loaded from the cache (or trained now if chapter
@@ -172,7 +182,7 @@ one_per_class = torch.arange(10)
 ancestral = DDPMScheduler(fashion_diffusion.betas("linear"), clip_sample=True)
 pair = []
 for s in (0.0, 4.0):
-    guided = ClassifierGuidance(unet, classifier, ancestral, s)
+    guided = ClassifierGuidance(unet, classifier, s)
     images, _ = sample(guided, ancestral, (10, 1, 28, 28), generator=torch.Generator().manual_seed(1), y=one_per_class)
     pair.append(images)
 fig, ax = plt.subplots(figsize=(9, 2.8))

@@ -245,7 +245,9 @@ plt.show()
 # CLIP guidance is chapter 03's classifier guidance with log p_φ(y | x_t) replaced by the
 # similarity f(x_t, t) · g(c), on the conditional model ε_θ(x_t | c), as in GLIDE's CLIP-guided
 # sampler. For DDIM the mean shift becomes a change of the predicted noise,
-# ε̂ = ε_θ(x_t | c) − s √(1 − ᾱ_t) ∇_{x_t} (f(x_t, t) · g(c)).
+# ε̂ = ε_θ(x_t | c) − s √(1 − ᾱ_t) ∇_{x_t} (f(x_t, t) · g(c)), which the sampler's step applies
+# after clipping x̂_0, exactly as in chapter 03 (classifier-free guidance needs no such care: it
+# changes the model's own ε before the clip, as GLIDE does).
 
 # %%
 show_source(NoisyCLIP.similarity)

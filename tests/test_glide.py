@@ -121,8 +121,8 @@ def test_clip_guidance_raises_the_guiding_clips_similarity_after_one_step():
     tt = torch.full((2,), t)
 
     def similarity_after_step(scale):
-        eps = CLIPGuidance(denoiser, clip, scheduler, scale)(x, tt, ids)
-        x_prev = scheduler.step(eps, t, x)
+        guided = CLIPGuidance(denoiser, clip, scale)
+        x_prev = scheduler.step(guided(x, tt, ids), t, x, gradient=guided.guidance_gradient(x, tt, ids))
         with torch.no_grad():
             return clip.similarity(x_prev, torch.full((2,), t_prev), ids)
 

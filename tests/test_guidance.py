@@ -1,6 +1,8 @@
 """Classifier-free and classifier guidance: the limits of the CFG formula, the exact shift of the
 guided ancestral mean, the classifier's log-probability under guidance, and label dropout."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -8,7 +10,7 @@ from torch import nn
 from gensynth_course.evaluation.metrics import within_class_diversity
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas, sample
 from gensynth_course.models.diffusion.unet import UNet
 
 
@@ -79,10 +81,11 @@ def test_guided_ancestral_step_shifts_the_mean_by_s_sigma_squared_gradient(varia
     classifier, s, t = LinearClassifier(), 2.5, 400
     x, y = torch.randn(5, 1, 4, 4, generator=torch.Generator().manual_seed(2)), torch.tensor([0, 1, 2, 0, 1])
     tt = torch.full((5,), t)
-    guided = ClassifierGuidance(ZeroDenoiser(), classifier, scheduler, s)
+    guided = ClassifierGuidance(ZeroDenoiser(), classifier, s)
     with torch.no_grad():
         plain = scheduler.step(torch.zeros_like(x), t, x, generator=torch.Generator().manual_seed(3))
-        steered = scheduler.step(guided(x, tt, y), t, x, generator=torch.Generator().manual_seed(3))
+        steered = scheduler.step(guided(x, tt, y), t, x, generator=torch.Generator().manual_seed(3),
+                                 gradient=guided.guidance_gradient(x, tt, y))
     sigma2 = (scheduler.betas if variance == "beta" else scheduler.posterior_variance)[t].item()
     expected = s * sigma2 * guided.log_prob_gradient(x, tt, y)
     assert torch.allclose(steered - plain, expected, atol=1e-6)
@@ -100,11 +103,71 @@ def test_a_larger_classifier_scale_raises_the_target_log_probability_after_one_s
     tt = torch.full((64,), t)
     log_probs = []
     for s in (0.0, 1.0, 4.0, 16.0):
-        guided = ClassifierGuidance(ZeroDenoiser(), classifier, scheduler, s)
+        guided = ClassifierGuidance(ZeroDenoiser(), classifier, s)
         with torch.no_grad():
-            x_prev = scheduler.step(guided(x, tt, y), t, x, generator=torch.Generator().manual_seed(5))
+            x_prev = scheduler.step(guided(x, tt, y), t, x, generator=torch.Generator().manual_seed(5),
+                                    gradient=guided.guidance_gradient(x, tt, y))
             log_probs.append(classifier.log_prob(x_prev, tt, y).mean().item())
     assert all(b > a for a, b in zip(log_probs, log_probs[1:])), log_probs
+
+
+class FarOutDenoiser(torch.nn.Module):
+    """ε that puts x̂_0 = 3 everywhere: outside [−1, 1], so clipping x̂_0 is active at every pixel."""
+
+    def __init__(self, scheduler):
+        super().__init__()
+        self.alpha_bars = scheduler.alpha_bars
+
+    def forward(self, x, t):
+        ab = self.alpha_bars[t].float().reshape(-1, 1, 1, 1)
+        return (x - ab.sqrt() * 3.0) / (1 - ab).sqrt()
+
+
+def test_ddim_guidance_shifts_the_eps_of_the_clipped_prediction_and_is_not_clipped_away():
+    # guided-diffusion's condition_score: ε' = ε(clipped x̂_0) − √(1 − ᾱ_t) g, x̂_0' = x̂_0(ε'), no second clip.
+    scheduler = DDIMScheduler(linear_betas(), clip_sample=True)
+    scheduler.set_timesteps(10)
+    t, t_prev = (int(v) for v in scheduler.timesteps[3:5])
+    ab, ab_prev = scheduler.alpha_bars[t].item(), scheduler.alpha_bars[t_prev].item()
+    x = torch.randn(4, 1, 4, 4, generator=torch.Generator().manual_seed(6))
+    gradient = torch.full_like(x, 0.7)                        # pushes x̂_0 further up, past the clip
+    eps = FarOutDenoiser(scheduler)(x, torch.full((4,), t))
+    eps_clipped = (x - math.sqrt(ab) * 1.0) / math.sqrt(1 - ab)          # the ε of x̂_0 = 1
+    eps_guided = eps_clipped - math.sqrt(1 - ab) * gradient
+    x0_guided = 1.0 + (1 - ab) / math.sqrt(ab) * gradient               # = (x − √(1 − ᾱ) ε') / √ᾱ
+    expected = math.sqrt(ab_prev) * x0_guided + math.sqrt(1 - ab_prev) * eps_guided
+    assert torch.allclose(scheduler.step(eps, t, x, gradient=gradient), expected, atol=1e-5)
+    unguided = scheduler.step(eps, t, x)
+    assert (scheduler.step(eps, t, x, gradient=gradient) - unguided).abs().min() > 1e-3   # the guidance survives
+
+
+def test_ancestral_guidance_shifts_the_clipped_mean_by_s_sigma_squared_gradient():
+    scheduler = DDPMScheduler(linear_betas(), clip_sample=True)
+    t = 700
+    x = torch.randn(4, 1, 4, 4, generator=torch.Generator().manual_seed(7))
+    eps, gradient = FarOutDenoiser(scheduler)(x, torch.full((4,), t)), torch.full_like(x, 0.7)
+    plain = scheduler.step(eps, t, x, generator=torch.Generator().manual_seed(8))
+    steered = scheduler.step(eps, t, x, generator=torch.Generator().manual_seed(8), gradient=gradient)
+    assert torch.allclose(steered - plain, scheduler.betas[t].item() * gradient, atol=1e-6)
+
+
+def test_sample_hands_the_guidance_gradient_to_every_step():
+    scheduler = DDIMScheduler(linear_betas(), clip_sample=True)
+    classifier, y = LinearClassifier(), torch.tensor([0, 1, 2])
+    runs = {}
+    for s in (0.0, 8.0):
+        guided = ClassifierGuidance(ZeroDenoiser(), classifier, s)
+        runs[s], _ = sample(guided, scheduler, (3, 1, 4, 4), 10, generator=torch.Generator().manual_seed(9),
+                            progress=False, y=y)
+    by_hand = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(9))
+    guided = ClassifierGuidance(ZeroDenoiser(), classifier, 8.0)
+    with torch.no_grad():
+        for t in scheduler.timesteps.tolist():
+            tt = torch.full((3,), t)
+            by_hand = scheduler.step(guided(by_hand, tt, y), t, by_hand, gradient=guided.guidance_gradient(by_hand, tt, y))
+    assert torch.allclose(runs[8.0], by_hand.clamp(-1, 1), atol=1e-6)
+    assert not torch.allclose(runs[8.0], runs[0.0])
+    assert ClassifierGuidance(ZeroDenoiser(), classifier, 0.0).guidance_gradient(by_hand, tt, y) is None
 
 
 def test_noisy_classifier_learns_a_small_batch_at_every_noise_level():

@@ -248,14 +248,12 @@ def test_ancestral_sampling_refuses_zero_steps_instead_of_taking_all():
 def test_guidance_scales_must_be_numbers_at_least_zero(scale):
     from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance
     from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
-    from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
 
     message = (f"^guidance scale {scale!r} is not a number >= 0; use s >= 0 \\(0: unconditional or unguided, "
                r"1: plain conditional, above 1: stronger guidance\)\.$")
-    scheduler = DDIMScheduler(linear_betas())
     for make in (lambda: ClassifierFreeGuidance(torch.nn.Identity(), scale),
-                 lambda: ClassifierGuidance(None, None, scheduler, scale),
-                 lambda: CLIPGuidance(None, None, scheduler, scale)):
+                 lambda: ClassifierGuidance(None, None, scale),
+                 lambda: CLIPGuidance(None, None, scale)):
         with pytest.raises(ValueError, match=message):
             make()
     assert ClassifierFreeGuidance(torch.nn.Identity(), 0).scale == 0.0

@@ -1,14 +1,15 @@
 """Chapter 03 exercises: each ``check_*`` runs a learner's function on random inputs and compares
-it with the package (``guidance.py``). It prints what is wrong and a hint, and returns True or
+it with the package (``guidance.py``, ``schedulers.py``). It prints what is wrong and a hint, and returns True or
 False, so a notebook cell never fails with a traceback.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from gensynth_course.exercises.checking import compare, report
-from gensynth_course.models.diffusion.guidance import ClassifierGuidance
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
 
 
@@ -48,9 +49,9 @@ def check_classifier_guided_eps(fn) -> bool:
     eps, grad = torch.randn(6, 1, 4, 4, generator=g), torch.randn(6, 1, 4, 4, generator=g)
     scheduler = DDIMScheduler(linear_betas())
     t, s = 600, 2.0
-    # The package's per-step factor for the DDIM form (ClassifierGuidance.eps_factor = √(1 − ᾱ_t)).
-    expected = eps - s * ClassifierGuidance(None, None, scheduler, s).eps_factor[t].float() * grad
     alpha_bar = scheduler.alpha_bars[t].item()
+    # The shift DDIMScheduler.step applies to the ε of the clipped x̂_0 when given gradient = s ∇ log p_φ.
+    expected = eps - s * math.sqrt(1 - alpha_bar) * grad
     return compare("classifier_guided_eps", fn, (eps.clone(), grad.clone(), alpha_bar, s), expected,
                    "the score is −ε / √(1 − ᾱ_t): adding s ∇ log p to the score subtracts s √(1 − ᾱ_t) ∇ log p from ε.",
                    atol=1e-5)

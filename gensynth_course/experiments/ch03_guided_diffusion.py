@@ -112,11 +112,6 @@ def guided_sample(guided: nn.Module, labels: torch.Tensor, s: dict, progress: bo
     return images
 
 
-def classifier_guided(model: nn.Module, classifier: NoisyClassifier, scale: float) -> ClassifierGuidance:
-    """Classifier guidance in its DDIM form (Algorithm 2), for the sweep's sampler."""
-    return ClassifierGuidance(model, classifier, DDIMScheduler(fashion_diffusion.betas("linear")), scale)
-
-
 def measure(images: torch.Tensor, labels: torch.Tensor, judge: nn.Module, fd_metric: FashionFD) -> dict:
     """Fidelity (the judge's accuracy on the requested class), FD-FMNIST and within-class diversity."""
     with torch.no_grad():
@@ -141,7 +136,7 @@ def run_sweep(unet: nn.Module, cfg_unet: nn.Module, classifier: NoisyClassifier,
         sweep[method] = []
         for scale in scales:
             guided = (ClassifierFreeGuidance(cfg_unet, scale) if method == "cfg"
-                      else classifier_guided(unet, classifier, scale))
+                      else ClassifierGuidance(unet, classifier, scale))
             images = guided_sample(guided, labels, s)
             sweep[method].append({"scale": scale, "images": images, **measure(images, labels, judge, fd_metric)})
             row = sweep[method][-1]

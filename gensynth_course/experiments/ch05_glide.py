@@ -311,16 +311,15 @@ def noisy_clip_accuracy(clip: NoisyCLIP, steps: list[int], n: int = 500, seed: i
 # ----------------------------------------------------------------------------- sampling
 
 
-def guided_model(model: TextConditionalUNet, method: str, scale: float, clip: NoisyCLIP | None = None,
-                 sampler: DDPMScheduler | None = None):
-    """The denoiser ``(x, t, ids) -> ε̂`` for ``method`` 'cfg' (classifier-free guidance at ``scale``)
-    or 'clip' (the conditional model plus CLIP guidance at ``scale``)."""
+def guided_model(model: TextConditionalUNet, method: str, scale: float, clip: NoisyCLIP | None = None):
+    """The guided denoiser for ``method`` 'cfg' (classifier-free guidance at ``scale``) or 'clip'
+    (the conditional model plus CLIP guidance at ``scale``, which the sampler applies)."""
     if method == "cfg":
         return ClassifierFreeGuidance(model, scale)
     if method == "clip":
-        if clip is None or sampler is None:
-            raise ValueError("CLIP guidance needs the noisy CLIP and the sampler's scheduler")
-        return CLIPGuidance(model, clip.eval(), sampler, scale)
+        if clip is None:
+            raise ValueError("CLIP guidance needs the noisy CLIP: pass clip=load_noisy_clip(...)[0].")
+        return CLIPGuidance(model, clip.eval(), scale)
     raise ValueError(f"method must be 'cfg' or 'clip', not {method!r}")
 
 
@@ -332,7 +331,7 @@ def generate(model: TextConditionalUNet, captions: list[str], method: str = "cfg
     captions = caption_list(captions)
     ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(captions)
     sampler = DDIMScheduler(linear_betas(), clip_sample=True)
-    denoiser = guided_model(model, method, scale, clip, sampler)
+    denoiser = guided_model(model, method, scale, clip)
     images, snapshots = sample(denoiser, sampler, (len(captions), 3, 32, 32), steps,
                                generator=torch.Generator().manual_seed(seed), progress=progress, frames=frames,
                                batch_size=250, y=ids)
@@ -476,12 +475,12 @@ def inpainting_quality(m: dict, n: int | None = None, scale: float = 3.0) -> dic
 def evaluate(budget: str) -> dict:
     """Chapter 05's measured results (``python -m gensynth_course eval 05``)."""
     m = measure_config(budget)
-    start = time.time()
+    start = time.perf_counter()
     base, base_info = load_base(m["base"])
     clip, clip_info = load_noisy_clip(m["noisy_clip"])
     upsampler, upsampler_info = load_upsampler(m["upsampler"])
     inpainter, inpainting_info = load_inpainting(m["inpainting"])
-    trained = time.time()
+    trained = time.perf_counter()
     sweep = guidance_sweep(m, progress=False)
     unguided = sweep["cfg"][sweep["cfg_scales"].index(1.0)]
     # Each method at its best scale with guidance switched on (CFG: s ≠ 1; CLIP guidance: s > 0).
@@ -512,5 +511,5 @@ def evaluate(budget: str) -> dict:
         "train_seconds": {"base": round(base_info["seconds"], 1), "noisy_clip": round(clip_info["seconds"], 1),
                           "upsampler": round(upsampler_info["seconds"], 1),
                           "inpainting": round(inpainting_info["seconds"], 1)},
-        "measure_seconds": round(time.time() - trained, 1), "train_and_measure_seconds": round(time.time() - start, 1),
+        "measure_seconds": round(time.perf_counter() - trained, 1), "train_and_measure_seconds": round(time.perf_counter() - start, 1),
     }

@@ -5,7 +5,8 @@ process mean is pushed along the gradient of the image–caption similarity,
 
     μ̂_θ(x_t | c) = μ_θ(x_t | c) + s · Σ_θ(x_t | c) · ∇_{x_t} (f(x_t, t) · g(c)),
 
-with f the image encoder and g the text encoder. The gradient is taken at every step, where x_t is
+with f the image encoder and g the text encoder (eq. 2 of the paper; with DDIM, the same shift of ε
+as classifier guidance's Algorithm 2, applied after x̂_0 is clipped). The gradient is taken at every step, where x_t is
 mostly noise, so GLIDE trains its CLIP on *noised* images x_t ~ q(x_t | x_0) with the step t as an
 input ("noised CLIP"): a CLIP trained on clean images only has no useful gradient there, and its
 gradient tends to make adversarial patterns rather than the object asked for.
@@ -24,7 +25,6 @@ from torch.nn import functional as F
 from gensynth_course.models.contrastive.clip import CLIP, AttentionPool2d, TextTransformer
 from gensynth_course.models.diffusion.guidance import ClassifierGuidance
 from gensynth_course.models.diffusion.noisy_classifier import NoisyTrunk
-from gensynth_course.models.diffusion.schedulers import DDPMScheduler, gather
 from gensynth_course.models.diffusion.unet import group_norm
 
 
@@ -73,21 +73,18 @@ class NoisyCLIP(CLIP):
 
 
 class CLIPGuidance(ClassifierGuidance):
-    """ε̂ for a text-conditional ``model`` steered by a :class:`NoisyCLIP`: classifier guidance
-    (chapter 03, both the DDIM and the ancestral form) with log p_φ(y | x_t) replaced by the
+    """A text-conditional ``model`` steered by a :class:`NoisyCLIP`: classifier guidance (chapter
+    03, applied by the sampler's step after the clip) with log p_φ(y | x_t) replaced by the
     similarity f(x_t, t) · g(c). ``model(x, t, ids)`` is conditioned on the same caption, as in
     GLIDE's CLIP-guided sampler."""
 
-    def __init__(self, model: nn.Module, clip: NoisyCLIP, scheduler: DDPMScheduler, scale: float):
-        super().__init__(model, clip, scheduler, scale)
+    def __init__(self, model: nn.Module, clip: NoisyCLIP, scale: float):
+        super().__init__(model, clip, scale)
 
     def score(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """What the guidance climbs: f(x_t, t) · g(c) for the caption ids ``y``."""
         return self.classifier.similarity(x, t, y)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """ε̂ for x_t at steps t and caption token ids ``y`` (B, L)."""
-        eps = self.model(x, t, y)
-        if self.scale == 0:
-            return eps
-        return eps - self.scale * gather(self.eps_factor, t, x) * self.log_prob_gradient(x, t, y)
+        """The caption-conditional ε(x_t, c) for caption token ids ``y`` (B, L)."""
+        return self.model(x, t, y)

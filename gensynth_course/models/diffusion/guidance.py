@@ -15,8 +15,9 @@ Two ways to sample from a sharpened p(x | y)^s-like distribution (chapter 03):
   ∝ −∇ log p(y | x_t) for the *implicit* classifier p(y | x_t) ∝ p(x_t | y) / p(x_t), this is
   classifier guidance with a classifier the diffusion model carries inside itself.
 
-Both are wrappers with the signature of a denoiser, ``guided(x_t, t, y) -> ε̂``, so the ordinary
-samplers of :mod:`gensynth_course.models.diffusion.schedulers` run them unchanged.
+Both wrap a denoiser for the ordinary samplers of :mod:`gensynth_course.models.diffusion.schedulers`.
+Classifier-free guidance *is* a denoiser, ``guided(x_t, t, y) -> ε̂``. Classifier guidance also
+offers the gradient it adds, and the sampler's step applies it after clipping x̂_0.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import math
 
 import torch
 from torch import nn
-
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, gather
 
 
 def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int,
@@ -72,25 +71,19 @@ class ClassifierFreeGuidance(nn.Module):
 
 
 class ClassifierGuidance(nn.Module):
-    """ε̂ for an unconditional ``model`` steered by ``classifier`` (a :class:`NoisyClassifier`).
+    """An unconditional ``model`` steered by ``classifier`` (a :class:`NoisyClassifier`) at scale s.
 
-    For a :class:`DDIMScheduler` this is Dhariwal & Nichol's Algorithm 2,
-    ε̂ = ε − s √(1 − ᾱ_t) ∇_{x_t} log p_φ(y | x_t). For the ancestral :class:`DDPMScheduler` it is
-    Algorithm 1, μ̂ = μ + s σ_t² ∇_{x_t} log p_φ(y | x_t), written as a change of ε: the DDPM mean
-    depends on ε only through −β_t / (√α_t √(1 − ᾱ_t)) · ε (eq. 11), so shifting ε by
-    −s σ_t² √α_t √(1 − ᾱ_t) / β_t · ∇ log p_φ shifts μ by exactly s σ_t² ∇ log p_φ (also with
-    ``clip_sample``, wherever the clip of x̂_0 is not active).
+    Called, it is the model itself: ε(x_t). The guidance is :meth:`guidance_gradient`,
+    s ∇_{x_t} log p_φ(y | x_t), which :func:`~gensynth_course.models.diffusion.schedulers.sample`
+    hands to each ``step``: for a :class:`DDIMScheduler` it becomes Dhariwal & Nichol's Algorithm 2,
+    ε̂ = ε − s √(1 − ᾱ_t) ∇ log p_φ, for the ancestral :class:`DDPMScheduler` Algorithm 1,
+    μ̂ = μ + s σ_t² ∇ log p_φ. The step applies it after x̂_0 is clipped, as the authors' code does:
+    folded into ε beforehand, the clip would undo it wherever x̂_0 leaves [−1, 1].
     """
 
-    def __init__(self, model: nn.Module, classifier: nn.Module, scheduler: DDPMScheduler, scale: float):
+    def __init__(self, model: nn.Module, classifier: nn.Module, scale: float):
         super().__init__()
         self.model, self.classifier, self.scale = model, classifier, check_scale(scale)
-        ab = scheduler.alpha_bars
-        if isinstance(scheduler, DDIMScheduler):
-            self.eps_factor = (1 - ab).sqrt()
-        else:
-            variance = scheduler.betas if scheduler.variance == "beta" else scheduler.posterior_variance
-            self.eps_factor = variance * scheduler.alphas.sqrt() * (1 - ab).sqrt() / scheduler.betas
 
     def score(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """What the guidance climbs, one value per image: log p_φ(y | x_t, t)."""
@@ -103,9 +96,9 @@ class ClassifierGuidance(nn.Module):
             x_in = x.detach().requires_grad_(True)
             return torch.autograd.grad(self.score(x_in, t, y).sum(), x_in)[0]
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        eps = self.model(x, t)
-        if self.scale == 0:
-            return eps
-        return eps - self.scale * gather(self.eps_factor, t, x) * self.log_prob_gradient(x, t, y)
+    def guidance_gradient(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """s ∇_{x_t} log p_φ(y | x_t), or None at s = 0 (no guidance, no classifier call)."""
+        return None if self.scale == 0 else self.scale * self.log_prob_gradient(x, t, y)
 
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.model(x, t)

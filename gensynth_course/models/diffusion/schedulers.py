@@ -126,9 +126,13 @@ class DDPMScheduler:
         self.timesteps = torch.arange(self.num_train_timesteps - 1, -1, -1)
 
     def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, gradient: torch.Tensor | None = None) -> torch.Tensor:
         """One step of Algorithm 2 (eq. 11):
         x_{t−1} = 1/√α_t · (x_t − β_t / √(1 − ᾱ_t) · ε_θ(x_t, t)) + σ_t z, with z = 0 at the last step.
+
+        ``gradient``: classifier guidance's s ∇_{x_t} log p_φ(y | x_t), added to the mean *after* it
+        is computed (from the clipped x̂_0 with ``clip_sample``): μ̂ = μ + s σ_t² ∇ log p_φ, Dhariwal
+        & Nichol's Algorithm 1, in the order of their code's ``condition_mean``.
         """
         alpha, beta, ab = self.alphas[t].item(), self.betas[t].item(), self.alpha_bars[t].item()
         if self.clip_sample:
@@ -136,9 +140,11 @@ class DDPMScheduler:
             mean = self.posterior_coef_x0[t].item() * x0 + self.posterior_coef_xt[t].item() * x_t
         else:
             mean = (x_t - beta / math.sqrt(1 - ab) * eps) / math.sqrt(alpha)
+        var = beta if self.variance == "beta" else self.posterior_variance[t].item()
+        if gradient is not None:
+            mean = mean + var * gradient
         if t == 0:
             return mean
-        var = beta if self.variance == "beta" else self.posterior_variance[t].item()
         z = torch.randn(x_t.shape, generator=generator).to(x_t.device, x_t.dtype)
         return mean + math.sqrt(var) * z
 
@@ -167,8 +173,14 @@ class DDIMScheduler(DDPMScheduler):
         self._prev = dict(zip(self.timesteps.tolist(), self.timesteps[1:].tolist() + [-1]))
 
     def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-        """x_{t'} = √ᾱ_{t'} x̂_0 + √(1 − ᾱ_{t'} − σ²) ε̂ + σ z, for the previous kept step t'."""
+             generator: torch.Generator | None = None, gradient: torch.Tensor | None = None) -> torch.Tensor:
+        """x_{t'} = √ᾱ_{t'} x̂_0 + √(1 − ᾱ_{t'} − σ²) ε̂ + σ z, for the previous kept step t'.
+
+        ``gradient``: classifier guidance's s ∇_{x_t} log p_φ(y | x_t). It shifts the ε that belongs
+        to the *clipped* x̂_0, ε̂ = ε − √(1 − ᾱ_t) s ∇ log p_φ (Dhariwal & Nichol's Algorithm 2, in
+        the order of their code's ``condition_score``), and x̂_0 follows from ε̂ without a second
+        clip: clipping after the shift would throw the guidance away wherever the clip is active.
+        """
         t = int(t)
         t_prev = self._prev[t]
         ab = self.alpha_bars[t].item()
@@ -177,6 +189,9 @@ class DDIMScheduler(DDPMScheduler):
         if self.clip_sample:  # keep x̂_0 in the data range and re-derive ε from it
             x0 = x0.clamp(-1, 1)
             eps = (x_t - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
+        if gradient is not None:
+            eps = eps - math.sqrt(1 - ab) * gradient
+            x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
         sigma = self.eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
         x_prev = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
         if sigma > 0:
@@ -204,9 +219,11 @@ def sample(
     Returns ``(images, snapshots)``: the final images (clipped to [−1, 1]) and, if ``frames`` > 0,
     about that many intermediate x_t of the first batch, for a GIF of the sampling process.
     Large requests run in batches of ``batch_size``, on ``device`` (by default where ``model`` is);
-    the images come back on the CPU.
+    the images come back on the CPU. A ``model`` with a ``guidance_gradient(x_t, t, **model_kwargs)``
+    method (classifier or CLIP guidance) has that gradient applied by each ``step``, after the clip.
     """
     device = torch.device(device) if device is not None else model_device(model)
+    guide = getattr(model, "guidance_gradient", None)     # classifier (or CLIP) guidance, applied by the step
     steps = scheduler.num_train_timesteps if num_inference_steps is None else num_inference_steps
     scheduler.set_timesteps(steps)
     was_training = model.training
@@ -221,8 +238,9 @@ def sample(
         x = torch.randn((m, *shape[1:]), generator=generator).to(device)
         kwargs = {k: v[start:start + m].to(device) if torch.is_tensor(v) else v for k, v in model_kwargs.items()}
         for i, t in enumerate(scheduler.timesteps.tolist()):
-            eps = model(x, torch.full((m,), t, device=device, dtype=torch.long), **kwargs)
-            x = scheduler.step(eps, t, x, generator=generator)
+            tt = torch.full((m,), t, device=device, dtype=torch.long)
+            gradient = guide(x, tt, **kwargs) if guide is not None else None
+            x = scheduler.step(model(x, tt, **kwargs), t, x, generator=generator, gradient=gradient)
             if start == 0 and i in keep:
                 snapshots.append(x.clamp(-1, 1).cpu() if clip else x.cpu())
             bar.update(1)
