@@ -1,0 +1,124 @@
+"""How sure a measured figure is: 95 % intervals for everything a chapter states as a finding.
+
+* Over samples (the images, captions or sounds one model was measured on): the bootstrap (Efron &
+  Tibshirani 1993, ch. 13–14), here SciPy's BCa bootstrap with 2,000 resamples. Two methods
+  measured on the same samples (the same starting noise, the same captions) are compared
+  *paired*: each resample draws the same items for both, so the noise they share cancels.
+* Over training seeds (one figure per trained model): Student's t-interval of the mean over the
+  seeds, mean ± t_{0.975, n−1} · s / √n. One seed has no interval, and says so.
+
+Every function returns a plain dict that goes straight into an eval's JSON: the figure itself
+under ``value`` (or ``mean``), and ``ci_low``/``ci_high``. A difference is a finding only when its
+interval excludes zero (:func:`excludes_zero`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+
+
+def _as_rows(name: str, values) -> np.ndarray:
+    array = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=float)
+    if array.ndim == 0 or len(array) < 2:
+        raise ValueError(f"{name}: an interval needs at least 2 measured items, got {array.size}; measure more "
+                         "samples (hundreds for a useful interval).")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: the values contain NaN or infinity; check what produced them before "
+                         "computing an interval.")
+    return array
+
+
+def _bootstrap(data: tuple, statistic: Callable, vectorized: bool, seed: int) -> tuple[float, float]:
+    with warnings.catch_warnings():          # a degenerate sample (all equal) has a zero-width interval
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        warnings.simplefilter("ignore", category=getattr(stats, "DegenerateDataWarning", RuntimeWarning))
+        result = stats.bootstrap(data, statistic, vectorized=vectorized, n_resamples=RESAMPLES,
+                                 confidence_level=CONFIDENCE, method="BCa", random_state=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    if not (math.isfinite(low) and math.isfinite(high)):   # BCa is undefined when every resample agrees
+        value = float(statistic(*data, axis=-1) if vectorized else statistic(*data))
+        low, high = value, value
+    return float(low), float(high)
+
+
+def _mean(*samples, axis=-1):
+    return np.mean(samples[0], axis=axis)
+
+
+def interval(values, statistic: Callable | None = None, seed: int = 0) -> dict:
+    """A mean, or ``statistic(values)``, with its 95 % bootstrap interval.
+
+    ``values`` holds one number per measured item (a 0/1 per caption for an accuracy), or, with a
+    ``statistic`` of a whole set, one row per item (rows of features for a Fréchet distance:
+    ``statistic`` then takes the rows).
+    """
+    rows = _as_rows("interval", values)
+    if statistic is None:
+        value = float(rows.mean())
+        low, high = _bootstrap((rows,), _mean, vectorized=True, seed=seed)
+    else:
+        value = float(statistic(rows))
+        low, high = _bootstrap((np.arange(len(rows)),), lambda i: statistic(rows[i]), vectorized=False, seed=seed)
+    return {"value": value, "ci_low": low, "ci_high": high, "n": len(rows)}
+
+
+def difference(a, b, statistic: Callable | None = None, paired: bool = True, seed: int = 0) -> dict:
+    """mean(a) − mean(b), or ``statistic(a) − statistic(b)``, with its 95 % bootstrap interval.
+    ``paired``: item i of ``a`` and of ``b`` were measured on the same thing (noise, caption,
+    scene), so they are resampled together; that needs equally many items."""
+    a, b = _as_rows("difference (a)", a), _as_rows("difference (b)", b)
+    if paired and len(a) != len(b):
+        raise ValueError(f"difference: a paired comparison needs as many items in both, got {len(a)} and {len(b)}; "
+                         "measure both methods on the same items, or pass paired=False.")
+    if statistic is None:
+        value = float(a.mean() - b.mean())
+        if paired:                                   # the mean of the paired differences
+            low, high = _bootstrap((a - b,), _mean, vectorized=True, seed=seed)
+        else:
+            low, high = _bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis) - y.mean(axis), vectorized=True,
+                                   seed=seed)
+    else:
+        value = float(statistic(a) - statistic(b))
+        if paired:
+            low, high = _bootstrap((np.arange(len(a)),), lambda i: statistic(a[i]) - statistic(b[i]),
+                                   vectorized=False, seed=seed)
+        else:
+            low, high = _bootstrap((np.arange(len(a)), np.arange(len(b))),
+                                   lambda i, j: statistic(a[i]) - statistic(b[j]), vectorized=False, seed=seed)
+    return {"value": value, "ci_low": low, "ci_high": high, "n": len(a), "paired": paired}
+
+
+def over_seeds(values: Sequence[float]) -> dict:
+    """One figure per training seed → the seeds' figures, their mean and its 95 % t-interval
+    (``ci_low``/``ci_high`` are None for a single seed: one run cannot say how runs vary)."""
+    figures = [float(v) for v in values]
+    if not figures or not all(math.isfinite(v) for v in figures):
+        raise ValueError(f"over_seeds: give one finite figure per training seed, got {values!r}.")
+    mean = float(np.mean(figures))
+    if len(figures) == 1:
+        return {"seeds": figures, "mean": mean, "ci_low": None, "ci_high": None}
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(figures) - 1) * np.std(figures, ddof=1) / math.sqrt(len(figures))
+    return {"seeds": figures, "mean": mean, "ci_low": float(mean - half), "ci_high": float(mean + half)}
+
+
+def excludes_zero(result: dict) -> bool:
+    """True when an interval from :func:`difference` or :func:`over_seeds` lies wholly on one side
+    of zero: the only differences the course states as findings."""
+    low, high = result["ci_low"], result["ci_high"]
+    return low is not None and (low > 0 or high < 0)
+
+
+def describe(result: dict, digits: int = 3) -> str:
+    """``0.812 [0.790, 0.833]``: a figure and its interval, as the chapters print them."""
+    value = result["value"] if "value" in result else result["mean"]
+    if result["ci_low"] is None:
+        return f"{value:.{digits}f} (one seed, no interval)"
+    return f"{value:.{digits}f} [{result['ci_low']:.{digits}f}, {result['ci_high']:.{digits}f}]"

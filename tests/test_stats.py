@@ -1,0 +1,80 @@
+"""The interval helper against distributions whose answers are known in closed form."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gensynth_course.evaluation import stats
+from gensynth_course.evaluation.metrics import frechet_distance, gaussian_stats
+
+
+def test_an_accuracy_interval_has_the_binomial_width():
+    p, n = 0.3, 2000
+    hits = np.random.default_rng(1).random(n) < p
+    result = stats.interval(hits)
+    assert result["n"] == n and result["ci_low"] < result["value"] < result["ci_high"]
+    assert abs(result["value"] - p) < 0.03
+    normal_width = 2 * 1.96 * math.sqrt(p * (1 - p) / n)    # the normal approximation, exact enough here
+    assert (result["ci_high"] - result["ci_low"]) == pytest.approx(normal_width, rel=0.1)
+
+
+def test_intervals_cover_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(2)
+    covered = [(r := stats.interval(rng.exponential(2.0, 60), seed=k))["ci_low"] <= 2.0 <= r["ci_high"]
+               for k in range(200)]
+    assert 0.89 <= np.mean(covered) <= 0.99
+
+
+def test_pairing_cancels_the_noise_two_methods_share():
+    rng = np.random.default_rng(3)
+    shared = rng.normal(0, 5, 400)                            # e.g. how hard each caption is
+    a, b = shared + 0.3 + rng.normal(0, 0.1, 400), shared + rng.normal(0, 0.1, 400)
+    paired, unpaired = stats.difference(a, b), stats.difference(a, b, paired=False)
+    by_rows = stats.difference(a, b, statistic=np.mean)        # the same through the general path
+    assert (by_rows["ci_low"], by_rows["ci_high"]) == pytest.approx((paired["ci_low"], paired["ci_high"]), abs=0.02)
+    assert paired["value"] == pytest.approx(unpaired["value"])
+    assert paired["ci_low"] < 0.3 < paired["ci_high"] and stats.excludes_zero(paired)
+    assert not stats.excludes_zero(unpaired)                  # the same data, its shared noise not cancelled
+    assert paired["ci_high"] - paired["ci_low"] < 0.1 * (unpaired["ci_high"] - unpaired["ci_low"])
+
+
+def test_a_constant_difference_has_a_zero_width_interval():
+    a = np.arange(50.0)
+    result = stats.difference(a + 0.5, a)
+    assert result["value"] == result["ci_low"] == result["ci_high"] == pytest.approx(0.5)
+
+
+def test_a_set_statistic_takes_rows_a_frechet_distance_for_instance():
+    rng = np.random.default_rng(4)
+    reference = (torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    rows = rng.normal(0, 1, (500, 3)) + np.array([1.0, 0.0, 0.0])   # true d² = 1 (a unit shift of the mean)
+
+    def fd(r):
+        return frechet_distance(*gaussian_stats(torch.from_numpy(r)), *reference)
+
+    result = stats.interval(rows, fd)
+    assert result["value"] == pytest.approx(fd(rows)) and result["ci_low"] < 1.0 < result["ci_high"]
+
+
+def test_seeds_get_the_t_interval():
+    result = stats.over_seeds([1.0, 2.0, 3.0])
+    half = 4.302652729911275 * 1.0 / math.sqrt(3)             # t_{0.975, 2} · s / √n with s = 1
+    assert result["seeds"] == [1.0, 2.0, 3.0] and result["mean"] == 2.0
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx((2 - half, 2 + half))
+    one = stats.over_seeds([0.7])
+    assert one["ci_low"] is None and not stats.excludes_zero(one)
+    assert stats.describe(one) == "0.700 (one seed, no interval)"
+    assert stats.describe(result, 2) == f"2.00 [{2 - half:.2f}, {2 + half:.2f}]"
+
+
+def test_mistakes_get_one_clear_line():
+    with pytest.raises(ValueError, match="at least 2 measured items, got 1"):
+        stats.interval([0.5])
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        stats.interval([0.5, float("nan")])
+    with pytest.raises(ValueError, match="as many items in both, got 3 and 2"):
+        stats.difference([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="one finite figure per training seed"):
+        stats.over_seeds([])
