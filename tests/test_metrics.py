@@ -1,9 +1,9 @@
-"""Fréchet distance against closed forms."""
+"""Fréchet distance, KID and the FD protocol against closed forms."""
 
 import pytest
 import torch
 
-from gensynth_course.evaluation.metrics import frechet_distance, gaussian_stats
+from gensynth_course.evaluation.metrics import FashionFD, frechet_distance, gaussian_stats, kid
 
 
 def test_identical_gaussians_are_at_distance_zero():
@@ -50,3 +50,49 @@ def test_precision_at_k_and_mean_average_precision_on_hand_made_rankings():
     # a query without relevant candidates is left out
     assert abs(mean_average_precision(torch.cat([similarity, similarity[:1]]),
                                       torch.cat([relevant, torch.zeros(1, 4, dtype=torch.bool)])) - (ap0 + 1.0) / 2) < 1e-12
+
+
+def _kid_by_loops(x, y):
+    """The unbiased MMD² of Bińkowski et al. with k(a, b) = (aᵀb / d + 1)³, term by term."""
+    m, d = len(x), x.shape[1]
+
+    def k(a, b):
+        return (float(a @ b) / d + 1) ** 3
+
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return xx + yy - 2 * xy
+
+
+def test_kid_is_the_unbiased_polynomial_mmd():
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(7, 3, generator=g).double(), torch.randn(7, 3, generator=g).double() + 0.5
+    result = kid(x, y, subsets=1, subset_size=7)
+    assert result["value"] == pytest.approx(_kid_by_loops(x, y), rel=1e-9)
+    assert result["subset_size"] == 7 and result["std"] == 0.0
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(6)
+    a, b = torch.randn(2000, 8, generator=g), torch.randn(2000, 8, generator=g)
+    same = kid(a, b, subsets=10, subset_size=500)
+    assert abs(same["value"]) < 3 * same["std"] + 1e-3        # unbiased: zero within its spread
+    shifted = [kid(a, b + shift, subsets=10, subset_size=500)["value"] for shift in (0.25, 0.5, 1.0)]
+    assert same["value"] < shifted[0] < shifted[1] < shifted[2]
+
+
+def test_the_fd_report_gives_n_the_floor_at_that_n_an_interval_and_kid():
+    class Flat(torch.nn.Module):                              # features: the image's 4 corner pixels
+        def features(self, x):
+            return x[:, 0, [0, 0, -1, -1], [0, -1, 0, -1]]
+
+    g = torch.Generator().manual_seed(7)
+    real = (torch.rand(3000, 1, 28, 28, generator=g) * 255).to(torch.uint8)
+    metric = FashionFD(Flat(), real[:2000])
+    fake = torch.rand(300, 1, 28, 28, generator=g) * 1.6 - 0.8       # narrower than the real images
+    report = metric.report(fake, real[2000:])
+    assert report["fd_n"] == 300 and report["fd_ci_low"] < report["fd"] < report["fd_ci_high"]
+    assert report["fd_floor_same_n"] == pytest.approx(metric.real_vs_real(real[2000:], 300), abs=1e-3)
+    assert report["fd_floor_same_n"] < report["fd_ci_low"]           # the narrower fakes are told apart
+    assert report["kid"] > 0

@@ -6,7 +6,9 @@ FID, between Gaussians fitted to the classifier's penultimate features of two im
     d² = ‖μ_1 − μ_2‖² + Tr(Σ_1 + Σ_2 − 2 (Σ_1 Σ_2)^{1/2}).
 
 It is *not* comparable with published FIDs (different network, different data); always read it
-beside its baselines: real-vs-real (held-out real images, the floor) and noise (the ceiling).
+beside its baselines: real-vs-real at the same number of images (the floor: FD is biased upwards
+for small sets, so only equal sizes compare) and noise (the ceiling). KID (:func:`kid`), unbiased,
+stands beside it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from gensynth_course.data.fashion_mnist import as_model_input
+from gensynth_course.evaluation import stats
 
 
 def check_images(images: torch.Tensor) -> None:
@@ -108,12 +111,55 @@ def mean_pairwise_distance(feats: torch.Tensor, groups: torch.Tensor) -> float:
     return float(torch.stack(per_group).mean())
 
 
+def kid(feats_a: torch.Tensor, feats_b: torch.Tensor, subsets: int = 10, subset_size: int = 1000,
+        seed: int = 0) -> dict:
+    """Kernel distance of Bińkowski et al. (2018, section 3, the "KID" behind FID's critics): the
+    unbiased estimate of MMD² with the cubic polynomial kernel k(x, y) = (xᵀy / d + 1)³, averaged
+    over ``subsets`` random subsets of ``subset_size`` rows of each set (fewer if a set is
+    smaller). Unlike FD it is unbiased, so sets of different sizes compare fairly, and the spread
+    over subsets says how sure it is. Returns {"value", "std", "subsets", "subset_size"}."""
+    m = min(subset_size, len(feats_a), len(feats_b))
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 feature rows in each set, got {len(feats_a)} and {len(feats_b)}.")
+    g = torch.Generator().manual_seed(seed)
+    d = feats_a.shape[1]
+    estimates = []
+    for _ in range(subsets):
+        x = feats_a[torch.randperm(len(feats_a), generator=g)[:m]].double()
+        y = feats_b[torch.randperm(len(feats_b), generator=g)[:m]].double()
+        k_xx, k_yy, k_xy = ((u @ v.T / d + 1) ** 3 for u, v in ((x, x), (y, y), (x, y)))
+        off = m * (m - 1)
+        estimates.append((k_xx.sum() - k_xx.diagonal().sum()) / off + (k_yy.sum() - k_yy.diagonal().sum()) / off
+                         - 2 * k_xy.mean())
+    values = torch.stack(estimates)
+    return {"value": float(values.mean()), "std": float(values.std()) if subsets > 1 else 0.0,
+            "subsets": subsets, "subset_size": m}
+
+
 class FashionFD:
     """FD-FMNIST against the 10,000 Fashion-MNIST test images, with its two baselines."""
 
     def __init__(self, classifier: torch.nn.Module, test_images_uint8: torch.Tensor):
         self.classifier = classifier
-        self.reference = gaussian_stats(features(classifier, test_images_uint8))
+        self.reference_features = features(classifier, test_images_uint8)
+        self.reference = gaussian_stats(self.reference_features)
+
+    def report(self, images: torch.Tensor, train_images_uint8: torch.Tensor, seed: int = 0) -> dict:
+        """The course's FD-FMNIST protocol for one set of generated images: FD with its 95 %
+        bootstrap interval over the images (the test set's Gaussian held fixed), N, the real-vs-real
+        floor at the same N (training images against the test set), and KID with its spread."""
+        feats = features(self.classifier, images)
+        n = len(feats)
+
+        def fd_of(rows) -> float:
+            return frechet_distance(*gaussian_stats(torch.from_numpy(rows)), *self.reference)
+
+        fd_ = stats.interval(feats.numpy(), fd_of, seed=seed)
+        kid_ = kid(feats, self.reference_features, seed=seed)
+        return {"fd": round(fd_["value"], 3), "fd_ci_low": round(fd_["ci_low"], 3),
+                "fd_ci_high": round(fd_["ci_high"], 3), "fd_n": n,
+                "fd_floor_same_n": round(self.real_vs_real(train_images_uint8, n, seed), 3),
+                "kid": round(kid_["value"], 5), "kid_std": round(kid_["std"], 5)}
 
     def __call__(self, images: torch.Tensor) -> float:
         return fd(self.classifier, images, self.reference)

@@ -105,14 +105,14 @@ def evaluate(budget: str) -> dict:
                        and reference.get("classifier_config_hash") == config_hash(classifier_config("standard"))
                        and reference.get("classifier_code_hash") == classifier_info["code_hash"])
     result = {
-        "fd": round(fd_metric_(samples), 3),
-        "fd_real_vs_real": round(fd_metric_.real_vs_real(train_images, s["n"]), 3),
+        **fd_metric_.report(samples, train_images),
         "fd_noise": round(fd_metric_.noise(s["n"]), 3),
         "fd_seed_reference": None,
         "fd_seed_reference_best_sampler": None,
         "min_class_share": round(float(shares.min()), 4),
         "class_shares": [round(float(v), 4) for v in shares],
         "classifier_test_accuracy": classifier_info["test_accuracy"],
+        "classifier_hash": f"{config_hash(classifier_config(budget))}-{classifier_info['code_hash']}",
         "samples": s["n"],
         "sampler": f"{s['sampler']}, {s['steps']} steps",
         "train_steps": info["steps"],
