@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from gensynth_course.experiments import ch02_vqgan
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
 from gensynth_course.models.vq.quantizer import CodeUsage, VectorQuantizer
 from gensynth_course.models.vq.vqgan import (PatchDiscriminator, VQAutoencoder, VQGANTrainer, adaptive_weight,
@@ -206,3 +207,22 @@ def test_the_codebook_gradient_is_the_same_every_time():
         (loss + quantized.pow(2).sum()).backward()
         grads.append(q.codebook.grad.clone())
     assert all(torch.equal(grads[0], g) for g in grads[1:])
+
+
+def test_sharpness_is_one_for_a_faithful_copy_and_falls_with_blur():
+    class Copy(torch.nn.Module):                        # an "autoencoder" that copies or blurs its input
+        num_codes = 4
+
+        def __init__(self, blur: bool):
+            super().__init__()
+            self.blur, self.anchor = blur, torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            out = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False) if self.blur else 0.999 * x   # (PSNR needs an error)
+            return out, torch.zeros(len(x), 7, 7, dtype=torch.long), None
+
+    images = (torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    copied = ch02_vqgan.reconstruction_report(Copy(False), images, None)
+    blurred = ch02_vqgan.reconstruction_report(Copy(True), images, None)
+    assert copied["sharpness"] == pytest.approx(1.0, abs=2e-3)
+    assert blurred["sharpness"] < 0.6
