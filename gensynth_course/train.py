@@ -85,9 +85,9 @@ class Objective:
     and generator) lists them in the order they step; each step of training runs them all.
 
     ``params(model)`` gives the parameters this optimiser moves: tensors, or param groups (dicts
-    with ``params`` and optionally their own ``lr``, e.g. pretrained parts at a lower rate).
-    ``weight_decay`` > 0 uses AdamW's decoupled weight decay (Loshchilov & Hutter 2019) on weight
-    matrices and kernels, as CLIP does; biases and norms are not decayed.
+    with ``params`` and optionally their own ``lr`` and ``weight_decay``, e.g. pretrained parts at
+    a lower rate). Weight decay > 0 uses AdamW's decoupled weight decay (Loshchilov & Hutter 2019)
+    on weight matrices and kernels, as CLIP does; biases and norms are not decayed.
     """
 
     name: str
@@ -104,17 +104,17 @@ class Objective:
         split = []
         for group in groups:
             params = [p for p in group["params"] if p.requires_grad]
-            base = group.get("lr", self.lr)
-            if self.weight_decay:
-                split += [{"params": [p for p in params if p.ndim >= 2], "weight_decay": self.weight_decay},
+            base, decay = group.get("lr", self.lr), group.get("weight_decay", self.weight_decay)
+            if decay:
+                split += [{"params": [p for p in params if p.ndim >= 2], "weight_decay": decay},
                           {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
                 split[-2]["base_lr"] = split[-1]["base_lr"] = base
             else:
-                split.append({"params": params, "base_lr": base})
+                split.append({"params": params, "base_lr": base, "weight_decay": 0.0})
         split = [g for g in split if g["params"]]
         for g in split:
             g["lr"] = g["base_lr"]
-        kind = torch.optim.AdamW if self.weight_decay else torch.optim.Adam
+        kind = torch.optim.AdamW if any(g["weight_decay"] for g in split) else torch.optim.Adam
         return kind(split, lr=self.lr, betas=self.betas)
 
 

@@ -1,5 +1,6 @@
 """Chapter 07's experiments: sound banks, the three training stages and their measures, at the quick budget."""
 
+import pytest
 import torch
 
 from gensynth_course.data.shapes import ATTRIBUTES
@@ -42,3 +43,13 @@ def test_partial_and_full_training_are_cached_and_measured(tmp_cache):
     from gensynth_course.experiments.shapes_clip import load_clip
     clip, _ = load_clip(clip_config("quick"))
     assert all(torch.equal(v, partial.clip.state_dict()[k]) for k, v in clip.state_dict().items())
+
+
+def test_the_full_training_controls_change_only_clips_heads_and_only_in_full_training():
+    with pytest.raises(ValueError, match="only full training moves CLIP's heads"):
+        ch07_audioclip.contrastive_config("partial", "quick", clip_lr=1e-4)
+    plain = ch07_audioclip.contrastive_config("full", "quick")
+    assert "clip_lr" not in plain and "clip_weight_decay" not in plain     # the main run keeps its cache file
+    for name, settings in ch07_audioclip.CONTROLS.items():
+        control = ch07_audioclip.contrastive_config("full", "quick", **settings)
+        assert {k: v for k, v in control.items() if k not in settings} == plain, name

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gensynth_course import cache
-from gensynth_course.train import EMA, fit
+from gensynth_course.train import EMA, Objective, fit
 
 
 def _build():
@@ -220,3 +220,25 @@ def test_weight_decay_shrinks_weight_matrices_only_and_schedules_are_checked():
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="schedule"):
         fit(model, zero_loss, batches, steps=1, schedule="linear")
+
+
+def test_param_groups_take_their_own_learning_rate_and_weight_decay():
+    model = torch.nn.ModuleDict({"new": torch.nn.Linear(3, 3, bias=False), "old": torch.nn.Linear(3, 3, bias=False)})
+    before = {k: m.weight.detach().clone() for k, m in model.items()}
+
+    def zero_loss(m, b, generator):                                        # only weight decay moves weights
+        return sum(p.sum() for p in m.parameters()) * 0.0
+
+    groups = [Objective("loss", zero_loss, lr=0.1, weight_decay=0.5,
+                        params=lambda m: [{"params": m["new"].parameters()},
+                                          {"params": m["old"].parameters(), "weight_decay": 0.0}])]
+    fit(model, groups, lambda step, g: torch.zeros(1), steps=5, grad_clip=None)
+    assert model["new"].weight.abs().sum() < before["new"].abs().sum()
+    assert torch.equal(model["old"].weight, before["old"])                 # weight decay 0 in its group
+    slow = [Objective("loss", zero_loss, lr=0.1, weight_decay=0.5,
+                      params=lambda m: [{"params": m["new"].parameters()}, {"params": m["old"].parameters(), "lr": 0.01}])]
+    start = {k: m.weight.detach().clone() for k, m in model.items()}
+    fit(model, slow, lambda step, g: torch.zeros(1), steps=1, grad_clip=None)
+    # AdamW's decoupled decay with no gradient: w ← (1 − lr · λ) w, at each group's own rate
+    assert torch.allclose(model["new"].weight, start["new"] * (1 - 0.1 * 0.5))
+    assert torch.allclose(model["old"].weight, start["old"] * (1 - 0.01 * 0.5))

@@ -16,6 +16,9 @@ Measures, as in the paper's tables: the audio head's supervised attribute accura
 classification of sounds by text prompts (the 240 lone-object descriptions, prompt-ensembled as in
 chapter 04), on seen and on held-out shape–colour pairs; and querying among the lone-object test
 scenes with P@1, R@1 and mAP, a candidate being right when it shows or sounds the same description.
+Two controls of full training (:data:`CONTROLS`) ask whether the image head's loss on held-out
+pairs after full training comes from the method or from the learning rate and weight decay at
+which CLIP's pretrained heads move.
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ from gensynth_course.cache import load_or_train
 from gensynth_course.data import shapes, sounds
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images, embed_texts, same_description
 from gensynth_course.evaluation.metrics import mean_average_precision, precision_at_k, recall_of_relevant_at_k
-from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, classify_by_prompts, load_clip, lone_objects,
-                                                     prompt_ensemble, zero_shot_accuracy, zero_shot_scores)
+from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, ZERO_SHOT_ATTRIBUTES, classify_by_prompts, load_clip,
+                                                     lone_objects, prompt_ensemble, zero_shot, zero_shot_accuracy,
+                                                     zero_shot_scores)
 from gensynth_course.models.contrastive.audio_head import AudioEncoder
 from gensynth_course.models.contrastive.audioclip import TRAINED_PAIRS, AudioCLIP
-from gensynth_course.train import fit
+from gensynth_course.train import Objective, fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 # Clip i of a sound bank uses synthesis seed offset + i; each split has its own offset, so no two
@@ -105,16 +110,32 @@ def load_audio_head(config: dict, device: torch.device | str | None = None) -> t
 # ----------------------------------------------------------------------------- stages 2 and 3
 
 
-def contrastive_config(mode: str, budget: str) -> dict:
+def contrastive_config(mode: str, budget: str, clip_lr: float | None = None,
+                       clip_weight_decay: float | None = None) -> dict:
     """Partial or full training from stage 1's audio head and chapter 04's CLIP: batches of 128
-    (sound, image, caption) triplets of training scenes, AdamW with warm-up and cosine decay."""
+    (sound, image, caption) triplets of training scenes, AdamW with warm-up and cosine decay.
+
+    ``clip_lr``/``clip_weight_decay`` (full training only): CLIP's pretrained heads at a learning
+    rate or weight decay of their own, the controls of :data:`CONTROLS`; unset, they train like
+    the audio head."""
     if mode not in TRAINED_PAIRS:
         raise ValueError(f"mode must be one of {tuple(TRAINED_PAIRS)}, not {mode!r}")
-    return dict(model="AudioCLIP", mode=mode, audio_head=audio_config(budget), clip=clip_config(budget),
-                train_scenes=by_budget(quick=200, standard=6000, full=20_000, budget=budget),
-                batch_size=by_budget(quick=32, standard=128, budget=budget), lr=1e-3, weight_decay=0.1,
-                warmup=by_budget(quick=2, standard=50, full=200, budget=budget), seed=0,
-                steps=by_budget(quick=10, standard=600, full=5000, budget=budget))
+    if mode != "full" and (clip_lr is not None or clip_weight_decay is not None):
+        raise ValueError("only full training moves CLIP's heads: clip_lr and clip_weight_decay need mode='full'.")
+    config = dict(model="AudioCLIP", mode=mode, audio_head=audio_config(budget), clip=clip_config(budget),
+                  train_scenes=by_budget(quick=200, standard=6000, full=20_000, budget=budget),
+                  batch_size=by_budget(quick=32, standard=128, budget=budget), lr=1e-3, weight_decay=0.1,
+                  warmup=by_budget(quick=2, standard=50, full=200, budget=budget), seed=0,
+                  steps=by_budget(quick=10, standard=600, full=5000, budget=budget))
+    config.update({key: value for key, value in (("clip_lr", clip_lr), ("clip_weight_decay", clip_weight_decay))
+                   if value is not None})
+    return config
+
+
+# Controls of full training: does the image head's loss on held-out pairs survive CLIP's heads
+# moving at the paper's lower learning rate (it fine-tunes them with SGD at 1e-4 / 5e-5, not at the
+# new head's 1e-3), or without weight decay pulling their pretrained weights towards zero?
+CONTROLS = {"full_clip_lr_1e-4": {"clip_lr": 1e-4}, "full_clip_no_decay": {"clip_weight_decay": 0.0}}
 
 
 def triplet_batch_fn(config: dict, tokenizer: Tokenizer):
@@ -153,7 +174,14 @@ def load_audioclip(config: dict, device: torch.device | str | None = None,
                      **{f"scale/{pair}": m.scale(pair).item() for pair in pairs}}
             return sum(losses[pair] for pair in TRAINED_PAIRS[mode]), parts
 
-        history = fit(model, loss_fn, triplet_batch_fn(config, tokenizer), config["steps"], lr=config["lr"],
+        objective = loss_fn
+        if "clip_lr" in config or "clip_weight_decay" in config:     # CLIP's heads in a group of their own
+            clip_group = {"lr": config.get("clip_lr", config["lr"]),
+                          "weight_decay": config.get("clip_weight_decay", config["weight_decay"])}
+            objective = [Objective("loss", loss_fn, config["lr"], weight_decay=config["weight_decay"],
+                                   params=lambda m: [{"params": m.audio.parameters()},
+                                                     {"params": m.clip.parameters(), **clip_group}])]
+        history = fit(model, objective, triplet_batch_fn(config, tokenizer), config["steps"], lr=config["lr"],
                       seed=config["seed"], warmup=config["warmup"], schedule="cosine",
                       weight_decay=config["weight_decay"], checkpoint=checkpoint, desc=f"{mode} training", device=device)
         return {"losses": history["losses"],
@@ -232,18 +260,55 @@ def measure(model: AudioCLIP, n: int) -> dict:
     return {**out, "zero_shot_seen": seen, "zero_shot_heldout": unseen}
 
 
+def heldout_pair_hits(model: AudioCLIP, n: int, modality: str = "image") -> list[float]:
+    """1 for each lone held-out object (of ``n`` held-out scenes) whose shape–colour pair the
+    ``modality`` head ("image" or "audio") names zero-shot, else 0: the items a paired interval
+    resamples."""
+    if modality not in ("image", "audio"):
+        raise ValueError(f"modality must be 'image' or 'audio', not {modality!r}")
+    tokenizer = Tokenizer(context_length=model.clip.text.position.shape[0])
+    prompts = prompt_ensemble(model.clip, tokenizer, ONE_OBJECT)
+    data, waves = evaluation_bank("heldout", n)
+    lone = lone_objects(data.scenes)
+    if modality == "image":
+        predicted = zero_shot(model.clip, tokenizer, data.images[lone], prompts)
+    else:
+        predicted = classify_by_prompts(embed_sounds(model, waves[lone]), prompts, model.scale("audio_text").item())
+    read = ZERO_SHOT_ATTRIBUTES["shape_colour"]
+    return [float(p == read(data.scenes[i].describe())) for p, i in zip(predicted["shape_colour"], lone)]
+
+
+def image_head_controls(controls: dict[str, dict], n: int, partial: AudioCLIP, full: AudioCLIP) -> dict:
+    """How much the image head's held-out zero-shot accuracy (on ``n`` held-out scenes) falls from
+    partial training (CLIP's own heads) to full training and to each control (name → its
+    :func:`contrastive_config`), each fall with its paired 95 % interval over the same held-out
+    objects (one training seed each), and whether it holds."""
+    before = heldout_pair_hits(partial, n)
+    out = {"training_seeds": 1}
+    runs = {"full": full, **{name: load_audioclip(config)[0] for name, config in controls.items()}}
+    for name, model in runs.items():
+        after = heldout_pair_hits(model, n)
+        fall = stats.difference(before, after)
+        out[f"image_head_loss_{name}"] = {key: round(v, 4) if isinstance(v, float) else v for key, v in fall.items()}
+        out[f"image_head_loss_{name}_holds"] = bool(stats.excludes_zero(fall) and fall["value"] > 0)
+        if name != "full":
+            out[f"{name}_zero_shot_heldout_accuracy"] = round(sum(heldout_pair_hits(model, n, "audio")) / len(before), 4)
+    return out
+
+
 def evaluate(budget: str) -> dict:
     """Chapter 07's measured results (``python -m gensynth_course eval 07``)."""
-    start = time.time()
+    start = time.perf_counter()
     _, head_info = load_audio_head(audio_config(budget))
     results = {"chance": round(1 / (len(shapes.SHAPES) * len(shapes.COLOURS)), 4)}
     for split, table in head_info["accuracy"].items():
         results[f"audio_head_{split}_attribute_accuracy"] = min(v for k, v in table.items() if k != "scene")
         results[f"audio_head_{split}_scene_accuracy"] = table["scene"]
     rows = {}
+    models = {}
     for mode in TRAINED_PAIRS:
-        model, info = load_audioclip(contrastive_config(mode, budget))
-        rows[mode] = {**measure(model, evaluation_scenes(budget)), "train_seconds": round(info["seconds"], 1)}
+        models[mode], info = load_audioclip(contrastive_config(mode, budget))
+        rows[mode] = {**measure(models[mode], evaluation_scenes(budget)), "train_seconds": round(info["seconds"], 1)}
     for mode, row in rows.items():
         results.update({f"{mode}_{key}": value for key, value in row.items() if not isinstance(value, dict)})
     results["zero_shot_heldout_over_chance"] = {mode: round(row["zero_shot_heldout_accuracy"] / results["chance"], 2)
@@ -252,6 +317,8 @@ def evaluate(budget: str) -> dict:
                                      for key, value in rows["full"].items()
                                      if isinstance(value, float) and "chance" not in key and key != "train_seconds"}
     # partial training keeps chapter 04's image and text heads, so its text→image row is CLIP's own
+    controls = {name: contrastive_config("full", budget, **settings) for name, settings in CONTROLS.items()}
+    results.update(image_head_controls(controls, evaluation_scenes(budget), models["partial"], models["full"]))
     results.update(audio_head_accuracy=head_info["accuracy"], partial=rows["partial"], full=rows["full"],
-                   train_and_measure_seconds=round(time.time() - start, 1))
+                   train_and_measure_seconds=round(time.perf_counter() - start, 1))
     return results
