@@ -1,4 +1,4 @@
-"""Command line: ``python -m gensynth_course list | run NN | eval NN | data``."""
+"""Command line: ``python -m gensynth_course list | run NN | eval NN | results | book | data``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def cmd_run(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    from gensynth_course.cache import TRAINED
+
     c = _ready(args.chapter)
     if c.number not in EVALUATORS:
         raise SystemExit(f"Chapter {c.number} has no measured results (nothing to evaluate).")
@@ -77,9 +79,9 @@ def cmd_eval(args) -> None:
     module = importlib.import_module(EVALUATORS[c.number])
     # With --json, stdout carries the JSON alone (for pipes and files); the rest goes to stderr.
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
-        start = time.perf_counter()
+        start, before = time.perf_counter(), len(TRAINED)
         results = module.evaluate(args.budget)
-        results = {**results, **run_record(c.number, args.budget, time.perf_counter() - start)}
+        results = {**results, **run_record(c.number, args.budget, time.perf_counter() - start, TRAINED[before:])}
         print(f"\nChapter {c.number} results at the {args.budget} budget:")
         for key, value in results.items():
             if not isinstance(value, (list, dict)):
@@ -88,8 +90,9 @@ def cmd_eval(args) -> None:
         print(json.dumps(results))
 
 
-def run_record(chapter: str, budget: str, seconds: float) -> dict:
-    """What every eval's JSON carries besides its numbers: where and how they were measured."""
+def run_record(chapter: str, budget: str, seconds: float, trained: list[str]) -> dict:
+    """What every eval's JSON carries besides its numbers: where and how they were measured, and
+    which models the run ``trained`` (the others came from the cache)."""
     import platform
 
     import torch
@@ -103,7 +106,20 @@ def run_record(chapter: str, budget: str, seconds: float) -> dict:
         commit = None
     return {"chapter": chapter, "budget": budget, "device": str(pick_device(verbose=False)),
             "seconds": round(seconds, 1), "torch": torch.__version__, "commit": commit,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "date": time.strftime("%Y-%m-%d", time.gmtime()), "trained": trained}
+
+
+def cmd_results(args) -> None:
+    from gensynth_course import results
+
+    if args.check:
+        if results.results_page().read_text() != results.render():
+            raise SystemExit("RESULTS.md does not match results/*.json; run `python -m gensynth_course results` "
+                             "to write it again (never edit it by hand).")
+        print("RESULTS.md matches results/*.json.")
+        return
+    print(f"wrote {results.write()}")
 
 
 def cmd_book(args) -> None:
@@ -141,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--json", action="store_true",
                            help="print the results as one line of JSON on stdout (everything else on stderr)")
         p.set_defaults(func=func)
+    p = sub.add_parser("results", help="write RESULTS.md from the eval JSON committed under results/")
+    p.add_argument("--check", action="store_true", help="only check that RESULTS.md is up to date")
+    p.set_defaults(func=cmd_results)
     p = sub.add_parser("book", help="execute the chapters (cached) and render the book into _build/book/")
     p.add_argument("--budget", type=_budget_name, choices=BUDGETS, default=default_budget)
     p.set_defaults(func=cmd_book)

@@ -35,6 +35,11 @@ class CorruptCheckpoint(RuntimeError):
     """A cache or checkpoint file exists but cannot be read back."""
 
 
+# Every model this process trained (rather than loaded), as "chapter/name": an eval's JSON says
+# what its minutes include.
+TRAINED: list[str] = []
+
+
 def cache_dir() -> Path:
     """``$GENSYNTH_CACHE``, else ``$XDG_CACHE_HOME/gensynth_course``, else ``~/.cache/gensynth_course``."""
     env = os.environ.get("GENSYNTH_CACHE")
@@ -196,4 +201,5 @@ def load_or_train(
     save_atomic({"format": FORMAT, "name": name, "config": config, "code_hash": code,
                  "state_dict": model.state_dict(), "info": info}, path)
     path.with_suffix(".partial.pt").unlink(missing_ok=True)
+    TRAINED.append(f"{chapter}/{name}")
     return model.to(device).eval(), {**info, "code_hash": code}

@@ -1,0 +1,130 @@
+"""RESULTS.md, generated: every chapter's measured numbers, from its eval's JSON.
+
+Each measurement is committed as ``results/NN.json``, written by
+``python -m gensynth_course eval NN --budget standard --json > results/NN.json``.
+``python -m gensynth_course results`` rewrites RESULTS.md from those files alone, and a test fails
+when the committed page and the JSON disagree, so no figure in it is ever typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from gensynth_course.course import REPO_ROOT, chapters
+
+# What :func:`gensynth_course.__main__.run_record` adds to every eval's JSON.
+RECORD = ("chapter", "budget", "device", "seconds", "torch", "commit", "machine", "date", "trained")
+INTERVAL = ("_ci_low", "_ci_high")
+
+
+def results_dir() -> Path:
+    return REPO_ROOT / "results"
+
+
+def results_page() -> Path:
+    return REPO_ROOT / "RESULTS.md"
+
+
+def load(number: str) -> dict | None:
+    """``results/NN.json`` (None when the chapter has not been measured); a file that is not an
+    eval's JSON is refused with what to do."""
+    path = results_dir() / f"{number}.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); write it again with `python -m gensynth_course "
+                         f"eval {number} --budget standard --json > {path.relative_to(REPO_ROOT)}`.") from None
+    missing = [key for key in RECORD if key not in data and key != "trained"]   # "trained": since 2026-12-02
+    if missing or data.get("chapter") != number:
+        raise ValueError(f"{path} lacks {missing or ['the right chapter']}: it is not the JSON of `eval {number}`; "
+                         "write it again with the eval command.")
+    return data
+
+
+def _number(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "not measured"}[value]
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _is_interval(value) -> bool:
+    return isinstance(value, dict) and {"ci_low", "ci_high"} <= set(value) and ("value" in value or "mean" in value)
+
+
+def _interval(value: float, low, high) -> str:
+    if low is None or high is None:
+        return f"{_number(value)} (no interval)"
+    return f"{_number(value)} [{_number(low)}, {_number(high)}]"
+
+
+def _rows(results: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(measure, value) rows: nested dicts and lists flattened into dotted names; a figure with
+    ``<key>_ci_low``/``<key>_ci_high`` beside it, or a dict from the stats helper, as
+    ``value [low, high]``."""
+    rows = []
+    for key, value in results.items():
+        if not prefix and key in RECORD or key.endswith(INTERVAL):
+            continue
+        name = f"{prefix}{key}"
+        if f"{key}_ci_low" in results:
+            rows.append((name, _interval(value, results[f"{key}_ci_low"], results.get(f"{key}_ci_high"))))
+        elif _is_interval(value):
+            rows.append((name, _interval(value.get("value", value.get("mean")), value["ci_low"], value["ci_high"])))
+        elif isinstance(value, dict):
+            rows += _rows(value, f"{name}.")
+        elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+            rows += _rows({f"[{i}]": v for i, v in enumerate(value)}, name)
+        elif isinstance(value, list):
+            rows.append((name, ", ".join(_number(v) for v in value)))
+        else:
+            rows.append((name, _number(value)))
+    return rows
+
+
+def _trained(trained: list[str] | None) -> str:
+    if trained is None:
+        return "training whatever the model cache lacked (not recorded which), and measuring"
+    if not trained:
+        return "every model loaded from the cache, so measuring only"
+    return f"training {', '.join(f'`{m}`' for m in trained)} (the rest loaded from the cache), and measuring"
+
+
+def _section(chapter, results: dict | None) -> str:
+    head = f"## Chapter {chapter.number} · {chapter.title}\n\n*Reproduces:* {chapter.reproduces}\n\n"
+    command = f"`python -m gensynth_course eval {chapter.number} --budget standard --json > results/{chapter.number}.json`"
+    if results is None:
+        return head + f"Not measured yet: {command}.\n"
+    head += (f"Measured by {command} on {results['date']} at commit `{results['commit']}`: {results['machine']}, "
+             f"device {results['device']}, torch {results['torch']}, budget `{results['budget']}`; "
+             f"{results['seconds'] / 60:.1f} minutes, {_trained(results.get('trained'))}.\n\n")
+    table = "| measure | value |\n|---|---|\n" + "".join(f"| `{name}` | {value} |\n" for name, value in _rows(results))
+    return head + table
+
+
+def render() -> str:
+    """The whole of RESULTS.md, from ``results/*.json``."""
+    intro = ("# Results\n\n"
+             "Generated by `python -m gensynth_course results` from the eval JSON committed under `results/`: "
+             "do not edit by hand. Each chapter's notebook explains its measures; a figure followed by "
+             "`[low, high]` carries its 95 % interval (bootstrap over samples, or a t-interval over training "
+             "seeds). FD-FMNIST is a Fréchet distance in the feature space of the course's own Fashion-MNIST "
+             "classifier: it is not FID and is comparable only with itself.\n")
+    sections = [_section(c, load(c.number)) for c in chapters() if c.number != "00"]
+    return "\n".join([intro, *sections])
+
+
+def write(path: Path | None = None) -> Path:
+    """Write RESULTS.md atomically (a temporary file, then a rename)."""
+    path = path or results_page()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS-", suffix=".md")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(render())
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,55 @@
+"""RESULTS.md is generated from the committed eval JSON, never typed: regenerating it changes nothing."""
+
+import json
+
+import pytest
+
+from gensynth_course import results
+from gensynth_course.__main__ import main
+
+
+def test_results_md_is_what_the_committed_json_says():
+    assert results.results_page().read_text() == results.render(), (
+        "RESULTS.md does not match results/*.json: run `python -m gensynth_course results`.")
+
+
+def test_every_committed_result_is_a_standard_eval_json():
+    files = sorted(results.results_dir().glob("*.json"))
+    assert files, "no results/NN.json committed"
+    for path in files:
+        data = results.load(path.stem)
+        assert data["budget"] == "standard", f"{path.name} was measured at the {data['budget']} budget"
+
+
+def test_rows_flatten_nested_results_and_print_intervals():
+    rows = dict(results._rows({
+        "chapter": "01", "fd": 526.9, "acc": 0.9, "acc_ci_low": 0.88, "acc_ci_high": 0.92,
+        "sweep": {"cfg": [{"s": 1.0}, {"s": 3.0}]}, "scales": [0.0, 1.0], "gain": {"value": 0.1, "ci_low": 0.05, "ci_high": 0.2},
+        "seeds": {"mean": 0.5, "seeds": [0.5], "ci_low": None, "ci_high": None}, "holds": True, "missing": None}))
+    assert rows == {"fd": "526.9", "acc": "0.9 [0.88, 0.92]", "sweep.cfg[0].s": "1", "sweep.cfg[1].s": "3",
+                    "scales": "0, 1", "gain": "0.1 [0.05, 0.2]", "seeds": "0.5 (no interval)", "holds": "yes",
+                    "missing": "not measured"}
+
+
+def test_a_damaged_result_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "results_dir", lambda: tmp_path)
+    monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
+    (tmp_path / "02.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"02.json is not valid JSON .*eval 02 --budget standard --json > 02.json"):
+        results.load("02")
+    (tmp_path / "02.json").write_text(json.dumps({"fd": 1.0}))
+    with pytest.raises(ValueError, match="lacks .*'chapter'.*it is not the JSON of `eval 02`"):
+        results.load("02")
+    assert results.load("03") is None
+
+
+def test_the_command_checks_and_writes(tmp_path, monkeypatch, capsys):
+    main(["results", "--check"])
+    assert "matches" in capsys.readouterr().out
+    page = tmp_path / "RESULTS.md"
+    page.write_text("typed by hand\n")
+    monkeypatch.setattr(results, "results_page", lambda: page)
+    with pytest.raises(SystemExit, match="does not match"):
+        main(["results", "--check"])
+    main(["results"])
+    assert page.read_text() == results.render()
