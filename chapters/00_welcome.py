@@ -28,7 +28,8 @@
 #
 # **One source of truth.** The notebooks never paste a second copy of a model: they import it
 # from `gensynth_course` and show its source with `show_source`. Open the package in an editor
-# beside the notebook whenever you like; one module per concept (`diffusion.py`, `unet.py`, …).
+# beside the notebook whenever you like; it is laid out by concept (`models/diffusion/`,
+# `models/vq/`, `evaluation/`, one `experiments/chNN_*.py` per chapter; see the README's layout).
 
 # %%
 from gensynth_course.course import chapters, load_manifest
@@ -46,13 +47,16 @@ for c in chapters():
 #
 # | budget | for | what it means |
 # |---|---|---|
-# | `quick` | tests and CI | every code path runs, small models, a couple of minutes per chapter |
-# | `standard` (default) | a laptop CPU | convincing figures and the chapter's measured claim, about ten minutes |
+# | `quick` | tests and CI | every code path runs, small models, a minute or two per chapter |
+# | `standard` (default) | a laptop CPU | convincing figures and the chapter's measured claim |
 # | `full` | a GPU | larger models, longer training, the best pictures |
 #
+# The list above gives each chapter's minutes at the standard budget from an empty model cache;
+# `python -m gensynth_course list` prints all three budgets.
+#
 # Start JupyterLab with, for example, `GENSYNTH_BUDGET=quick make lab` to try everything fast.
-# Trained models are cached under `GENSYNTH_CACHE` (by chapter, model, budget and a hash of the
-# configuration), so a second run of a chapter, or a later chapter that needs an earlier model,
+# Trained models are cached under `GENSYNTH_CACHE` (by chapter, model, a hash of the configuration
+# and a hash of the code that trains it), so a second run of a chapter, or a later chapter that needs an earlier model,
 # loads it instead of training again. Delete the folder to start afresh.
 
 # %%

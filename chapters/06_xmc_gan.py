@@ -28,9 +28,9 @@
 # * between the **regions** of an image and the **words** of its sentence;
 # * between a **real image** and the image **generated** from the same sentence.
 #
-# The paper backs the design with an ablation table (its table 3): each loss alone improves on a
+# The paper backs the design with an ablation table (its table 4): each loss alone improves on a
 # GAN without them, and all together are best, in FID and in text–image alignment (R-precision).
-# A second table (table 4) shows that *attentional* self-modulation, where each region of the
+# A second table (table 5) shows that *attentional* self-modulation, where each region of the
 # image is modulated by the words it attends to, beats plain self-modulation.
 #
 # **What we reproduce in miniature, on chapter 04's Shapes world:** the generator with attentional
@@ -442,11 +442,11 @@ for ax, key, label in zip(axes, ("fd", "caption_accuracy", "r_precision"),
     ax.set_xticks(range(len(first_table)), first_table, rotation=35, ha="right")
     ax.set(title=label, xlabel="contrastive losses used", ylabel=key)
     ax.bar_label(bars, fmt="%.3f", fontsize=7)
-fig.suptitle("table 3 in miniature: each contrastive loss against the baseline (grey) and all of them (orange)")
+fig.suptitle("table 4 in miniature: each contrastive loss against the baseline (grey) and all of them (orange)")
 plt.show()
 
 # %% [markdown]
-# And the paper's table 4, attentional against plain self-modulation, both with all four losses:
+# And the paper's table 5, attentional against plain self-modulation, both with all four losses:
 
 # %%
 print(f"{'modulation':<12} {'caption acc.':>12} {'R-precision':>12} {'FD':>8}")

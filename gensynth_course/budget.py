@@ -4,8 +4,9 @@
 empty means ``standard``). It is read once, the first time the session budget is needed
 (``BUDGET``, or a ``budget=None`` argument); a value that names no budget is refused then:
 
-* ``quick``    -- CI: every code path runs, each notebook in about two minutes.
-* ``standard`` -- a learner's laptop CPU: each chapter in about ten minutes (the default).
+* ``quick``    -- CI: every code path runs, each notebook in a minute or two.
+* ``standard`` -- a learner's laptop CPU: convincing figures and the chapter's measured claim (the
+  default); each chapter's minutes are in ``book.toml``.
 * ``full``     -- a GPU: larger models and longer training.
 """
 

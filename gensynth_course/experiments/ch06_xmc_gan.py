@@ -10,7 +10,7 @@ contrastive losses (and, for the second table, the kind of self-modulation) diff
   image encoder (the paper's VGG term);
 * ``sentence_word`` -- the two cross-modal losses;
 * ``all`` -- all four, with attentional self-modulation (XMC-GAN);
-* ``all_plain`` -- all four with plain self-modulation (the paper's table 4).
+* ``all_plain`` -- all four with plain self-modulation (the paper's table 5).
 
 The text encoder is chapter 04's CLIP text tower, frozen: its token features are the word
 embeddings e_w and its caption embedding is e_s (the paper uses a pretrained BERT). Chapter 04's
@@ -205,7 +205,7 @@ def ablation(configs: dict[str, dict], judge: dict) -> dict:
 
 def evaluate(budget: str) -> dict:
     """Chapter 06's measured results (``python -m gensynth_course eval 06``)."""
-    start = time.time()
+    start = time.perf_counter()
     rows = ablation({run: gan_config(run, budget) for run in RUNS}, judge_config(budget))
     flat = {f"{run}_{key}": value for run, row in rows.items() for key, value in row.items()}
 
@@ -215,4 +215,4 @@ def evaluate(budget: str) -> dict:
                 for key in ("fd", "caption_accuracy", "r_precision")}
 
     return {**flat, "all_beats_baseline": beats("all", "baseline"), "attentional_beats_plain": beats("all", "all_plain"),
-            "train_and_measure_seconds": round(time.time() - start, 1)}
+            "train_and_measure_seconds": round(time.perf_counter() - start, 1)}
