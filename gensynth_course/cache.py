@@ -129,6 +129,41 @@ def model_path(chapter: str, name: str, config: dict, code: str) -> Path:
     return cache_dir() / "models" / chapter / f"{name}-{config_hash(config)}-{code}.pt"
 
 
+def study_path(chapter: str, models: dict[str, str]) -> Path:
+    """Where the study measured on ``models`` (name → the ``model_id`` that :func:`load_or_train`
+    puts in each model's info) is kept: a study of other models, or of older code, is another file."""
+    return cache_dir() / "studies" / f"{chapter}-{config_hash(models)}.json"
+
+
+def save_study(chapter: str, results: dict, models: dict[str, str]) -> Path:
+    """Keep an eval's results (a multi-seed study, an experiment) beside the models it measured, so
+    that the chapter's notebook, which trains only some of them, can show them; ``models`` names the
+    notebook's own models by their ``model_id``. Written atomically."""
+    path = study_path(chapter, models)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"models": models, "results": results}, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_study(chapter: str, models: dict[str, str]) -> dict | None:
+    """The results :func:`save_study` kept for these very ``models``, or None when there are none
+    or the file cannot be read."""
+    try:
+        saved = json.loads(study_path(chapter, models).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("models") != models or not isinstance(saved.get("results"), dict):
+        return None
+    return saved["results"]
+
+
 def save_atomic(payload: dict, path: Path) -> None:
     """Write ``payload`` with ``torch.save`` so that ``path`` is either the old or the new file."""
     path = Path(path)
@@ -179,7 +214,8 @@ def load_or_train(
     ``train(model, checkpoint_path)`` trains it in place (it may save progress to
     ``checkpoint_path`` and resume from it after an interruption) and returns a JSON-able ``info``
     dict (losses, timings) stored beside the weights; the returned ``info`` also holds the model's
-    ``code_hash``, so that a measurement can name the exact network it used.
+    ``code_hash`` and ``model_id`` (``<config hash>-<code hash>``), so that a measurement can name
+    the exact network it used.
     """
     device = resolve(device)
     # The initial weights come from the config's seed, whatever ran before, so that training from
@@ -189,12 +225,13 @@ def load_or_train(
         model = build()
     code = code_hash(model, train)
     path = model_path(chapter, name, config, code)
+    identity = {"code_hash": code, "model_id": f"{config_hash(config)}-{code}"}
     if path.exists() and not retrain:
         try:
             payload = load_safe(path)
             model.load_state_dict(payload["state_dict"])
             print(f"gensynth_course: loaded {name} from the cache: {path}")
-            return model.to(device).eval(), {**payload["info"], "code_hash": code}
+            return model.to(device).eval(), {**payload["info"], **identity}
         except (CorruptCheckpoint, RuntimeError, KeyError) as error:
             set_aside(path, f"the cached {name} is damaged: {error}")
     info = train(model, path.with_suffix(".partial.pt"))
@@ -202,4 +239,4 @@ def load_or_train(
                  "state_dict": model.state_dict(), "info": info}, path)
     path.with_suffix(".partial.pt").unlink(missing_ok=True)
     TRAINED.append(f"{chapter}/{name}")
-    return model.to(device).eval(), {**info, "code_hash": code}
+    return model.to(device).eval(), {**info, **identity}

@@ -76,7 +76,10 @@ def _rows(results: dict, prefix: str = "") -> list[tuple[str, str]]:
         if f"{key}_ci_low" in results:
             rows.append((name, _interval(value, results[f"{key}_ci_low"], results.get(f"{key}_ci_high"))))
         elif _is_interval(value):
-            rows.append((name, _interval(value.get("value", value.get("mean")), value["ci_low"], value["ci_high"])))
+            text = _interval(value.get("value", value.get("mean")), value["ci_low"], value["ci_high"])
+            if isinstance(value.get("seeds"), list) and len(value["seeds"]) > 1:
+                text += f" (mean of {len(value['seeds'])} seeds: {', '.join(_number(v) for v in value['seeds'])})"
+            rows.append((name, text))
         elif isinstance(value, dict):
             rows += _rows(value, f"{name}.")
         elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):

@@ -29,7 +29,9 @@ def test_round_trip_trains_once_then_loads(tmp_cache, capsys):
     config = {"width": 3}
     m1, info1 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls))
     m2, info2 = cache.load_or_train("chX", "lin", config, _build, _trainer(calls))
-    assert len(calls) == 1 and info1 == info2 == {"seconds": 1.0, "code_hash": cache.code_hash(_build(), _trainer([]))}
+    code = cache.code_hash(_build(), _trainer([]))
+    assert len(calls) == 1 and info1 == info2 == {"seconds": 1.0, "code_hash": code,
+                                                  "model_id": f"{cache.config_hash(config)}-{code}"}
     assert torch.equal(m2.weight, torch.full((2, 3), 0.5))
     assert "loaded lin" in capsys.readouterr().out
     path = cache.model_path("chX", "lin", config, cache.code_hash(_build(), _trainer([])))
@@ -242,3 +244,14 @@ def test_param_groups_take_their_own_learning_rate_and_weight_decay():
     # AdamW's decoupled decay with no gradient: w ← (1 − lr · λ) w, at each group's own rate
     assert torch.allclose(model["new"].weight, start["new"] * (1 - 0.1 * 0.5))
     assert torch.allclose(model["old"].weight, start["old"] * (1 - 0.01 * 0.5))
+
+
+def test_a_study_is_found_only_for_the_models_it_measured(tmp_cache):
+    models = {"unet": "a4e1221c87-5ca1042d4f"}
+    assert cache.load_study("chX", models) is None
+    path = cache.save_study("chX", {"fd": {"mean": 1.0, "seeds": [1.0]}}, models)
+    assert path.parent == tmp_cache / "studies" and not list(path.parent.glob("*.tmp"))
+    assert cache.load_study("chX", models) == {"fd": {"mean": 1.0, "seeds": [1.0]}}
+    assert cache.load_study("chX", {"unet": "a4e1221c87-0000000000"}) is None      # other code: not shown
+    path.write_text("{not json")
+    assert cache.load_study("chX", models) is None                                  # unreadable: as if absent

@@ -25,9 +25,11 @@ def test_rows_flatten_nested_results_and_print_intervals():
     rows = dict(results._rows({
         "chapter": "01", "fd": 526.9, "acc": 0.9, "acc_ci_low": 0.88, "acc_ci_high": 0.92,
         "sweep": {"cfg": [{"s": 1.0}, {"s": 3.0}]}, "scales": [0.0, 1.0], "gain": {"value": 0.1, "ci_low": 0.05, "ci_high": 0.2},
-        "seeds": {"mean": 0.5, "seeds": [0.5], "ci_low": None, "ci_high": None}, "holds": True, "missing": None}))
+        "seeds": {"mean": 0.5, "seeds": [0.5], "ci_low": None, "ci_high": None},
+        "three": {"mean": 2.0, "seeds": [1.0, 2.0, 3.0], "ci_low": -0.48, "ci_high": 4.48}, "holds": True, "missing": None}))
     assert rows == {"fd": "526.9", "acc": "0.9 [0.88, 0.92]", "sweep.cfg[0].s": "1", "sweep.cfg[1].s": "3",
-                    "scales": "0, 1", "gain": "0.1 [0.05, 0.2]", "seeds": "0.5 (no interval)", "holds": "yes",
+                    "scales": "0, 1", "gain": "0.1 [0.05, 0.2]", "seeds": "0.5 (no interval)",
+                    "three": "2 [-0.48, 4.48] (mean of 3 seeds: 1, 2, 3)", "holds": "yes",
                     "missing": "not measured"}
 
 

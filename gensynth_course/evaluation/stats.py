@@ -116,6 +116,15 @@ def excludes_zero(result: dict) -> bool:
     return low is not None and (low > 0 or high < 0)
 
 
+def rounded(result: dict, digits: int = 4) -> dict:
+    """A result of this module with its figures rounded, for an eval's JSON."""
+    def r(value):
+        if isinstance(value, list):
+            return [r(v) for v in value]
+        return round(value, digits) if isinstance(value, float) else value
+    return {key: r(value) for key, value in result.items()}
+
+
 def describe(result: dict, digits: int = 3) -> str:
     """``0.812 [0.790, 0.833]``: a figure and its interval, as the chapters print them."""
     value = result["value"] if "value" in result else result["mean"]
