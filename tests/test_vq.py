@@ -226,3 +226,26 @@ def test_sharpness_is_one_for_a_faithful_copy_and_falls_with_blur():
     blurred = ch02_vqgan.reconstruction_report(Copy(True), images, None)
     assert copied["sharpness"] == pytest.approx(1.0, abs=2e-3)
     assert blurred["sharpness"] < 0.6
+
+
+def test_eval_02_compares_the_autoencoders_over_three_seeds(tmp_cache):
+    results = ch02_vqgan.evaluate("quick")
+    assert results["training_seeds"] == len(ch02_vqgan.SEEDS) >= 3
+    for kind in ch02_vqgan.COMPARED:
+        for measure in ch02_vqgan.MEASURES:
+            figure = results[f"{kind}_{measure}"]
+            assert len(figure["seeds"]) == 3 and figure["ci_low"] <= figure["mean"] <= figure["ci_high"], (kind, measure)
+    # the differences are taken seed by seed
+    d = results["vqgan_minus_vqvae_restart_recon_fd"]
+    assert d["seeds"] == pytest.approx([a - b for a, b in zip(results["vqgan_recon_fd"]["seeds"],
+                                                               results["vqvae_restart_recon_fd"]["seeds"])], abs=2e-4)
+    assert results["sample_fd_n"] == results["samples"] and results["sample_fd_floor_same_n"] > 0
+    accuracy = results["cond_sample_accuracy"]
+    assert accuracy["ci_low"] <= accuracy["value"] <= accuracy["ci_high"]
+    # the notebook finds the study for its own seed-0 models, and not for other ones
+    infos = {kind: ch02_vqgan.load_autoencoder(ch02_vqgan.autoencoder_config(kind, "quick"))[1]
+             for kind in ch02_vqgan.NOTEBOOK_MODELS}
+    assert ch02_vqgan.cached_study(infos)["vqgan_recon_fd"] == results["vqgan_recon_fd"]
+    assert ch02_vqgan.cached_study({**infos, "vqgan": {"model_id": "0000000000-0000000000"}}) is None
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        ch02_vqgan.autoencoder_config("vqgan", "quick", seed=-1)

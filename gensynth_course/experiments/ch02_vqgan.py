@@ -10,7 +10,9 @@ architecture, a 7×7 grid of codes from a 128-entry codebook, and one training b
   the perceptual term buys from what the PatchGAN buys (``eval 02`` only);
 * ``vqgan``          L1 + perceptual + PatchGAN with adaptive λ, dead-code restart.
 
-The prior is trained on the VQGAN's codes, as in the paper.
+The prior is trained on the VQGAN's codes, as in the paper. ``eval 02`` trains the three compared
+autoencoders from :data:`SEEDS` (the notebook trains seed 0) and states each comparison as the mean
+over seeds with its t-interval.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import time
 import torch
 
 from gensynth_course.budget import by_budget
-from gensynth_course.cache import config_hash, load_or_train
+from gensynth_course.cache import config_hash, load_or_train, load_study, save_study
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
 from gensynth_course.device import model_device
+from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD
 from gensynth_course.evaluation.perceptual import PerceptualLoss, perceptual_net_config
@@ -34,15 +37,23 @@ from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 AUTOENCODERS = ("vqvae", "vqvae_restart", "l1_perceptual", "vqgan")
+# The methods compared as methods, each trained from every seed of SEEDS by ``eval 02``; the
+# measures compared over those seeds.
+COMPARED = ("vqvae_restart", "l1_perceptual", "vqgan")
+SEEDS = (0, 1, 2)
+MEASURES = ("recon_fd", "l1", "psnr", "sharpness")
 
 
-def autoencoder_config(kind: str, budget: str) -> dict:
-    """One recipe for every autoencoder; only the loss and the restart switch differ."""
+def autoencoder_config(kind: str, budget: str, seed: int = 0) -> dict:
+    """One recipe for every autoencoder; only the loss and the restart switch differ. ``seed``
+    sets the initial weights and the order of the training batches."""
     if kind not in AUTOENCODERS:
         raise ValueError(f"unknown autoencoder {kind!r}; choose one of {AUTOENCODERS}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
     steps = by_budget(quick=40, standard=800, full=6000, budget=budget)
     config = dict(kind=kind, widths=[32, 64], dim=16, num_codes=128, beta=0.25,
-                  restart_dead=kind != "vqvae", batch_size=64, lr=1e-3, betas=[0.5, 0.9], seed=0, steps=steps)
+                  restart_dead=kind != "vqvae", batch_size=64, lr=1e-3, betas=[0.5, 0.9], seed=seed, steps=steps)
     if kind in ("l1_perceptual", "vqgan"):
         config.update(perceptual=perceptual_net_config(budget))
     if kind == "vqgan":
@@ -226,58 +237,92 @@ def sliding_window_images(autoencoder: VQAutoencoder, prior: CodePrior, cond: to
     return autoencoder.decode_indices(codes).clamp(-1, 1)
 
 
+def prior_report(vqgan: VQAutoencoder, prior: CodePrior, classifier, fd_metric: FashionFD, s: dict) -> dict:
+    """The prior measured: bits per code of held-out test images' codes (with and without the
+    class), and ``per_class`` class-conditional samples per class: the share the course classifier
+    puts in the requested class (with its bootstrap interval) and their FD-FMNIST by the course's
+    protocol (:meth:`FashionFD.report`), beside pure noise. ``s``: :func:`sampling_config`."""
+    test = load_fashion_mnist("test")
+    images, labels = test.images[:s["eval_images"]], test.labels[:s["eval_images"]]
+    test_codes = encode_dataset(vqgan, images).flatten(1)
+    asked = torch.arange(10).repeat_interleave(s["per_class"])
+    samples = sample_images(vqgan, prior, asked, s["temperature"], s["top_k"], s["seed"])
+    with torch.no_grad():
+        predicted = torch.cat([classifier(samples[i:i + 1000].to(model_device(classifier))).argmax(1).cpu()
+                               for i in range(0, len(samples), 1000)])
+    return {
+        "num_codes": vqgan.num_codes,
+        "prior_bits_per_code": round(prior.bits_per_code(labels, test_codes), 3),
+        "prior_bits_per_code_unconditional": round(
+            prior.bits_per_code(torch.full_like(labels, prior.unconditional), test_codes), 3),
+        "uniform_bits_per_code": round(math.log2(vqgan.num_codes), 3),
+        "cond_sample_accuracy": stats.rounded(stats.interval((predicted == asked).double())),
+        **{f"sample_{key}": value for key, value in fd_metric.report(samples, load_fashion_mnist("train").images).items()},
+        "fd_noise": round(fd_metric.noise(len(samples)), 3),
+        "samples": len(samples),
+        "test_images": len(images),
+        "sampler": f"temperature {s['temperature']}, top-k {s['top_k']}",
+    }
+
+
+def seed_study(reports: dict[str, list[dict]]) -> dict:
+    """``reports[kind][i]``: :func:`reconstruction_report` of ``kind`` trained from seed ``SEEDS[i]``
+    → each measure of each kind over the seeds (each seed's figure, the mean and its t-interval), and
+    the differences between the kinds, seed by seed (seed s of two kinds saw the same batches)."""
+    out = {f"{kind}_{measure}": stats.over_seeds([r[measure] for r in runs])
+           for kind, runs in reports.items() for measure in MEASURES}
+    for a, b in (("vqgan", "vqvae_restart"), ("l1_perceptual", "vqvae_restart"), ("vqgan", "l1_perceptual")):
+        for measure in MEASURES:
+            out[f"{a}_minus_{b}_{measure}"] = stats.over_seeds([x[measure] - y[measure]
+                                                                for x, y in zip(reports[a], reports[b])])
+    return {key: stats.rounded(result) for key, result in out.items()}
+
+
+# The seed-0 models the notebook trains too: a kept study is found by their model_id.
+NOTEBOOK_MODELS = ("vqvae_restart", "vqgan")
+
+
+def cached_study(infos: dict[str, dict]) -> dict | None:
+    """The results of the last ``eval 02`` that measured the seed-0 models of :data:`NOTEBOOK_MODELS`
+    whose infos (as :func:`load_autoencoder` returned them, by kind) are given, or None."""
+    return load_study(CHAPTER, {kind: infos[kind]["model_id"] for kind in NOTEBOOK_MODELS})
+
+
 def evaluate(budget: str) -> dict:
     """``python -m gensynth_course eval 02``: train or load everything, then measure."""
     classifier, _ = load_classifier(classifier_config(budget))     # the cached evaluation classifier is not timed
     test = load_fashion_mnist("test")
     fd_metric = FashionFD(classifier, test.images)
     start = time.perf_counter()
-    s = sampling_config(budget)
-    images, labels = test.images[:s["eval_images"]], test.labels[:s["eval_images"]]
-    reports = {}
+    images = test.images[:sampling_config(budget)["eval_images"]]
+    reports, infos, seconds = {kind: [] for kind in COMPARED}, {}, {}
     for kind in AUTOENCODERS:
-        autoencoder, info = load_autoencoder(autoencoder_config(kind, budget))
-        reports[kind] = dict(reconstruction_report(autoencoder, images, fd_metric), seconds=info["seconds"])
-        if kind == "vqgan":
-            vqgan = autoencoder
+        for seed in SEEDS if kind in COMPARED else (0,):
+            autoencoder, info = load_autoencoder(autoencoder_config(kind, budget, seed))
+            report = reconstruction_report(autoencoder, images, fd_metric)
+            seconds[f"{kind}_seed{seed}"] = round(info["seconds"], 1)
+            if kind in COMPARED:
+                reports[kind].append(report)
+            else:
+                plain = report
+            if seed == 0:
+                infos[kind] = info
+                if kind == "vqgan":
+                    vqgan = autoencoder
     prior, prior_info = load_prior(vqgan, prior_config(budget))
-    test_codes = encode_dataset(vqgan, images).flatten(1)
-    bits_cond = prior.bits_per_code(labels, test_codes)
-    bits_uncond = prior.bits_per_code(torch.full_like(labels, prior.unconditional), test_codes)
-    labels = torch.arange(10).repeat_interleave(s["per_class"])
-    samples = sample_images(vqgan, prior, labels, s["temperature"], s["top_k"], s["seed"])
-    with torch.no_grad():
-        predicted = torch.cat([classifier(samples[i:i + 1000].to(model_device(classifier))).argmax(1).cpu()
-                               for i in range(0, len(samples), 1000)])
-    train_images = load_fashion_mnist("train").images
-    vae, gan, plain, control = reports["vqvae_restart"], reports["vqgan"], reports["vqvae"], reports["l1_perceptual"]
-    return {
-        "vqvae_recon_fd": round(vae["recon_fd"], 3),
-        "l1_perceptual_recon_fd": round(control["recon_fd"], 3),
-        "vqgan_recon_fd": round(gan["recon_fd"], 3),
-        "vqvae_l1": round(vae["l1"], 4), "l1_perceptual_l1": round(control["l1"], 4), "vqgan_l1": round(gan["l1"], 4),
-        "vqvae_psnr": round(vae["psnr"], 2), "l1_perceptual_psnr": round(control["psnr"], 2),
-        "vqgan_psnr": round(gan["psnr"], 2),
-        "vqvae_sharpness": round(vae["sharpness"], 3), "l1_perceptual_sharpness": round(control["sharpness"], 3),
-        "vqgan_sharpness": round(gan["sharpness"], 3),
-        "training_seeds": 1,
+    vae, gan = reports["vqvae_restart"][0], reports["vqgan"][0]
+    results = {
+        **seed_study(reports),
+        "training_seeds": len(SEEDS),
         "used_code_fraction": round(vae["used_code_fraction"], 3),
         "perplexity": round(vae["perplexity"], 2),
         "used_code_fraction_no_restart": round(plain["used_code_fraction"], 3),
         "perplexity_no_restart": round(plain["perplexity"], 2),
         "vqgan_used_code_fraction": round(gan["used_code_fraction"], 3),
         "vqgan_perplexity": round(gan["perplexity"], 2),
-        "num_codes": vqgan.num_codes,
-        "prior_bits_per_code": round(bits_cond, 3),
-        "prior_bits_per_code_unconditional": round(bits_uncond, 3),
-        "uniform_bits_per_code": round(math.log2(vqgan.num_codes), 3),
-        "cond_sample_accuracy": round((predicted == labels).double().mean().item(), 4),
-        "sample_fd": round(fd_metric(samples), 3),
-        "fd_real_vs_real": round(fd_metric.real_vs_real(train_images, len(samples)), 3),
-        "fd_noise": round(fd_metric.noise(len(samples)), 3),
-        "samples": len(samples),
-        "test_images": len(images),
-        "sampler": f"temperature {s['temperature']}, top-k {s['top_k']}",
-        "train_seconds": {k: round(r["seconds"], 1) for k, r in reports.items()} | {"prior": round(prior_info["seconds"], 1)},
+        **prior_report(vqgan, prior, classifier, fd_metric, sampling_config(budget)),
+        "train_seconds": seconds | {"prior": round(prior_info["seconds"], 1)},
         "measure_seconds": round(time.perf_counter() - start, 1),
     }
+    save_study(CHAPTER, results, {kind: infos[kind]["model_id"] for kind in NOTEBOOK_MODELS})
+    return results
