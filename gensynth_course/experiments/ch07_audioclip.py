@@ -30,7 +30,7 @@ import time
 import torch
 
 from gensynth_course.budget import by_budget
-from gensynth_course.cache import load_or_train
+from gensynth_course.cache import load_or_train, load_study, save_study
 from gensynth_course.data import shapes, sounds
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer
@@ -111,21 +111,24 @@ def load_audio_head(config: dict, device: torch.device | str | None = None) -> t
 
 
 def contrastive_config(mode: str, budget: str, clip_lr: float | None = None,
-                       clip_weight_decay: float | None = None) -> dict:
+                       clip_weight_decay: float | None = None, seed: int = 0) -> dict:
     """Partial or full training from stage 1's audio head and chapter 04's CLIP: batches of 128
     (sound, image, caption) triplets of training scenes, AdamW with warm-up and cosine decay.
 
     ``clip_lr``/``clip_weight_decay`` (full training only): CLIP's pretrained heads at a learning
     rate or weight decay of their own, the controls of :data:`CONTROLS`; unset, they train like
-    the audio head."""
+    the audio head. ``seed`` draws the training scenes, the batches, captions and augmentations
+    (every seed starts from the same stage 1 and CLIP)."""
     if mode not in TRAINED_PAIRS:
         raise ValueError(f"mode must be one of {tuple(TRAINED_PAIRS)}, not {mode!r}")
     if mode != "full" and (clip_lr is not None or clip_weight_decay is not None):
         raise ValueError("only full training moves CLIP's heads: clip_lr and clip_weight_decay need mode='full'.")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
     config = dict(model="AudioCLIP", mode=mode, audio_head=audio_config(budget), clip=clip_config(budget),
                   train_scenes=by_budget(quick=200, standard=6000, full=20_000, budget=budget),
                   batch_size=by_budget(quick=32, standard=128, budget=budget), lr=1e-3, weight_decay=0.1,
-                  warmup=by_budget(quick=2, standard=50, full=200, budget=budget), seed=0,
+                  warmup=by_budget(quick=2, standard=50, full=200, budget=budget), seed=seed,
                   steps=by_budget(quick=10, standard=600, full=5000, budget=budget))
     config.update({key: value for key, value in (("clip_lr", clip_lr), ("clip_weight_decay", clip_weight_decay))
                    if value is not None})
@@ -136,6 +139,8 @@ def contrastive_config(mode: str, budget: str, clip_lr: float | None = None,
 # moving at the paper's lower learning rate (it fine-tunes them with SGD at 1e-4 / 5e-5, not at the
 # new head's 1e-3), or without weight decay pulling their pretrained weights towards zero?
 CONTROLS = {"full_clip_lr_1e-4": {"clip_lr": 1e-4}, "full_clip_no_decay": {"clip_weight_decay": 0.0}}
+# The training seeds of partial and full training in ``eval 07`` (the notebook trains seed 0).
+SEEDS = (0, 1, 2)
 
 
 def triplet_batch_fn(config: dict, tokenizer: Tokenizer):
@@ -260,40 +265,72 @@ def measure(model: AudioCLIP, n: int) -> dict:
     return {**out, "zero_shot_seen": seen, "zero_shot_heldout": unseen}
 
 
-def heldout_pair_hits(model: AudioCLIP, n: int, modality: str = "image") -> list[float]:
-    """1 for each lone held-out object (of ``n`` held-out scenes) whose shape–colour pair the
-    ``modality`` head ("image" or "audio") names zero-shot, else 0: the items a paired interval
-    resamples."""
-    if modality not in ("image", "audio"):
-        raise ValueError(f"modality must be 'image' or 'audio', not {modality!r}")
+MODALITIES = ("image", "audio")
+
+
+def heldout_pair_hits(model: AudioCLIP, n: int) -> dict[str, list[float]]:
+    """For each modality of :data:`MODALITIES`: 1 for each lone held-out object (of ``n`` held-out
+    scenes) whose shape–colour pair that head names zero-shot, else 0, object by object in the same
+    order for both heads: the items a paired interval resamples."""
     tokenizer = Tokenizer(context_length=model.clip.text.position.shape[0])
     prompts = prompt_ensemble(model.clip, tokenizer, ONE_OBJECT)
     data, waves = evaluation_bank("heldout", n)
     lone = lone_objects(data.scenes)
-    if modality == "image":
-        predicted = zero_shot(model.clip, tokenizer, data.images[lone], prompts)
-    else:
-        predicted = classify_by_prompts(embed_sounds(model, waves[lone]), prompts, model.scale("audio_text").item())
+    predicted = {"image": zero_shot(model.clip, tokenizer, data.images[lone], prompts),
+                 "audio": classify_by_prompts(embed_sounds(model, waves[lone]), prompts, model.scale("audio_text").item())}
     read = ZERO_SHOT_ATTRIBUTES["shape_colour"]
-    return [float(p == read(data.scenes[i].describe())) for p, i in zip(predicted["shape_colour"], lone)]
+    truth = [read(data.scenes[i].describe()) for i in lone]
+    return {modality: [float(p == t) for p, t in zip(predicted[modality]["shape_colour"], truth)]
+            for modality in MODALITIES}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def image_head_controls(controls: dict[str, dict], n: int, partial: AudioCLIP, full: AudioCLIP) -> dict:
     """How much the image head's held-out zero-shot accuracy (on ``n`` held-out scenes) falls from
     partial training (CLIP's own heads) to full training and to each control (name → its
     :func:`contrastive_config`), each fall with its paired 95 % interval over the same held-out
-    objects (one training seed each), and whether it holds."""
-    before = heldout_pair_hits(partial, n)
-    out = {"training_seeds": 1}
+    objects (seed 0 of each), and whether it holds."""
+    before = heldout_pair_hits(partial, n)["image"]
+    out = {}
     runs = {"full": full, **{name: load_audioclip(config)[0] for name, config in controls.items()}}
     for name, model in runs.items():
         after = heldout_pair_hits(model, n)
-        fall = stats.difference(before, after)
-        out[f"image_head_loss_{name}"] = {key: round(v, 4) if isinstance(v, float) else v for key, v in fall.items()}
+        fall = stats.difference(before, after["image"])
+        out[f"image_head_loss_{name}"] = stats.rounded(fall)
         out[f"image_head_loss_{name}_holds"] = bool(stats.excludes_zero(fall) and fall["value"] > 0)
         if name != "full":
-            out[f"{name}_zero_shot_heldout_accuracy"] = round(sum(heldout_pair_hits(model, n, "audio")) / len(before), 4)
+            out[f"{name}_zero_shot_heldout_accuracy"] = round(_mean(after["audio"]), 4)
     return out
+
+
+def seed_study(configs: dict[int, dict[str, dict]], n: int) -> dict:
+    """Partial against full training from several seeds (``configs``: seed → mode →
+    :func:`contrastive_config`; each seed draws its own training scenes, batches, captions and
+    augmentations, and all start from the same stage 1 and CLIP), measured on ``n`` held-out scenes:
+    each seed's held-out zero-shot accuracy of sounds and of images, the mean and its t-interval,
+    and the seed-by-seed differences, the sound gain and the image head's loss."""
+    accuracy = {(mode, modality): [] for mode in TRAINED_PAIRS for modality in MODALITIES}
+    for by_mode in configs.values():
+        for mode in TRAINED_PAIRS:
+            hits = heldout_pair_hits(load_audioclip(by_mode[mode])[0], n)
+            for modality in MODALITIES:
+                accuracy[mode, modality].append(_mean(hits[modality]))
+    out = {f"{mode}_{modality}_heldout_accuracy_over_seeds": stats.over_seeds(values)
+           for (mode, modality), values in accuracy.items()}
+    out["sound_gain_over_seeds"] = stats.over_seeds([f - p for f, p in zip(accuracy["full", "audio"],
+                                                                            accuracy["partial", "audio"])])
+    out["image_head_loss_over_seeds"] = stats.over_seeds([p - f for p, f in zip(accuracy["partial", "image"],
+                                                                                accuracy["full", "image"])])
+    return {"training_seeds": len(configs), **{key: stats.rounded(value) for key, value in out.items()}}
+
+
+def cached_study(infos: dict[str, dict]) -> dict | None:
+    """The results of the last ``eval 07`` that measured the seed-0 partial and full models whose
+    infos (as :func:`load_audioclip` returned them, by mode) are given, or None."""
+    return load_study(CHAPTER, {mode: infos[mode]["model_id"] for mode in TRAINED_PAIRS})
 
 
 def evaluate(budget: str) -> dict:
@@ -304,10 +341,9 @@ def evaluate(budget: str) -> dict:
     for split, table in head_info["accuracy"].items():
         results[f"audio_head_{split}_attribute_accuracy"] = min(v for k, v in table.items() if k != "scene")
         results[f"audio_head_{split}_scene_accuracy"] = table["scene"]
-    rows = {}
-    models = {}
+    rows, models, infos = {}, {}, {}
     for mode in TRAINED_PAIRS:
-        models[mode], info = load_audioclip(contrastive_config(mode, budget))
+        models[mode], info = infos[mode] = load_audioclip(contrastive_config(mode, budget))
         rows[mode] = {**measure(models[mode], evaluation_scenes(budget)), "train_seconds": round(info["seconds"], 1)}
     for mode, row in rows.items():
         results.update({f"{mode}_{key}": value for key, value in row.items() if not isinstance(value, dict)})
@@ -319,6 +355,10 @@ def evaluate(budget: str) -> dict:
     # partial training keeps chapter 04's image and text heads, so its text→image row is CLIP's own
     controls = {name: contrastive_config("full", budget, **settings) for name, settings in CONTROLS.items()}
     results.update(image_head_controls(controls, evaluation_scenes(budget), models["partial"], models["full"]))
-    results.update(audio_head_accuracy=head_info["accuracy"], partial=rows["partial"], full=rows["full"],
+    results.update(seed_study({seed: {mode: contrastive_config(mode, budget, seed=seed) for mode in TRAINED_PAIRS}
+                                for seed in SEEDS}, evaluation_scenes(budget)))
+    results.update(audio_head_accuracy=head_info["accuracy"], zero_shot={mode: {split: row[f"zero_shot_{split}"]
+                   for split in ("seen", "heldout")} for mode, row in rows.items()},
                    train_and_measure_seconds=round(time.perf_counter() - start, 1))
+    save_study(CHAPTER, results, {mode: info["model_id"] for mode, (_, info) in infos.items()})
     return results
