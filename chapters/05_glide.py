@@ -53,6 +53,8 @@ from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.device import pick_device
 from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
+from gensynth_course.evaluation.judge import Judge
+from gensynth_course.evaluation.stats import describe
 from gensynth_course.experiments import ch05_glide
 from gensynth_course.images import show_grid, show_rows
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
@@ -278,7 +280,8 @@ scale_grid("clip", clip_scales, preview_captions, clip=clip,
 # This is the chapter's slowest cell after training: a few minutes at the standard budget.
 
 # %%
-sweep = ch05_glide.guidance_sweep(measured_with, progress=True)
+fixed_judge = Judge(measured_with["judge"])
+sweep = ch05_glide.guidance_sweep(measured_with, fixed_judge, progress=True)
 groups = {"one_object": "one object", "two_object": "two objects", "heldout": "held-out pairs"}
 fig, axes = plt.subplots(1, 3, figsize=(16, 3.8), sharey=True)
 for ax, (key, name) in zip(axes, groups.items()):
@@ -305,24 +308,46 @@ for method in ("cfg", "clip"):
         print(f"{method:<6} {s:>5g} {r['caption_accuracy_one_object']:>8.3f} {r['caption_accuracy_two_object']:>8.3f} "
               f"{r['caption_accuracy_heldout']:>9.3f} {r['r_precision']:>7.3f} {r['fd']:>7.4f} {r['diversity']:>8.3f}")
 
-unguided = sweep["cfg"][sweep["cfg_scales"].index(1.0)]["caption_accuracy_one_object"]
-for method, name, on in (("cfg", "classifier-free", lambda s: s != 1.0), ("clip", "CLIP guidance", lambda s: s > 0)):
-    s, r = max(((s, r) for s, r in zip(sweep[f"{method}_scales"], sweep[method]) if on(s)),
-               key=lambda pair: pair[1]["caption_accuracy_one_object"])
-    print(f"best {name}: one-object caption accuracy {r['caption_accuracy_one_object']:.3f} at s = {s:g} "
-          f"(unguided {unguided:.3f})")
-
 # %% [markdown]
 # Read the table from the s = 1 row of CFG (the plain conditional model) and the s = 0 row of CLIP
 # guidance: they are the same model with the same noise, hence the same numbers. GLIDE's finding
 # is the comparison of the two methods at their best scales: in the paper, classifier-free guidance
 # wins on caption fidelity and on realism, and the authors note that CLIP guidance can find images
 # that please the guiding CLIP more than they fit the caption, a kind of adversarial example. Here
-# the judges are networks that never guided anything, so such images gain nothing; at large CLIP
-# scales look for falling accuracy and rising FD. Two-object captions, where colour, shape and size
-# must land on the right object and the relation ("under", "right of") must be read the right way
-# round, and held-out pairs are harder for every method; they are reported separately.
-# The recorded numbers at each budget are in `RESULTS.md`.
+# the judges are networks that never guided anything, so such images gain nothing. Two-object
+# captions (colour, shape and size must land on the right object, and the relation must be read
+# the right way round) and held-out pairs are harder for every method, so each group is reported
+# on its own.
+#
+# Chapter 04 found that the evaluator CLIP names held-out shape–colour pairs less reliably than
+# seen ones, so on held-out captions R-precision is the weaker judge; caption accuracy, read by
+# the attribute evaluator (trained on every pair), is the primary measure there.
+#
+# `ch05_glide.guidance_findings` puts each method at the scale where its one-object accuracy is
+# highest and compares it with the unguided model and with the other method, caption by caption
+# (every scale drew from the same noise), with a paired 95 % bootstrap interval. The best scale is
+# chosen on these same captions, which flatters the best rows a little, and this is one trained
+# model: a difference here is a difference between these samplers of this model.
+
+# %%
+found = ch05_glide.guidance_findings(sweep, fixed_judge)
+print(f"best scales: classifier-free s = {found['cfg_best_scale']:g}, CLIP guidance s = {found['clip_guidance_best_scale']:g}")
+for a, b in (("cfg", "unguided"), ("clip_guidance", "unguided"), ("cfg", "clip_guidance")):
+    parts = []
+    for key, label in (("caption_accuracy_one_object", "one object"), ("caption_accuracy_two_object", "two objects"),
+                       ("caption_accuracy_heldout", "held-out pairs"), ("r_precision", "R-precision")):
+        d = found[f"{a}_minus_{b}_{key}"]
+        parts.append(f"{label} {describe(d)} ({d['verdict']})")
+    print(f"{a} − {b}: " + "; ".join(parts))
+d = found["cfg_minus_clip_guidance_caption_accuracy_one_object"]
+print(textwrap.fill(
+    "On one-object captions, classifier-free guidance " + {"higher": "beats CLIP guidance beyond the noise, as in GLIDE.",
+                                                         "lower": "loses to CLIP guidance beyond the noise: in miniature, "
+                                                                  "the paper's finding does not hold here.",
+                                                         "no difference": "and CLIP guidance cannot be told apart: in "
+                                                                          "miniature, the paper's finding is not "
+                                                                          "reproduced beyond the noise."}[d["verdict"]],
+    100))
 
 # %% [markdown]
 # ## 7 · Ask it yourself
@@ -398,7 +423,14 @@ plt.show()
 # only what it adds.
 
 # %%
-print(ch05_glide.upsampler_quality(measured_with))
+upsampling = ch05_glide.upsampler_quality(measured_with)
+print(json.dumps(upsampling, indent=1))
+d = upsampling["upsampler_minus_bilinear_mae"]
+print(textwrap.fill(f"Upsampler − bilinear, mean absolute error per scene: {describe(d, 4)}. " + (
+    "The diffusion upsampler is closer to the true 64 × 64 render than bilinear interpolation." if d["ci_high"] < 0 else
+    "Bilinear interpolation is closer to the true 64 × 64 render than the diffusion upsampler: here the second "
+    "stage does not pay for itself in pixel error." if d["ci_low"] > 0 else
+    "The two cannot be told apart in pixel error on these scenes."), 100))
 
 # %% [markdown]
 # ## 9 · Editing by inpainting
@@ -453,7 +485,14 @@ plt.show()
 # side of the mask's edge (true edited scenes have a small one, where an object crosses it).
 
 # %%
-print(json.dumps(ch05_glide.inpainting_quality(measured_with), indent=1))
+editing = ch05_glide.inpainting_quality(measured_with)
+print(json.dumps(editing, indent=1))
+d = editing["finetuned_minus_naive_edit_accuracy"]
+print(textwrap.fill(f"Fine-tuned − naive edit accuracy, scene by scene: {describe(d)}. " + (
+    "The fine-tuned model edits better than the naive replacement, as GLIDE reports." if d["ci_low"] > 0 else
+    "The naive replacement edits better than the fine-tuned model: GLIDE's finding does not hold here." if d["ci_high"] < 0
+    else "The two methods cannot be told apart on these scenes: GLIDE's finding is not reproduced beyond the noise."),
+    100))
 
 # %% [markdown]
 # ## 10 · Exercises

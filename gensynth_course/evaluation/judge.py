@@ -12,6 +12,7 @@ import torch
 from gensynth_course.budget import by_budget
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
 from gensynth_course.evaluation.evaluator_clip import (embed_images, embed_texts, evaluator_clip_config,
                                                        load_evaluator_clip, same_description)
@@ -61,13 +62,58 @@ class Judge:
         return self.captions * self.repeats
 
     def __call__(self, images: torch.Tensor) -> dict:
+        """The measures of one set of images (``prompts()`` order). ``per_caption`` holds, for each
+        caption in order, its share of right samples (``caption_accuracy``) and of samples whose
+        nearest caption by the evaluator CLIP has its description (``r_precision``), and
+        ``features`` the evaluator CLIP's embedding of each image: the items a bootstrap
+        resamples, paired between two models judged on this same set (:meth:`compare`)."""
         n = len(self.captions)
         correct = caption_accuracy(images, self.prompts(), self.evaluator).view(self.repeats, n).float().mean(0)
         feats = embed_images(self.clip, images)
-        r_precision = recall_at_k(feats @ self.text.T, self.relevant.repeat(self.repeats, 1), 1)
+        similarity, relevant = feats @ self.text.T, self.relevant.repeat(self.repeats, 1)
+        r_precision = recall_at_k(similarity, relevant, 1)
+        found = relevant.gather(1, similarity.topk(1, dim=1).indices).any(1).view(self.repeats, n).float().mean(0)
         out = {f"caption_accuracy_{name}": round(float(correct[[g == name for g in self.group]].mean()), 4)
                for name in self.sets}
         out.update(caption_accuracy=round(float(correct.mean()), 4), r_precision=round(r_precision, 4),
-                   fd=round(frechet_distance(*gaussian_stats(feats.double()), *self.reference), 4),
-                   diversity=round(mean_pairwise_distance(feats, torch.arange(n).repeat(self.repeats)), 4))
+                   fd=round(self._fd(feats.double().numpy()), 4),
+                   diversity=round(mean_pairwise_distance(feats, torch.arange(n).repeat(self.repeats)), 4),
+                   per_caption={"caption_accuracy": correct.tolist(), "r_precision": found.tolist()},
+                   features=feats)
         return out
+
+    def _fd(self, rows) -> float:
+        return frechet_distance(*gaussian_stats(torch.as_tensor(rows)), *self.reference)
+
+    def _items(self, result: dict, measure: str, group: str | None):
+        if measure not in MEASURES:
+            raise ValueError(f"measure must be one of {MEASURES}, not {measure!r}")
+        if group is not None and group not in self.sets:
+            raise ValueError(f"group must be one of {tuple(self.sets)} or None, not {group!r}")
+        if measure == "fd":
+            keep = [group in (None, g) for g in self.group * self.repeats]
+            return result["features"][torch.tensor(keep)].double().numpy()
+        return [v for v, g in zip(result["per_caption"][measure], self.group) if group in (None, g)]
+
+    def interval(self, result: dict, measure: str = "caption_accuracy", group: str | None = None) -> dict:
+        """``measure`` (one of :data:`MEASURES`) of one result of this judge, over all captions or
+        one ``group``'s, with its 95 % bootstrap interval over the captions (over the images for FD,
+        the set of real renders held fixed)."""
+        if measure == "fd":
+            return stats.rounded(stats.interval(self._items(result, measure, group), self._fd))
+        return stats.rounded(stats.interval(self._items(result, measure, group)))
+
+    def compare(self, a: dict, b: dict, measure: str = "caption_accuracy", group: str | None = None) -> dict:
+        """``a`` − ``b`` (two results of this judge) on ``measure``, over all captions or one
+        ``group``'s, with its paired 95 % bootstrap interval (caption i, or image i, of both)."""
+        statistic = self._fd if measure == "fd" else None
+        return stats.rounded(stats.difference(self._items(a, measure, group), self._items(b, measure, group),
+                                              statistic=statistic))
+
+
+MEASURES = ("caption_accuracy", "r_precision", "fd")
+
+
+def without_items(result: dict) -> dict:
+    """A result of :class:`Judge` without its per-item data, for an eval's JSON."""
+    return {key: value for key, value in result.items() if key not in ("per_caption", "features")}

@@ -29,9 +29,10 @@ from gensynth_course.cache import load_or_train
 from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
+from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.attribute_evaluator import load_attribute_evaluator
 from gensynth_course.evaluation.evaluator_clip import same_description
-from gensynth_course.evaluation.judge import Judge, judge_config
+from gensynth_course.evaluation.judge import Judge, judge_config, without_items
 from gensynth_course.evaluation.metrics import recall_at_k
 from gensynth_course.models.contrastive.clip import TextTransformer, contrastive_loss
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
@@ -382,14 +383,14 @@ def inpaint(model: TextConditionalUNet, images: torch.Tensor, masks: torch.Tenso
 # ----------------------------------------------------------------------------- measuring
 
 
-def guidance_sweep(m: dict, progress: bool = True) -> dict:
+def guidance_sweep(m: dict, judge: Judge, progress: bool = True) -> dict:
     """Sample the caption set at every scale of CFG and of CLIP guidance and judge each set
-    (``m``: :func:`measure_config`). Returns {"cfg": [row per scale], "clip": [...], "cfg_scales":
-    [...], "clip_scales": [...]}."""
+    (``m``: :func:`measure_config`; ``judge``: a :class:`Judge` of ``m["judge"]``). Returns {"cfg":
+    [row per scale], "clip": [...], "cfg_scales": [...], "clip_scales": [...]}. Every scale of both
+    methods starts from the same noise, so any two rows compare caption by caption."""
     config = m["sampling"]
     base, _ = load_base(m["base"])
     clip, _ = load_noisy_clip(m["noisy_clip"])
-    judge = Judge(m["judge"])
     out = {"cfg_scales": config["cfg_scales"], "clip_scales": config["clip_scales"], "cfg": [], "clip": []}
     for method in ("cfg", "clip"):
         for scale in config[f"{method}_scales"]:
@@ -398,12 +399,40 @@ def guidance_sweep(m: dict, progress: bool = True) -> dict:
     return out
 
 
+def guidance_findings(sweep: dict, judge: Judge) -> dict:
+    """The sweep's comparisons: the unguided model (CFG at s = 1), and each method at the scale
+    with guidance on (CFG: s ≠ 1; CLIP guidance: s > 0) where its one-object caption accuracy is
+    highest, each measure with its 95 % bootstrap interval over the captions; and the three
+    differences (each method − unguided, CFG − CLIP guidance) per caption group and in
+    R-precision, paired caption by caption, with ``verdict`` "higher", "lower" or "no difference"
+    (the interval excludes zero or not). One training seed; the best scale is chosen on these same
+    captions, so the best rows are optimistic by the choice."""
+    unguided = sweep["cfg"][sweep["cfg_scales"].index(1.0)]
+    guided = {"cfg": [r for s, r in zip(sweep["cfg_scales"], sweep["cfg"]) if s != 1.0],
+              "clip": [r for s, r in zip(sweep["clip_scales"], sweep["clip"]) if s > 0]}
+    best = {method: max(rows, key=lambda row: row["caption_accuracy_one_object"]) for method, rows in guided.items()}
+    rows = {"unguided": unguided, "cfg": best["cfg"], "clip_guidance": best["clip"]}
+    out = {"cfg_best_scale": sweep["cfg_scales"][sweep["cfg"].index(best["cfg"])],
+           "clip_guidance_best_scale": sweep["clip_scales"][sweep["clip"].index(best["clip"])]}
+    measures = [("caption_accuracy", group) for group in judge.sets] + [("r_precision", None)]
+    for name, row in rows.items():
+        for measure, group in measures:
+            out[f"{name}_{measure}" + (f"_{group}" if group else "")] = judge.interval(row, measure, group)
+    for a, b in (("cfg", "unguided"), ("clip_guidance", "unguided"), ("cfg", "clip_guidance")):
+        for measure, group in measures:
+            d = judge.compare(rows[a], rows[b], measure, group)
+            verdict = "no difference" if not stats.excludes_zero(d) else "higher" if d["value"] > 0 else "lower"
+            out[f"{a}_minus_{b}_{measure}" + (f"_{group}" if group else "")] = {**d, "verdict": verdict}
+    return out
+
+
 def upsampler_quality(m: dict, n: int | None = None) -> dict:
     """On test scenes: the true 32 × 32 render upsampled to 64 × 64 by the diffusion upsampler and by
     bilinear interpolation, each compared with the true 64 × 64 render: mean absolute error (in
     [0, 1] units) and ``detail``, the mean difference between neighbouring pixels relative to the
     true render's (1 is right; below 1 is blurred, above 1 is grain or noise). ``m``:
-    :func:`measure_config`; ``n`` scenes (the config's number unless given)."""
+    :func:`measure_config`; ``n`` scenes (the config's number unless given). The error difference
+    carries its paired 95 % bootstrap interval over the scenes."""
     n = n or m["sampling"]["scenes"]
     upsampler, _ = load_upsampler(m["upsampler"])
     scenes = shapes.make_scenes(n, "test", seed=7)
@@ -415,10 +444,13 @@ def upsampler_quality(m: dict, n: int | None = None) -> dict:
     def detail(x):
         return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
 
-    out = {}
+    out, errors = {}, {}
     for name, images in (("upsampler", diffusion), ("bilinear", bilinear)):
-        out[f"{name}_mae"] = round(float((images - high).abs().mean() / 2), 4)
+        errors[name] = ((images - high).abs() / 2).flatten(1).mean(1)
+        out[f"{name}_mae"] = round(float(errors[name].mean()), 4)
         out[f"{name}_detail"] = round(detail(images) / detail(high), 4)
+    # scene by scene: the same 32 × 32 input for both
+    out["upsampler_minus_bilinear_mae"] = stats.rounded(stats.difference(errors["upsampler"], errors["bilinear"]))
     return out
 
 
@@ -461,14 +493,17 @@ def inpainting_quality(m: dict, n: int | None = None, scale: float = 3.0) -> dic
     scenes, edited_scenes, captions, masks = edit_set(n)
     originals, truth = (to_model_range(shapes.render(x)) for x in (scenes, edited_scenes))
     wanted = [s.describe() for s in edited_scenes]
-    out = {"true_seam": round(seam(truth), 4)}
+    out, hits = {"true_seam": round(seam(truth), 4)}, {}
     for name, model, naive in (("finetuned", inpainter, False), ("naive", base, True)):
         edited = inpaint(model, originals, masks, captions, scale, steps, naive=naive, progress=False)
         seen = shapes.labels_to_descriptions(evaluator.predict(edited))
-        out[f"{name}_edit_accuracy"] = round(sum(w == s for w, s in zip(wanted, seen)) / n, 4)
+        hits[name] = [float(w == s) for w, s in zip(wanted, seen)]
+        out[f"{name}_edit_accuracy"] = stats.rounded(stats.interval(hits[name]))
         out[f"{name}_left_accuracy"] = round(sum(len(s.kinds) == 2 and w.kinds[0] == s.kinds[0]
                                                  for w, s in zip(wanted, seen)) / n, 4)
         out[f"{name}_seam"] = round(seam(edited), 4)
+    # scene by scene: both methods edit the same scenes from the same noise
+    out["finetuned_minus_naive_edit_accuracy"] = stats.rounded(stats.difference(hits["finetuned"], hits["naive"]))
     return out
 
 
@@ -481,28 +516,13 @@ def evaluate(budget: str) -> dict:
     upsampler, upsampler_info = load_upsampler(m["upsampler"])
     inpainter, inpainting_info = load_inpainting(m["inpainting"])
     trained = time.perf_counter()
-    sweep = guidance_sweep(m, progress=False)
-    unguided = sweep["cfg"][sweep["cfg_scales"].index(1.0)]
-    # Each method at its best scale with guidance switched on (CFG: s ≠ 1; CLIP guidance: s > 0).
-    guided = {"cfg": [r for s, r in zip(sweep["cfg_scales"], sweep["cfg"]) if s != 1.0],
-              "clip": [r for s, r in zip(sweep["clip_scales"], sweep["clip"]) if s > 0]}
-    best = {method: max(rows, key=lambda row: row["caption_accuracy_one_object"]) for method, rows in guided.items()}
-    per_scale = {f"{method}_sweep": {key: [row[key] for row in sweep[method]] for key in sweep[method][0]}
+    judge = Judge(m["judge"])
+    sweep = guidance_sweep(m, judge, progress=False)
+    per_scale = {f"{method}_sweep": {key: [row[key] for row in sweep[method]] for key in without_items(sweep[method][0])}
                  for method in ("cfg", "clip")}
     return {
-        "unguided_caption_accuracy": unguided["caption_accuracy_one_object"],
-        "cfg_caption_accuracy": best["cfg"]["caption_accuracy_one_object"],
-        "clip_guidance_caption_accuracy": best["clip"]["caption_accuracy_one_object"],
-        "unguided_caption_accuracy_two_object": unguided["caption_accuracy_two_object"],
-        "cfg_caption_accuracy_two_object": best["cfg"]["caption_accuracy_two_object"],
-        "clip_guidance_caption_accuracy_two_object": best["clip"]["caption_accuracy_two_object"],
-        "unguided_caption_accuracy_heldout": unguided["caption_accuracy_heldout"],
-        "cfg_caption_accuracy_heldout": best["cfg"]["caption_accuracy_heldout"],
-        "clip_guidance_caption_accuracy_heldout": best["clip"]["caption_accuracy_heldout"],
-        "unguided_r_precision": unguided["r_precision"], "cfg_r_precision": best["cfg"]["r_precision"],
-        "clip_guidance_r_precision": best["clip"]["r_precision"],
-        "cfg_best_scale": sweep["cfg_scales"][sweep["cfg"].index(best["cfg"])],
-        "clip_guidance_best_scale": sweep["clip_scales"][sweep["clip"].index(best["clip"])],
+        **guidance_findings(sweep, judge),
+        "training_seeds": 1,
         "cfg_scales": sweep["cfg_scales"], "clip_scales": sweep["clip_scales"], **per_scale,
         "noisy_clip_accuracy_by_t": dict(zip(["t=0", "t=250", "t=500", "t=750"],
                                              noisy_clip_accuracy(clip, [0, 250, 500, 750]))),

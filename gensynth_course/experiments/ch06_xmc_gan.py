@@ -32,9 +32,10 @@ from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
 from gensynth_course.device import model_device, resolve
+from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.evaluation.evaluator_clip import clip_config
-from gensynth_course.evaluation.judge import Judge, judge_config
+from gensynth_course.evaluation.judge import MEASURES, Judge, judge_config, without_items
 from gensynth_course.experiments.shapes_clip import load_clip
 from gensynth_course.models.contrastive.clip import CLIP
 from gensynth_course.models.gan.xmc_gan import XMCGAN, Generator, discriminator_loss, generator_loss
@@ -181,13 +182,13 @@ def generate(generator: Generator, text: CaptionEncoder, captions: list[str], se
     return torch.cat(out)
 
 
-def ablation(configs: dict[str, dict], judge: dict) -> dict:
+def ablation(configs: dict[str, dict], judge: Judge) -> dict:
     """Train (or load) every run of ``configs`` (run → :func:`gan_config`) and judge each on the fixed
-    caption set (``judge``: :func:`~gensynth_course.evaluation.judge.judge_config`). Returns run →
+    caption set (``judge``: a :class:`~gensynth_course.evaluation.judge.Judge`). Returns run →
     measures: caption accuracy (all attributes right) per group, R-precision, FD and diversity, and
     for one-object captions the accuracy of each attribute alone (partial credit, to see *what* a
-    run gets right)."""
-    judge = Judge(judge)
+    run gets right). Every run draws the same captions from the same noise z, so two runs compare
+    caption by caption (:func:`findings`)."""
     prompts = judge.prompts()
     one_object = [i for i, group in enumerate(judge.group * judge.repeats) if group == "one_object"]
     labels = shapes.description_labels([shapes.parse_caption(prompts[i]) for i in one_object])
@@ -203,16 +204,30 @@ def ablation(configs: dict[str, dict], judge: dict) -> dict:
     return out
 
 
+def findings(rows: dict, judge: Judge) -> dict:
+    """Each run of ``rows`` (:func:`ablation`) against ``baseline``, and attentional (``all``)
+    against plain self-modulation (``all_plain``), on each measure of the judge: the difference
+    with its paired 95 % interval (one training seed per run), and ``verdict``: "better" or "worse"
+    where the interval excludes zero (FD: lower is better), else "no difference"."""
+    pairs = [(run, "baseline") for run in rows if run != "baseline"]
+    if {"all", "all_plain"} <= set(rows):
+        pairs.append(("all", "all_plain"))
+    out = {}
+    for run, other in pairs:
+        for measure in MEASURES:
+            d = judge.compare(rows[run], rows[other], measure)
+            higher_is_better = measure != "fd"
+            verdict = ("no difference" if not stats.excludes_zero(d)
+                       else "better" if (d["value"] > 0) == higher_is_better else "worse")
+            out[f"{run}_vs_{other}_{measure}"] = {**d, "verdict": verdict}
+    return out
+
+
 def evaluate(budget: str) -> dict:
     """Chapter 06's measured results (``python -m gensynth_course eval 06``)."""
     start = time.perf_counter()
-    rows = ablation({run: gan_config(run, budget) for run in RUNS}, judge_config(budget))
-    flat = {f"{run}_{key}": value for run, row in rows.items() for key, value in row.items()}
-
-    def beats(run: str, other: str) -> dict:
-        """Whether ``run`` is better than ``other`` on each headline measure (FD: lower is better)."""
-        return {key: (rows[run][key] < rows[other][key]) if key == "fd" else rows[run][key] > rows[other][key]
-                for key in ("fd", "caption_accuracy", "r_precision")}
-
-    return {**flat, "all_beats_baseline": beats("all", "baseline"), "attentional_beats_plain": beats("all", "all_plain"),
+    judge = Judge(judge_config(budget))
+    rows = ablation({run: gan_config(run, budget) for run in RUNS}, judge)
+    flat = {f"{run}_{key}": value for run, row in rows.items() for key, value in without_items(row).items()}
+    return {**flat, **findings(rows, judge), "training_seeds": 1,
             "train_and_measure_seconds": round(time.perf_counter() - start, 1)}
