@@ -46,4 +46,9 @@ def test_eval_03_prints_the_measured_sweep_as_json(capsys):
                 "cfg_accuracy", "cfg_fd", "cfg_diversity", "cg_accuracy", "cg_fd", "cg_diversity", "seconds"):
         assert key in result
     assert len(result["cfg_accuracy"]) == len(result["cfg_scales"]) and len(result["cg_fd"]) == len(result["cg_scales"])
-    assert 0 <= result["cfg_best_accuracy"] <= 1 and isinstance(result["diversity_monotone"], bool)
+    assert 0 <= result["cfg_best_accuracy"]["value"] <= 1 and isinstance(result["diversity_monotone"], bool)
+    for name in ("cfg", "classifier_guidance"):
+        for key in ("best_accuracy", "accuracy_gain", "diversity_change"):
+            figure = result[f"{name}_{key}"]
+            assert figure["ci_low"] <= figure["value"] <= figure["ci_high"], (name, key)
+        assert result[f"{name}_lowest_fd"]["fd_n"] == result["samples_per_scale"]

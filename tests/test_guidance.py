@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gensynth_course.evaluation.metrics import within_class_diversity
+from gensynth_course.evaluation.metrics import mean_pairwise_distance
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas, sample
@@ -203,4 +203,4 @@ def test_within_class_diversity_is_the_mean_pairwise_distance_per_class():
     a, b = torch.zeros(1, 1, 28, 28), torch.full((1, 1, 28, 28), 0.5)   # ‖a − b‖ = 0.5 · 28 = 14
     images = torch.cat([a, b, a, a])
     labels = torch.tensor([0, 0, 1, 1])                                  # class 1: two equal images
-    assert within_class_diversity(PixelFeatures(), images, labels) == pytest.approx((14 + 0) / 2)
+    assert mean_pairwise_distance(PixelFeatures().features(images), labels) == pytest.approx((14 + 0) / 2)

@@ -89,16 +89,11 @@ def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes
     return torch.bincount(preds, minlength=n_classes).double() / len(images)
 
 
-def within_class_diversity(classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean pairwise Euclidean distance between the classifier features of images that share a
-    label (the class they were *asked* to be), averaged over the labels: how varied the samples of
-    one class are. Guidance trades this for fidelity (Dhariwal & Nichol 2021, section 4.2)."""
-    return mean_pairwise_distance(features(classifier, images), labels)
-
-
 def mean_pairwise_distance(feats: torch.Tensor, groups: torch.Tensor) -> float:
     """Mean Euclidean distance between the feature vectors of distinct members of each group,
-    averaged over the groups that have at least two members (there must be one)."""
+    averaged over the groups that have at least two members (there must be one). With a
+    classifier's features grouped by the class the images were *asked* to be, this is chapter 03's
+    within-class diversity, which guidance trades for fidelity (Dhariwal & Nichol 2021, section 4.2)."""
     per_group = []
     for group in groups.unique():
         f = feats[groups == group]
