@@ -141,3 +141,35 @@ def test_min_snr_weighting_changes_only_the_weights(scheduler):
     huge_gamma = scheduler.loss(net, x0, torch.Generator().manual_seed(5), min_snr_gamma=1e12)
     assert plain.item() == pytest.approx(huge_gamma.item(), rel=1e-5)
     assert scheduler.loss(net, x0, torch.Generator().manual_seed(5), min_snr_gamma=1.0).item() < plain.item()
+
+
+class BlindToTheMean(torch.nn.Module):
+    """ε̂ = 0 whatever x_t is: the limit of a network that cannot see an image's mean."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, t):
+        return torch.zeros_like(x)
+
+
+def test_the_drift_of_a_blind_network_matches_its_closed_form():
+    from gensynth_course.experiments import ch01_ddpm
+
+    generator = torch.Generator().manual_seed(0)
+    raw, _ = sample(BlindToTheMean(), DDPMScheduler(linear_betas(), clip_sample=False), (4000, 1, 28, 28), 1000,
+                    generator=generator, progress=False, clip=False)
+    measured = raw.flatten(1).mean(1).std().item()
+    predicted = ch01_ddpm.unseen_mean_spread()
+    assert predicted > 5                       # the linear schedule's 1/√ᾱ_T ≈ 157 makes it large
+    assert measured == pytest.approx(predicted, rel=0.05)
+
+
+def test_the_tutorials_unet_cannot_see_an_images_mean_or_scale_and_the_control_can():
+    from gensynth_course.experiments import ch01_ddpm
+    from gensynth_course.models.diffusion.seed_unet import SeedUNet
+
+    torch.manual_seed(0)
+    blind, control = ch01_ddpm.unseen_shift(SeedUNet()), ch01_ddpm.unseen_shift(SeedUNet(first_norm=False))
+    assert blind < 1e-5 and control > 1000 * blind      # even untrained, the control sees the shift

@@ -13,9 +13,10 @@ import time
 import torch
 
 from gensynth_course.budget import by_budget
-from gensynth_course.cache import config_hash
+from gensynth_course.cache import config_hash, load_study, save_study
 from gensynth_course.course import REPO_ROOT
 from gensynth_course.data.fashion_mnist import load_fashion_mnist
+from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD, class_histogram
 from gensynth_course.experiments.fashion_diffusion import betas, load_diffusion, load_unet, unet_config
@@ -89,8 +90,70 @@ def seed_reference() -> dict | None:
     return json.loads(RESULTS_FILE.read_text())
 
 
-def evaluate(budget: str) -> dict:
-    """``python -m gensynth_course eval 01``: train or load our UNet, sample, and measure."""
+def drift_config(first_norm: bool, budget: str) -> dict:
+    """The tutorial's recipe, cut to a few minutes of training, with (``first_norm``) or without the
+    LayerNorm on its input: the drift experiment's two networks."""
+    return dict(SEED_RECIPE, first_norm=first_norm, steps=10**7,
+                seconds=by_budget(quick=3, standard=150, full=150, budget=budget))
+
+
+def unseen_shift(model, scale: float = 1.7, shift: float = 0.3, n: int = 8, seed: int = 0) -> float:
+    """The largest change of ε̂(x, t) when every input image x is stretched by ``scale`` and shifted
+    by ``shift`` (random x and t): 0 for a network that cannot see an image's mean or scale."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 28, 28, generator=generator)
+    t = torch.randint(0, 1000, (n,), generator=generator)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        a, b = (model(v.to(device), t.to(device)).cpu() for v in (x, scale * x + shift))
+    return float((a - b).abs().max())
+
+
+def unseen_mean_spread(schedule: str = "linear", pixels: int = 28 * 28) -> float:
+    """The standard deviation of an image's final mean pixel under ancestral sampling (σ² = β_t, no
+    clipping) by a network blind to that mean: the mean of x_T (variance 1/pixels) and of each
+    step's fresh noise (β_t/pixels) is divided by √α_t at every later step and never corrected,
+    so V_{t−1} = V_t / α_t + β_t / pixels from V_T = 1/pixels (Ho et al. 2020, Algorithm 2)."""
+    b = betas(schedule)
+    variance = 1.0 / pixels
+    for t in range(len(b) - 1, 0, -1):
+        variance = variance / (1 - float(b[t])) + float(b[t]) / pixels
+    return math.sqrt(variance / (1 - float(b[0])))
+
+
+DRIFT_RUNS = {"tutorial": True, "without_first_layernorm": False}      # name → first_norm
+
+
+def drift_study(configs: dict[str, dict], n: int) -> dict:
+    """Why the tutorial's sampler drifts: its UNet trained for a few minutes with and without the
+    LayerNorm on its input (``configs``: name of :data:`DRIFT_RUNS` → :func:`drift_config`), each
+    sampled as the tutorial does (``n`` images, 1000 ancestral steps, σ² = β_t, no clipping, the
+    same noise for both), and measured by each image's mean pixel (its spread and its size, with
+    95 % bootstrap intervals over the images), the share of pixels in [−1, 1], the network's
+    blindness to an image's mean and scale (:func:`unseen_shift`), and the spread that blindness
+    alone predicts (:func:`unseen_mean_spread`)."""
+    out, sizes = {}, {}
+    for name, config in configs.items():
+        model, info = load_diffusion(config, f"drift_{name}")
+        raw, _ = sample(model, DDPMScheduler(betas("linear"), clip_sample=False), (n, 1, 28, 28), 1000,
+                        generator=torch.Generator().manual_seed(0), progress=False, clip=False)
+        means = raw.flatten(1).mean(1)
+        sizes[name] = means.abs()
+        out[name] = {"unseen_shift": round(unseen_shift(model), 6),
+                     "image_mean_spread": stats.rounded(stats.interval(means.numpy(), lambda m: float(m.std(ddof=1)))),
+                     "image_mean_size": stats.rounded(stats.interval(sizes[name])),
+                     "share_in_range": stats.rounded(stats.interval((raw.abs() <= 1).double().flatten(1).mean(1))),
+                     "train_steps": info["steps"], "train_seconds": round(info["seconds"], 1)}
+    out["predicted_spread_if_blind"] = round(unseen_mean_spread(), 3)
+    out["size_difference"] = stats.rounded(stats.difference(sizes["tutorial"], sizes["without_first_layernorm"]))
+    out["images"] = n
+    return out
+
+
+def evaluate(budget: str, drift: bool = True) -> dict:
+    """``python -m gensynth_course eval 01``: train or load our UNet, sample, and measure it by the
+    course's FD-FMNIST protocol (what the notebook shows, with ``drift=False``); then the drift
+    experiment (:func:`drift_study`, a few minutes more), kept in the cache for the notebook."""
     fd_metric_, train_images = fd_metric(classifier_config(budget))     # the cached classifier is not timed
     _, classifier_info = load_classifier(classifier_config(budget))
     start = time.perf_counter()
@@ -126,4 +189,14 @@ def evaluate(budget: str) -> dict:
         result["note"] = ("fd_seed_reference is missing: run `python benchmarks/ddpm_unets.py --seed-recipe` once "
                           "(about 1.5 hours on 2 CPU cores, 5 minutes with --device cuda); it is only comparable "
                           "at the standard budget, measured with this very classifier (config and code).")
+    if drift:
+        result["drift"] = drift_study({name: drift_config(first_norm, budget) for name, first_norm in DRIFT_RUNS.items()},
+                                      by_budget(quick=8, standard=64, full=256, budget=budget))
+        save_study(CHAPTER, result, {"unet": info["model_id"]})
     return result
+
+
+def cached_study(unet_info: dict) -> dict | None:
+    """The results of the last ``eval 01`` measured beside the UNet whose info (as
+    :func:`~gensynth_course.experiments.fashion_diffusion.load_unet` returned it) is given, or None."""
+    return load_study(CHAPTER, {"unet": unet_info["model_id"]})

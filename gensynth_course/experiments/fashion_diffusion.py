@@ -35,7 +35,7 @@ def betas(schedule: str, T: int = 1000) -> torch.Tensor:
 
 def build(config: dict) -> torch.nn.Module:
     if config["model"] == "SeedUNet":
-        return SeedUNet(config["T"])
+        return SeedUNet(config["T"], first_norm=config.get("first_norm", True))
     return UNet(channels=tuple(config["channels"]), blocks=config["blocks"], patch=config["patch"],
                 num_classes=config.get("num_classes", 0))
 

@@ -39,11 +39,11 @@ class SeedBlock(nn.Module):
         return self.act(self.conv2(self.act(self.conv1(self.norm(x)))))
 
 
-def _stage(size: int, channels: list[int], normalize_last: bool = True) -> nn.Sequential:
+def _stage(size: int, channels: list[int], normalize_last: bool = True, normalize_first: bool = True) -> nn.Sequential:
     """Three SeedBlocks at one resolution, channels[0] → channels[1] → channels[2] → channels[3]."""
     return nn.Sequential(*[
         SeedBlock((channels[i], size, size), channels[i], channels[i + 1],
-                  normalize=normalize_last or i < 2)
+                  normalize=(normalize_last or i < 2) and (normalize_first or i > 0))
         for i in range(3)
     ])
 
@@ -53,15 +53,20 @@ def _time_mlp(dim_in: int, dim_out: int) -> nn.Sequential:
 
 
 class SeedUNet(nn.Module):
-    """Brian Pulfer's MyUNet for 1×28×28 images: ε_θ(x_t, t) with t an integer in [0, T)."""
+    """Brian Pulfer's MyUNet for 1×28×28 images: ε_θ(x_t, t) with t an integer in [0, T).
 
-    def __init__(self, n_steps: int = 1000, time_emb_dim: int = 100):
+    Its first operation is a LayerNorm over the whole (1, 28, 28) input, after the first level's
+    time embedding was added: with one channel, that embedding is a constant per image, and the
+    LayerNorm removes every image's mean and scale, so ε̂(a·x + c, t) = ε̂(x, t) for any a > 0 and c
+    (up to LayerNorm's ε). ``first_norm=False`` drops that one LayerNorm (chapter 01's control)."""
+
+    def __init__(self, n_steps: int = 1000, time_emb_dim: int = 100, first_norm: bool = True):
         super().__init__()
         self.time_embed = nn.Embedding(n_steps, time_emb_dim)
         self.time_embed.weight.data = seed_time_table(n_steps, time_emb_dim)
         self.time_embed.requires_grad_(False)
 
-        self.te1, self.b1 = _time_mlp(time_emb_dim, 1), _stage(28, [1, 10, 10, 10])
+        self.te1, self.b1 = _time_mlp(time_emb_dim, 1), _stage(28, [1, 10, 10, 10], normalize_first=first_norm)
         self.down1 = nn.Conv2d(10, 10, 4, 2, 1)
         self.te2, self.b2 = _time_mlp(time_emb_dim, 10), _stage(14, [10, 20, 20, 20])
         self.down2 = nn.Conv2d(20, 20, 4, 2, 1)
