@@ -489,7 +489,11 @@ else:
         + f"The tutorial's spread, {describe(blind, 2)}, "
         + ("agrees with" if blind["ci_low"] <= predicted <= blind["ci_high"] else "is of the order of"
            if 0.5 * predicted <= blind["value"] <= 2 * predicted else "differs from")
-        + f" the {predicted:.1f} that a network blind to the mean predicts.", 100))
+        + f" the {predicted:.1f} that a network blind to the mean predicts."
+        + (f" Without the LayerNorm, still only {drift['without_first_layernorm']['share_in_range']['value']:.0%} of "
+           "the pixels end inside [−1, 1]: the rest of the drift belongs to an unclipped sampler and a network trained "
+           "for minutes, which the clipped x̂₀ of this chapter's samplers removes."
+           if drift["without_first_layernorm"]["share_in_range"]["ci_high"] < 0.9 else ""), 100))
 
 # %% [markdown]
 # ## 10 · Exercises
