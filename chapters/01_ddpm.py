@@ -53,7 +53,7 @@ from gensynth_course.evaluation.stats import describe
 from gensynth_course.experiments import ch01_ddpm, fashion_diffusion
 from gensynth_course.images import save_gif, show_grid
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, cosine_betas, linear_betas, sample
-from gensynth_course.notebook import LivePreview, figures_dir, show_source, slider
+from gensynth_course.notebook import LivePreview, figures_dir, no_study_yet, show_source, slider
 from gensynth_course.seeding import seed_everything
 from gensynth_course.train import fit
 
@@ -471,8 +471,7 @@ print(f"spread of an image's final mean pixel that the blindness alone predicts 
 # %%
 study = ch01_ddpm.cached_study(info)
 if study is None:
-    print("No drift experiment in the cache yet: run `python -m gensynth_course eval 01` "
-          f"(at budget {BUDGET}), then this cell again.")
+    no_study_yet("01", BUDGET, "drift experiment")
 else:
     drift = study["drift"]
     for name in ("tutorial", "without_first_layernorm"):

@@ -63,7 +63,7 @@ from gensynth_course.images import show_grid
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
 from gensynth_course.models.vq.quantizer import VectorQuantizer
 from gensynth_course.models.vq.vqgan import VQAutoencoder, VQGANTrainer, adaptive_weight
-from gensynth_course.notebook import LivePreview, show_source
+from gensynth_course.notebook import LivePreview, no_study_yet, show_source
 from gensynth_course.seeding import seed_everything
 
 generator = seed_everything(0)
@@ -509,8 +509,7 @@ print(f"\nThe classifier puts {describe(accuracy)} of the samples in the class t
 # %%
 study = ch02_vqgan.cached_study(infos)
 if study is None:
-    print("No seed study of these models in the cache yet: run `python -m gensynth_course eval 02` "
-          f"(at budget {BUDGET}), then this cell again.")
+    no_study_yet("02", BUDGET, "seed study")
 else:
     print(f"From `eval 02` on these seed-0 models ({study['training_seeds']} seeds each):")
     print(f"{'':<15}" + "".join(f"{m:>26}" for m in ch02_vqgan.MEASURES))

@@ -62,7 +62,7 @@ from gensynth_course.experiments import ch07_audioclip
 from gensynth_course.images import show_grid
 from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
 from gensynth_course.models.contrastive.audioclip import AudioCLIP
-from gensynth_course.notebook import ask_box, headless, show_source
+from gensynth_course.notebook import ask_box, headless, no_study_yet, show_source
 from gensynth_course.seeding import seed_everything
 
 generator = seed_everything(0)
@@ -427,8 +427,7 @@ print(textwrap.fill(f"{gain} {loss} One training run of each model, so another s
 # %%
 study = ch07_audioclip.cached_study({"partial": partial_info, "full": full_info})
 if study is None:
-    print("No seed study of these models in the cache yet: run `python -m gensynth_course eval 07` "
-          f"(at budget {BUDGET}), then this cell again.")
+    no_study_yet("07", BUDGET, "seed study")
 else:
     seeds = study["training_seeds"]
     for mode in ("partial", "full"):

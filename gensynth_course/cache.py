@@ -74,12 +74,21 @@ def _package_file(obj) -> str | None:
     return getattr(module, "__file__", None)
 
 
+# Modules that only show training (live previews): a notebook's training, which passes a preview,
+# and the command line's, which does not, must give a model the same hash and share its file.
+DISPLAY_ONLY = ("gensynth_course.notebook",)
+
+
 def _referenced_file(obj) -> str | None:
     """The package module a referenced object comes from: a module itself, a function or class,
-    or an instance of one of the package's classes (a scheduler, a tokenizer)."""
+    or an instance of one of the package's classes (a scheduler, a tokenizer); not the display
+    helpers of :data:`DISPLAY_ONLY`."""
     if isinstance(obj, types.ModuleType):
-        return obj.__file__ if obj.__name__.startswith("gensynth_course") else None
-    return _package_file(obj if callable(obj) else type(obj))
+        name, path = obj.__name__, obj.__file__
+    else:
+        module = inspect.getmodule(obj if callable(obj) else type(obj))
+        name, path = getattr(module, "__name__", ""), getattr(module, "__file__", None)
+    return path if name.startswith("gensynth_course") and name not in DISPLAY_ONLY else None
 
 
 def _called_modules(function: Callable) -> set[str]:

@@ -128,3 +128,9 @@ class LivePreview:
         else:
             self.handle.update(fig)
         plt.close(fig)
+
+
+def no_study_yet(chapter: str, budget: str, what: str = "seed study") -> None:
+    """What a chapter's study cell says when ``eval NN`` has not yet measured the notebook's models."""
+    print(f"No {what} of these models in the cache yet: run `python -m gensynth_course eval {chapter} --budget "
+          f"{budget}`, then this cell again.")

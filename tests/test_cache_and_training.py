@@ -255,3 +255,17 @@ def test_a_study_is_found_only_for_the_models_it_measured(tmp_cache):
     assert cache.load_study("chX", {"unet": "a4e1221c87-0000000000"}) is None      # other code: not shown
     path.write_text("{not json")
     assert cache.load_study("chX", models) is None                                  # unreadable: as if absent
+
+
+def test_a_live_preview_does_not_change_the_code_hash():
+    """A notebook trains with a LivePreview and the command line without one: the same model, so the
+    same cache file (and a study measured by `eval NN` is found by the notebook)."""
+    from gensynth_course.notebook import LivePreview
+
+    def trainer(preview):
+        def train(model, checkpoint):
+            return {"preview": preview is not None}
+        return train
+
+    preview = LivePreview(lambda model: torch.zeros(1, 1, 4, 4), "preview", total_steps=10)
+    assert cache.code_hash(_build(), trainer(None)) == cache.code_hash(_build(), trainer(preview))
