@@ -483,7 +483,7 @@ else:
     predicted = drift["predicted_spread_if_blind"]
     print(textwrap.fill(
         f"Removing the LayerNorm changes the size of an image's mean pixel by {describe(d, 2)} ({drift['images']} "
-        "images from the same noise): " + ("the drift comes from that LayerNorm, as the hypothesis says. "
+        "images from the same noise): " + ("most of the drift comes from that LayerNorm, as the hypothesis says. "
                                            if d["ci_low"] > 0 else "the hypothesis is not supported by this run. ")
         + f"The tutorial's spread, {describe(blind, 2)}, "
         + ("agrees with" if blind["ci_low"] <= predicted <= blind["ci_high"] else "is of the order of"
