@@ -471,7 +471,7 @@ print(f"spread of an image's final mean pixel that the blindness alone predicts 
 # %%
 study = ch01_ddpm.cached_study(info)
 if study is None:
-    no_study_yet("01", BUDGET, "drift experiment")
+    no_study_yet(f"01 --budget {BUDGET}", "drift experiment")
 else:
     drift = study["drift"]
     for name in ("tutorial", "without_first_layernorm"):

@@ -509,7 +509,7 @@ print(f"\nThe classifier puts {describe(accuracy)} of the samples in the class t
 # %%
 study = ch02_vqgan.cached_study(infos)
 if study is None:
-    no_study_yet("02", BUDGET, "seed study")
+    no_study_yet(f"02 --budget {BUDGET}", "seed study")
 else:
     print(f"From `eval 02` on these seed-0 models ({study['training_seeds']} seeds each):")
     print(f"{'':<15}" + "".join(f"{m:>26}" for m in ch02_vqgan.MEASURES))

@@ -427,7 +427,7 @@ print(textwrap.fill(f"{gain} {loss} One training run of each model, so another s
 # %%
 study = ch07_audioclip.cached_study({"partial": partial_info, "full": full_info})
 if study is None:
-    no_study_yet("07", BUDGET, "seed study")
+    no_study_yet(f"07 --budget {BUDGET}", "seed study")
 else:
     seeds = study["training_seeds"]
     for mode in ("partial", "full"):

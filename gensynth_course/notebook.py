@@ -130,7 +130,8 @@ class LivePreview:
         plt.close(fig)
 
 
-def no_study_yet(chapter: str, budget: str, what: str = "seed study") -> None:
-    """What a chapter's study cell says when ``eval NN`` has not yet measured the notebook's models."""
-    print(f"No {what} of these models in the cache yet: run `python -m gensynth_course eval {chapter} --budget "
-          f"{budget}`, then this cell again.")
+def no_study_yet(eval_args: str, what: str = "seed study") -> None:
+    """What a chapter's study cell says when ``eval`` has not yet measured the notebook's models;
+    ``eval_args``: the chapter and budget, e.g. "02 --budget standard"."""
+    print(f"No {what} of these models in the cache yet: run `python -m gensynth_course eval {eval_args}`, then this "
+          "cell again.")
