@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import functools
 import time
+from statistics import fmean
 
 import torch
 
@@ -284,10 +285,6 @@ def heldout_pair_hits(model: AudioCLIP, n: int) -> dict[str, list[float]]:
             for modality in MODALITIES}
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def image_head_controls(controls: dict[str, dict], n: int, partial: AudioCLIP, full: AudioCLIP) -> dict:
     """How much the image head's held-out zero-shot accuracy (on ``n`` held-out scenes) falls from
     partial training (CLIP's own heads) to full training and to each control (name → its
@@ -302,7 +299,7 @@ def image_head_controls(controls: dict[str, dict], n: int, partial: AudioCLIP, f
         out[f"image_head_loss_{name}"] = stats.rounded(fall)
         out[f"image_head_loss_{name}_holds"] = bool(stats.excludes_zero(fall) and fall["value"] > 0)
         if name != "full":
-            out[f"{name}_zero_shot_heldout_accuracy"] = round(_mean(after["audio"]), 4)
+            out[f"{name}_zero_shot_heldout_accuracy"] = round(fmean(after["audio"]), 4)
     return out
 
 
@@ -317,7 +314,7 @@ def seed_study(configs: dict[int, dict[str, dict]], n: int) -> dict:
         for mode in TRAINED_PAIRS:
             hits = heldout_pair_hits(load_audioclip(by_mode[mode])[0], n)
             for modality in MODALITIES:
-                accuracy[mode, modality].append(_mean(hits[modality]))
+                accuracy[mode, modality].append(fmean(hits[modality]))
     out = {f"{mode}_{modality}_heldout_accuracy_over_seeds": stats.over_seeds(values)
            for (mode, modality), values in accuracy.items()}
     out["sound_gain_over_seeds"] = stats.over_seeds([f - p for f, p in zip(accuracy["full", "audio"],
