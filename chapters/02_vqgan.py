@@ -512,9 +512,10 @@ if study is None:
     no_study_yet(f"02 --budget {BUDGET}", "seed study")
 else:
     print(f"From `eval 02` on these seed-0 models ({study['training_seeds']} seeds each):")
+    digits = {"l1": 4}                                    # pixel error needs more digits than FD
     print(f"{'':<15}" + "".join(f"{m:>26}" for m in ch02_vqgan.MEASURES))
     for kind in ch02_vqgan.COMPARED:
-        print(f"{kind:<15}" + "".join(f"{describe(study[f'{kind}_{m}'], 4 if m == 'l1' else 2):>26}"
+        print(f"{kind:<15}" + "".join(f"{describe(study[f'{kind}_{m}'], digits.get(m, 2)):>26}"
                                       for m in ch02_vqgan.MEASURES))
     for a, b in (("vqgan", "vqvae_restart"), ("l1_perceptual", "vqvae_restart"), ("vqgan", "l1_perceptual")):
         for measure, better in (("recon_fd", "closer to real images in distribution"), ("l1", "lower in pixel error")):
@@ -522,7 +523,7 @@ else:
             lower = d["mean"] < 0
             verdict = (f"{a if lower else b} is {better}" if excludes_zero(d)
                        else f"no difference beyond the noise of {study['training_seeds']} seeds")
-            print(f"{a} − {b}, {measure}: {describe(d, 4 if measure == 'l1' else 2)}: {verdict}.")
+            print(f"{a} − {b}, {measure}: {describe(d, digits.get(measure, 2))}: {verdict}.")
     sharpness = {kind: study[f"{kind}_sharpness"]["mean"] for kind in ch02_vqgan.COMPARED}
     print("Sharpness nearest the originals' (1): " + min(sharpness, key=lambda k: abs(sharpness[k] - 1))
           + " (" + ", ".join(f"{k} {v:.2f}" for k, v in sharpness.items()) + ").")
