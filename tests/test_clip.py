@@ -11,7 +11,7 @@ from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.evaluation.attribute_evaluator import AttributeEvaluator, as_evaluator_input
 from gensynth_course.evaluation.evaluator_clip import same_description
-from gensynth_course.evaluation.metrics import recall_at_k
+from gensynth_course.evaluation.metrics import hits_at_k, recall_at_k
 from gensynth_course.experiments.shapes_clip import ONE_OBJECT
 from gensynth_course.models.contrastive.clip import INIT_LOGIT_SCALE, contrastive_loss, make_clip
 
@@ -83,6 +83,7 @@ def test_recall_at_k_on_a_known_matrix():
     relevant = torch.eye(3, dtype=torch.bool)
     assert math.isclose(recall_at_k(similarity, relevant, 1), 1 / 3)     # only row 0 ranks itself first
     assert math.isclose(recall_at_k(similarity, relevant, 2), 2 / 3)
+    assert hits_at_k(similarity, relevant, 2).tolist() == [True, True, False]   # row 2 ranks 0 and 1 above itself
     assert recall_at_k(similarity, relevant, 3) == 1.0
     assert same_description(ONE_OBJECT[:2], ONE_OBJECT[:2]).equal(torch.eye(2, dtype=torch.bool))
 
@@ -121,3 +122,25 @@ def test_attribute_evaluator_overfits_a_few_scenes():
     assert loss.item() < 0.05
     assert torch.equal(model.predict(data.images).masked_fill(data.labels < 0, -1), data.labels)
     assert as_evaluator_input(shapes.render(data.scenes[:2], size=64)).shape == (2, 3, 32, 32)
+
+
+def test_chapter_04_per_item_hits_add_up_to_its_published_measures():
+    """The eval's intervals are bootstrapped over per-query and per-object hits; their means must be
+    the retrieval and zero-shot figures the chapter prints."""
+    from gensynth_course.evaluation.evaluator_clip import build_clip, clip_config
+    from gensynth_course.experiments import ch04_clip
+
+    torch.manual_seed(0)
+    config = clip_config("quick")
+    model = build_clip(config).eval()
+    tokenizer = Tokenizer(context_length=config["context_length"])
+    data = shapes.load_shapes("test", 60, seed=0)
+    captions = shapes.captions(data.scenes, seed=1)
+    hits = ch04_clip.retrieval_hits(model, tokenizer, data, captions, candidates=25)
+    assert {key: len(hit) for key, hit in hits.items()} == dict.fromkeys(("i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5"), 50)
+    assert ch04_clip.retrieval(model, tokenizer, data, captions, candidates=25) == {
+        key: round(float(hit.mean()), 4) for key, hit in hits.items()}
+    assert all((hits[f"{d}_r5"] >= hits[f"{d}_r1"]).all() for d in ("i2t", "t2i"))   # a top-1 hit is a top-5 hit
+    per_object = ch04_clip.zero_shot_hits(model, data)
+    assert {name: round(float(hit.mean()), 4) for name, hit in per_object.items()} == \
+        ch04_clip.zero_shot_accuracy(model, tokenizer, data)

@@ -186,14 +186,20 @@ def _queries_with_relevant(relevant: torch.Tensor) -> torch.Tensor:
     return has_any
 
 
-def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
-    """Retrieval recall@k: the share of queries (rows of ``similarity``, scores against every
-    candidate) with at least one relevant candidate among their ``k`` highest scores. ``relevant``
-    is a bool matrix of the same shape; with one relevant candidate per query this is R@k of
-    Radford et al. (2021, Table 13)."""
+def hits_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> torch.Tensor:
+    """For each query (a row of ``similarity``, scores against every candidate), True when a
+    relevant candidate is among its ``k`` highest scores. ``relevant`` is a bool matrix of the same
+    shape. One value per query, so that an interval can be bootstrapped over the queries."""
     _check_retrieval(similarity, relevant, k)
     top = similarity.topk(k, dim=1).indices
-    return float(relevant.gather(1, top).any(1).double().mean())
+    return relevant.gather(1, top).any(1)
+
+
+def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
+    """Retrieval recall@k: the share of queries with at least one relevant candidate among their
+    ``k`` highest scores (:func:`hits_at_k`); with one relevant candidate per query this is R@k of
+    Radford et al. (2021, Table 13)."""
+    return float(hits_at_k(similarity, relevant, k).double().mean())
 
 
 def precision_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
