@@ -1,6 +1,7 @@
 """GLIDE's building blocks: text keys and values that act only through attention, empty-caption
 dropout, and condition channels that start at zero (inpainting, upsampling)."""
 
+import pytest
 import torch
 
 from gensynth_course.data import shapes
@@ -43,6 +44,27 @@ def test_text_conditional_unet_reads_the_caption():
     assert out.shape == x.shape
     swapped = model(x, t, ids.flip(0), mask.flip(0))
     assert not torch.allclose(out, swapped)
+
+
+def test_caption_tokens_reach_every_attention_level():
+    """GLIDE reads the caption's tokens in the attention of every resolution that has it: with the
+    middle attention and the pooled caption cut off, the caption must still change the output, and
+    only through the levels of ``attention_levels``."""
+    torch.manual_seed(0)
+    unet = UNet(in_channels=3, channels=(8, 16, 16), patch=2, context_dim=8, attention_levels=(0, 1)).eval()
+    torch.nn.init.normal_(unet.out[2].weight, std=0.1)                     # the output starts at zero
+    assert sum(isinstance(layer, Attention) for layer in [*unet.down, *unet.up]) == 2 + 2 * 2   # 1 block down, 2 up
+    torch.nn.init.zeros_(unet.mid_attn.context_kv.weight)
+    torch.nn.init.zeros_(unet.mid_attn.context_kv.bias)
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([10, 500])
+    tokens, mask = torch.randn(2, 4, 8), torch.ones(2, 4, dtype=torch.bool)
+    out = unet(x, t, tokens=tokens, token_mask=mask)
+    assert out.shape == x.shape
+    assert not torch.allclose(out, unet(x, t, tokens=torch.randn(2, 4, 8), token_mask=mask))
+    # the default, attention in the middle only, keeps the layers (and weights) of earlier chapters
+    assert not any(isinstance(layer, Attention) for layer in UNet(channels=(8, 16)).down)
+    with pytest.raises(ValueError, match="attention_levels"):
+        UNet(channels=(8, 16), attention_levels=(2,))
 
 
 def test_empty_caption_dropout_rate():

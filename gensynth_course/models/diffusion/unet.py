@@ -92,7 +92,9 @@ class UNet(nn.Module):
 
     ``channels`` gives the width at 28, 14 and 7 pixels; ``blocks`` residual blocks per level on
     the way down (one more on the way up, to take the skips); attention in the middle, at the
-    lowest resolution.
+    lowest resolution, and after every residual block of the levels listed in ``attention_levels``
+    (indices into ``channels``), as the attention at 32, 16 and 8 pixels of Dhariwal & Nichol
+    (2021, section 3) and GLIDE.
 
     With ``num_classes`` = K the network is class-conditional: a learned embedding of the label y
     is added to the time embedding, as in Ho & Salimans (2022), and the extra label K (the
@@ -100,7 +102,8 @@ class UNet(nn.Module):
 
     With ``context_dim`` = D it is text-conditional as in GLIDE (Nichol et al. 2021, section 2.3):
     a pooled caption embedding (B, D) is projected and added to the time embedding, and the caption's
-    token states (B, L, D) become extra keys and values of the attention layers.
+    token states (B, L, D) become extra keys and values of every attention layer, the middle one and
+    those of ``attention_levels``.
 
     With ``cond_channels`` = C it also takes an image-shaped condition (B, C, H, W), concatenated
     with x_t before the first convolution: the low-resolution image of an upsampler, or the masked
@@ -109,8 +112,11 @@ class UNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (32, 64, 96), blocks: int = 1,
                  attention_heads: int = 4, dropout: float = 0.0, patch: int = 1, num_classes: int = 0,
-                 context_dim: int = 0, cond_channels: int = 0):
+                 context_dim: int = 0, cond_channels: int = 0, attention_levels: tuple[int, ...] = ()):
         super().__init__()
+        if not set(attention_levels) <= set(range(len(channels))):
+            raise ValueError(f"attention_levels {tuple(attention_levels)} must be indices of channels "
+                             f"(0 to {len(channels) - 1}), one per level that should attend.")
         c0 = channels[0]
         t_dim = 4 * c0
         self.t_dim0 = c0
@@ -129,6 +135,8 @@ class UNet(nn.Module):
         for level, width in enumerate(channels):
             for _ in range(blocks):
                 self.down.append(ResBlock(c, width, t_dim, dropout))
+                if level in attention_levels:
+                    self.down.append(Attention(width, attention_heads, context_dim))
                 c = width
                 skips.append(c)
             if level < len(channels) - 1:
@@ -143,6 +151,8 @@ class UNet(nn.Module):
         for level, width in reversed(list(enumerate(channels))):
             for _ in range(blocks + 1):
                 self.up.append(ResBlock(c + skips.pop(), width, t_dim, dropout))
+                if level in attention_levels:
+                    self.up.append(Attention(width, attention_heads, context_dim))
                 c = width
             if level > 0:
                 self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
@@ -176,12 +186,17 @@ class UNet(nn.Module):
         h = self.stem(self.add_image_condition(x, cond))   # chapter 05: upsampling and inpainting
         hs = [h]
         for layer in self.down:
-            h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
-            hs.append(h)
+            if isinstance(layer, Attention):               # attends after its residual block: one skip for both
+                hs[-1] = h = layer(h, tokens, token_mask)
+            else:
+                h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
+                hs.append(h)
         h = self.mid2(self.mid_attn(self.mid1(h, temb), tokens, token_mask), temb)
         for layer in self.up:
             if isinstance(layer, ResBlock):
                 h = layer(torch.cat([h, hs.pop()], dim=1), temb)
+            elif isinstance(layer, Attention):
+                h = layer(h, tokens, token_mask)
             else:
                 h = layer(h)
         return self.out(h)
