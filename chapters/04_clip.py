@@ -402,7 +402,6 @@ for j in (3, 4):
 # lone held-out object (24 possible pairs, chance 1/24), how often is it right, compared with
 # pairs it has seen? And can it retrieve scenes with held-out objects?
 #
-#
 # Each lone object is a hit (1) or a miss (0), so every accuracy below carries a 95 % bootstrap
 # interval over the objects (`evaluation.stats`). Seen and held-out objects are different scenes,
 # so their difference is compared unpaired.
