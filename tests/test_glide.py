@@ -6,7 +6,7 @@ import torch
 
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
-from gensynth_course.experiments.ch05_glide import (inpaint, inpainting_condition, random_crop, random_masks,
+from gensynth_course.experiments.ch05_glide import (best_scales, inpaint, inpainting_condition, random_masks, seam,
                                                     upsampler_condition)
 from gensynth_course.models.contrastive.clip import TextTransformer
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
@@ -181,12 +181,16 @@ def test_inpainting_keeps_the_known_region():
     assert torch.equal(out[..., 8:], images[..., 8:])
 
 
-def test_random_crop_takes_the_same_window_of_image_and_condition():
-    high = torch.arange(2 * 3 * 64 * 64, dtype=torch.float32).reshape(2, 3, 64, 64)
-    cond = high + 0.5
-    for seed in range(5):
-        a, b = random_crop([high, cond], 32, torch.Generator().manual_seed(seed))
-        assert a.shape == b.shape == (2, 3, 32, 32)
-        assert torch.equal(b, a + 0.5)
-        top, left = divmod(int(a[0, 0, 0, 0]), 64)
-        assert top % 2 == 0 and left % 2 == 0 and top <= 32 and left <= 32
+def test_a_guidance_scale_is_chosen_on_validation_with_guidance_on_and_ties_to_the_smaller():
+    def rows(accuracies):
+        return [{"caption_accuracy": a} for a in accuracies]
+    validation = {"cfg_scales": [0.0, 1.0, 2.0, 3.0], "cfg": rows([0.1, 0.9, 0.5, 0.5]),
+                  "clip_scales": [0.0, 1.0, 3.0], "clip": rows([0.9, 0.2, 0.4])}
+    # s = 1 (CFG) and s = 0 (CLIP guidance) are the unguided model: never "best" guidance
+    assert best_scales(validation) == {"cfg": 2.0, "clip": 3.0}
+
+
+def test_the_seam_is_measured_per_image_at_the_masks_edge():
+    images = torch.zeros(2, 3, 32, 32)
+    images[1, :, :, 16:] = 1.0                     # a step of 1 across the edge: 0.5 in [0, 1] units
+    assert torch.allclose(seam(images), torch.tensor([0.0, 0.5]))

@@ -5,7 +5,8 @@ import torch
 
 from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
-from gensynth_course.evaluation.judge import Judge, judge_config, without_items
+from gensynth_course.evaluation.judge import (FIXED_SEED, VALIDATION_SEED, Judge, evaluation_captions, judge_config,
+                                              without_items)
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +47,14 @@ def test_the_judge_refuses_an_unknown_measure_or_group_and_its_json_has_no_items
     with pytest.raises(ValueError, match="group must be one of"):
         judge.interval(real, group="three_objects")
     assert not {"per_caption", "features"} & set(without_items(real))
+
+
+def test_a_validation_set_is_drawn_like_the_fixed_set_with_other_scenes():
+    config = judge_config("quick")
+    fixed, again = evaluation_captions(config), evaluation_captions(config, FIXED_SEED)
+    validation = evaluation_captions(config, VALIDATION_SEED)
+    assert fixed == again                                 # the default is the fixed set, unchanged
+    for group, (scenes, captions) in fixed.items():
+        other_scenes, other_captions = validation[group]
+        assert len(other_scenes) == len(scenes) and len(other_captions) == len(captions)
+        assert captions != other_captions

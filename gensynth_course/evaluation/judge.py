@@ -29,22 +29,30 @@ def judge_config(budget: str) -> dict:
                 samples_per_caption=2)
 
 
-def evaluation_captions(config: dict) -> dict:
-    """The fixed caption set: one-object and two-object test scenes and held-out scenes (seed 5
-    streams that no model trains on), one caption each (seed 6). Returns group → (scenes, captions)."""
-    test = shapes.make_scenes(4 * (config["one_object"] + config["two_object"]), "test", seed=5)
+# The seed of the fixed caption set's scenes (its captions use the next one). A guidance scale is
+# chosen on a validation set drawn the same way with another seed (:data:`VALIDATION_SEED`).
+FIXED_SEED = 5
+VALIDATION_SEED = 50
+
+
+def evaluation_captions(config: dict, seed: int = FIXED_SEED) -> dict:
+    """The caption set: one-object and two-object test scenes and held-out scenes (``seed``'s
+    streams, which no model trains on), one caption each (seed ``seed + 1``). The default seed
+    gives the fixed set every result is measured on. Returns group → (scenes, captions)."""
+    test = shapes.make_scenes(4 * (config["one_object"] + config["two_object"]), "test", seed=seed)
     groups = {"one_object": [s for s in test if len(s.objects) == 1][:config["one_object"]],
               "two_object": [s for s in test if len(s.objects) == 2][:config["two_object"]],
-              "heldout": shapes.make_scenes(config["heldout"], "heldout", seed=5)}
-    return {name: (scenes, shapes.captions(scenes, seed=6)) for name, scenes in groups.items()}
+              "heldout": shapes.make_scenes(config["heldout"], "heldout", seed=seed)}
+    return {name: (scenes, shapes.captions(scenes, seed=seed + 1)) for name, scenes in groups.items()}
 
 
 class Judge:
     """Caption accuracy (attribute evaluator), R-precision, FD and diversity (evaluator CLIP) of
-    images generated for the fixed caption set, each caption asked ``repeats`` times."""
+    images generated for the fixed caption set (or, with another ``seed``, a validation set drawn
+    the same way), each caption asked ``repeats`` times."""
 
-    def __init__(self, config: dict, device: torch.device | str | None = None):
-        self.sets = evaluation_captions(config)
+    def __init__(self, config: dict, device: torch.device | str | None = None, seed: int = FIXED_SEED):
+        self.sets = evaluation_captions(config, seed)
         self.repeats = config["samples_per_caption"]
         self.evaluator, _ = load_attribute_evaluator(config["evaluator"], device)
         self.clip, _ = load_evaluator_clip(config["clip"], device)

@@ -5,10 +5,10 @@ Four models, each trained once and cached under ``ch05``:
 * ``base`` -- the text-conditional UNet at 32 × 32 (:class:`~gensynth_course.models.diffusion.glide.TextConditionalUNet`),
   trained with 20 % empty captions so that classifier-free guidance works;
 * ``noisy_clip`` -- a CLIP whose image encoder reads x_t and t, for CLIP guidance;
-* ``upsampler`` -- a text-conditional UNet at 64 × 64 that also reads the bilinearly upsampled
-  32 × 32 image (GLIDE's second stage);
+* ``upsampler`` -- a text-conditional UNet at 32 × 32 that also reads the 8 × 8 image, upsampled
+  bilinearly (GLIDE's second stage, by its factor of four);
 * ``inpainting`` -- the base model fine-tuned with four zero-initialised input channels (the masked
-  image and the mask) on random masks.
+  image and the mask) on random masks; ``eval 05`` fine-tunes three training seeds.
 
 Every generated image is judged by networks that did not take part in making it: the attribute
 evaluator (caption accuracy) and chapter 04's evaluator CLIP (R-precision, FD and diversity in its
@@ -25,14 +25,14 @@ import torch
 from torch.nn import functional as F
 
 from gensynth_course.budget import by_budget
-from gensynth_course.cache import load_or_train
+from gensynth_course.cache import load_or_train, load_study, save_study
 from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
 from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.attribute_evaluator import load_attribute_evaluator
 from gensynth_course.evaluation.evaluator_clip import same_description
-from gensynth_course.evaluation.judge import Judge, judge_config, without_items
+from gensynth_course.evaluation.judge import VALIDATION_SEED, Judge, judge_config, without_items
 from gensynth_course.evaluation.metrics import recall_at_k
 from gensynth_course.models.contrastive.clip import TextTransformer, contrastive_loss
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
@@ -44,6 +44,8 @@ from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 CONTEXT_LENGTH = 16
+# GLIDE's upsampler multiplies the side by four (64 → 256); so does ours (8 → 32).
+UPSAMPLING_FACTOR = 4
 # The seed of the editing task's scenes, replacement objects and captions (see edit_set).
 EDIT_SCENE_SEED = 11
 
@@ -75,13 +77,13 @@ def noisy_clip_config(budget: str) -> dict:
 
 
 def upsampler_config(budget: str) -> dict:
-    """The second stage: 64 × 64 output conditioned on the caption and on the 32 × 32 image upsampled
-    bilinearly to 64 × 64 (three more channels). The network is the base model's, and since it has
-    no position embeddings it is trained on random 32 × 32 crops (of the image and of its condition
-    alike) at a quarter of the cost, then samples whole 64 × 64 images, as the upsamplers of
-    DALL·E 2 are trained on crops. Its loss is the plain L_simple: min-SNR weighting would play down
-    the nearly noise-free steps, and fine detail, the upsampler's whole job, is made there."""
-    return dict(base_config(budget), model="Upsampler", base=base_config(budget), size=64, low_size=32, crop=32,
+    """The second stage, by GLIDE's factor of four (its 64 → 256 in miniature): 32 × 32 output
+    conditioned on the caption and on the scene at 8 × 8, upsampled bilinearly to 32 × 32 (three
+    more channels). At 8 pixels a shape is two or three pixels wide: interpolation blurs it, and
+    the caption says what it was. The network is the base model's; its loss is the plain
+    L_simple: min-SNR weighting would play down the nearly noise-free steps, and fine detail, the
+    upsampler's whole job, is made there."""
+    return dict(base_config(budget), model="Upsampler", base=base_config(budget), size=32, low_size=8,
                 p_uncond=0.0, min_snr_gamma=None, lr=1e-3, seed=3,
                 train_scenes=by_budget(quick=300, standard=10_000, full=50_000, budget=budget),
                 steps=by_budget(quick=20, standard=2500, full=20_000, budget=budget))
@@ -101,7 +103,9 @@ def sampling_config(budget: str) -> dict:
                 cfg_scales=by_budget(quick=[0.0, 1.0, 3.0], standard=[0.0, 1.0, 2.0, 3.0, 5.0, 8.0], budget=budget),
                 clip_scales=by_budget(quick=[0.0, 5.0], standard=[0.0, 1.0, 3.0, 10.0, 30.0], budget=budget),
                 upsampler_steps=by_budget(quick=5, standard=50, full=100, budget=budget),
-                scenes=by_budget(quick=8, standard=100, budget=budget))
+                upsampler_scenes=by_budget(quick=8, standard=200, full=500, budget=budget),
+                edit_scenes=by_budget(quick=8, standard=300, full=500, budget=budget),
+                inpainting_seeds=by_budget(quick=1, standard=3, budget=budget))
 
 
 def measure_config(budget: str) -> dict:
@@ -137,8 +141,7 @@ def scheduler(config: dict | None = None) -> DDPMScheduler:
 def scene_batch_fn(config: dict, size: int = 32, condition=None):
     """A function ``batch(k, generator) -> (images in [−1, 1], caption ids, image condition)`` of
     random training scenes, each with a fresh caption (a new template and synonyms every time).
-    ``condition(idx, x0, generator)`` gives the image condition of a batch (None: no condition);
-    with ``config["crop"]`` image and condition are cropped together at one random place."""
+    ``condition(idx, x0, generator)`` gives the image condition of a batch (None: no condition)."""
     data = shapes.load_shapes("train", config["train_scenes"], seed=config["seed"], size=size)
     images = to_model_range(data.images)
     tokenizer = Tokenizer(context_length=config["context_length"])
@@ -148,8 +151,6 @@ def scene_batch_fn(config: dict, size: int = 32, condition=None):
         x0, ids, cond = images[idx], tokenizer.encode(captions)[0], None
         if condition is not None:
             cond = condition(idx, x0, generator)
-            if config.get("crop"):
-                x0, cond = random_crop([x0, cond], config["crop"], generator)
         return x0, ids, cond
 
     return batch
@@ -173,14 +174,6 @@ def random_masks(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
             left = int(torch.randint(0, size - w + 1, (1,), generator=generator))
             masks[i, 0, top:top + h, left:left + w] = 1
     return masks
-
-
-def random_crop(images: list[torch.Tensor], size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """The same random ``size`` × ``size`` window (at even offsets) of every tensor in ``images``."""
-    height, width = images[0].shape[-2:]
-    top, left = (2 * int(torch.randint(0, (extent - size) // 2 + 1, (1,), generator=generator))
-                 for extent in (height, width))
-    return [x[..., top:top + size, left:left + size] for x in images]
 
 
 def inpainting_condition(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -230,8 +223,8 @@ def load_base(config: dict, preview=None, preview_every: int = 0, device: torch.
 
 
 def load_upsampler(config: dict, device: torch.device | str | None = None):
-    """The 32 → 64 upsampler. It learns from real pairs: each 64 × 64 training render and the same
-    scene rendered at 32 × 32 (what a perfect base model would have produced). It starts from the
+    """The 8 → 32 upsampler. It learns from real pairs: each 32 × 32 training render and the same
+    scene rendered at 8 × 8 (what a perfect low-resolution model would have produced). It starts from the
     base model's weights with three zero-initialised condition channels (as the inpainting model
     does): the base already predicts noise precisely at every step, and trained from scratch for
     the same few minutes an upsampler's small errors at high noise grow into stains and grain.
@@ -344,13 +337,16 @@ def generate(model: TextConditionalUNet, captions: list[str], method: str = "cfg
 
 def upsample(upsampler: TextConditionalUNet, low: torch.Tensor, captions: list[str], steps: int = 50,
              seed: int = 0, progress: bool = True) -> torch.Tensor:
-    """64 × 64 images from 32 × 32 ones (floats in [−1, 1]) and their captions, with stochastic DDIM
-    (η = 1, fresh noise at every step). The deterministic sampler (η = 0) carries the network's small
-    errors from step to step and ends in visible grain; fresh noise washes them out."""
+    """Images four times the size of ``low`` (floats in [−1, 1]; 8 × 8 → 32 × 32 here) from those
+    images and their captions, with stochastic DDIM (η = 1, fresh noise at every step). The
+    deterministic sampler (η = 0) carries the network's small errors from step to step and ends in
+    visible grain; fresh noise washes them out."""
     ids, _ = Tokenizer(context_length=CONTEXT_LENGTH).encode(caption_list(captions))
+    size = UPSAMPLING_FACTOR * low.shape[-1]
     sampler = DDIMScheduler(linear_betas(), eta=1.0, clip_sample=True)
-    images, _ = sample(upsampler, sampler, (len(low), 3, 64, 64), steps, generator=torch.Generator().manual_seed(seed),
-                       progress=progress, batch_size=100, ids=ids, cond=upsampler_condition(low, 64))
+    images, _ = sample(upsampler, sampler, (len(low), 3, size, size), steps,
+                       generator=torch.Generator().manual_seed(seed), progress=progress, batch_size=100, ids=ids,
+                       cond=upsampler_condition(low, size))
     return images
 
 
@@ -402,58 +398,98 @@ def guidance_sweep(m: dict, judge: Judge, progress: bool = True) -> dict:
     return out
 
 
-def guidance_findings(sweep: dict, judge: Judge) -> dict:
-    """The sweep's comparisons: the unguided model (CFG at s = 1), and each method at the scale
-    with guidance on (CFG: s ≠ 1; CLIP guidance: s > 0) where its one-object caption accuracy is
-    highest, each measure with its 95 % bootstrap interval over the captions; and the three
-    differences (each method − unguided, CFG − CLIP guidance) per caption group and in
-    R-precision, paired caption by caption, with ``verdict`` "higher", "lower" or "no difference"
-    (the interval excludes zero or not). One training seed; the best scale is chosen on these same
-    captions, so the best rows are optimistic by the choice."""
-    unguided = sweep["cfg"][sweep["cfg_scales"].index(1.0)]
-    guided = {"cfg": [r for s, r in zip(sweep["cfg_scales"], sweep["cfg"]) if s != 1.0],
-              "clip": [r for s, r in zip(sweep["clip_scales"], sweep["clip"]) if s > 0]}
-    best = {method: max(rows, key=lambda row: row["caption_accuracy_one_object"]) for method, rows in guided.items()}
-    rows = {"unguided": unguided, "cfg": best["cfg"], "clip_guidance": best["clip"]}
-    out = {"cfg_best_scale": sweep["cfg_scales"][sweep["cfg"].index(best["cfg"])],
-           "clip_guidance_best_scale": sweep["clip_scales"][sweep["clip"].index(best["clip"])]}
-    measures = [("caption_accuracy", group) for group in judge.sets] + [("r_precision", None)]
+# How the findings name each group's caption accuracy: one-object accuracy is the caption accuracy.
+GROUP_KEYS = {"one_object": "caption_accuracy", "two_object": "two_object_accuracy", "heldout": "heldout_accuracy"}
+
+
+def validation_judge(m: dict) -> Judge:
+    """The judge of the validation captions, on which a guidance scale is chosen: drawn as the fixed
+    set is, with another seed (:data:`~gensynth_course.evaluation.judge.VALIDATION_SEED`), half as
+    many captions per group."""
+    config = m["judge"]
+    return Judge(dict(config, **{group: max(config[group] // 2, 2) for group in ("one_object", "two_object", "heldout")}),
+                 seed=VALIDATION_SEED)
+
+
+def best_scales(validation: dict) -> dict:
+    """Each method's scale with guidance on (CFG: s ≠ 1; CLIP guidance: s > 0) where caption
+    accuracy over all the validation captions is highest (``validation``: :func:`guidance_sweep`
+    on :func:`validation_judge`); ties go to the smaller scale."""
+    on = {"cfg": lambda s: s != 1.0, "clip": lambda s: s > 0}
+    return {method: max((s for s in validation[f"{method}_scales"] if on[method](s)),
+                        key=lambda s: (validation[method][validation[f"{method}_scales"].index(s)]["caption_accuracy"], -s))
+            for method in ("cfg", "clip")}
+
+
+def guidance_findings(sweep: dict, judge: Judge, validation: dict) -> dict:
+    """The sweep's comparisons on the fixed captions (``sweep``: :func:`guidance_sweep` on
+    ``judge``): the unguided model (CFG at s = 1), and each method at the scale chosen on the
+    validation captions (:func:`best_scales`), so the fixed set is not also the one the choice was
+    made on. Each measure with its 95 % bootstrap interval over the captions (one-object
+    ``caption_accuracy``, ``two_object_accuracy``, ``heldout_accuracy``, ``r_precision``); and
+    the three differences (each method − unguided, CFG − CLIP guidance), paired caption by caption,
+    with ``verdict`` "higher", "lower" or "no difference" (the interval excludes zero or not)."""
+    scales = best_scales(validation)
+    rows = {"unguided": sweep["cfg"][sweep["cfg_scales"].index(1.0)],
+            "cfg": sweep["cfg"][sweep["cfg_scales"].index(scales["cfg"])],
+            "clip_guidance": sweep["clip"][sweep["clip_scales"].index(scales["clip"])]}
+    out = {"cfg_best_scale": scales["cfg"], "clip_guidance_best_scale": scales["clip"],
+           "scale_chosen_on": f"validation captions (seed {VALIDATION_SEED})"}
+    measures = [("caption_accuracy", group, GROUP_KEYS[group]) for group in judge.sets] + [("r_precision", None, "r_precision")]
     for name, row in rows.items():
-        for measure, group in measures:
-            out[f"{name}_{measure}" + (f"_{group}" if group else "")] = judge.interval(row, measure, group)
+        for measure, group, key in measures:
+            out[f"{name}_{key}"] = judge.interval(row, measure, group)
     for a, b in (("cfg", "unguided"), ("clip_guidance", "unguided"), ("cfg", "clip_guidance")):
-        for measure, group in measures:
+        for measure, group, key in measures:
             d = judge.compare(rows[a], rows[b], measure, group)
             verdict = "no difference" if not stats.excludes_zero(d) else "higher" if d["value"] > 0 else "lower"
-            out[f"{a}_minus_{b}_{measure}" + (f"_{group}" if group else "")] = {**d, "verdict": verdict}
+            out[f"{a}_minus_{b}_{key}"] = {**d, "verdict": verdict}
     return out
 
 
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+
 def upsampler_quality(m: dict, n: int | None = None) -> dict:
-    """On test scenes: the true 32 × 32 render upsampled to 64 × 64 by the diffusion upsampler and by
-    bilinear interpolation, each compared with the true 64 × 64 render: mean absolute error (in
-    [0, 1] units) and ``detail``, the mean difference between neighbouring pixels relative to the
-    true render's (1 is right; below 1 is blurred, above 1 is grain or noise). ``m``:
-    :func:`measure_config`; ``n`` scenes (the config's number unless given). The error difference
-    carries its paired 95 % bootstrap interval over the scenes."""
-    n = n or m["sampling"]["scenes"]
+    """On ``n`` real test scenes (the config's number unless given; ``m``: :func:`measure_config`),
+    where the truth is known: each scene's 8 × 8 render brought to 32 × 32 by the diffusion
+    upsampler and by bilinear and bicubic interpolation, each compared with the true 32 × 32
+    render. Per method: mean absolute error (in [0, 1] units), ``detail``, the mean difference
+    between neighbouring pixels relative to the true render's (1 is right; below 1 is blurred,
+    above 1 is grain or noise), and the caption accuracy the attribute evaluator reads from the
+    result (the true renders' own is given as the ceiling). ``<interpolation>_minus_upsampler_mae``
+    is the error difference with its paired 95 % bootstrap interval over the scenes (above zero:
+    the upsampler is closer to the truth); ``upsampler_beats_bilinear`` is true only when both
+    intervals, against bilinear and against bicubic, lie above zero."""
+    n = n or m["sampling"]["upsampler_scenes"]
     upsampler, _ = load_upsampler(m["upsampler"])
+    evaluator, _ = load_attribute_evaluator(m["judge"]["evaluator"])
+    config = m["upsampler"]
     scenes = shapes.make_scenes(n, "test", seed=7)
     captions = shapes.captions(scenes, seed=8)
-    low, high = (to_model_range(shapes.render(scenes, size)) for size in (32, 64))
-    diffusion = upsample(upsampler, low, captions, m["sampling"]["upsampler_steps"], progress=False)
-    bilinear = upsampler_condition(low, 64)
+    low, high = (to_model_range(shapes.render(scenes, size)) for size in (config["low_size"], config["size"]))
+    results = {"upsampler": upsample(upsampler, low, captions, m["sampling"]["upsampler_steps"], progress=False),
+               **{name: F.interpolate(low, size=config["size"], mode=name, align_corners=False).clamp(-1, 1)
+                  for name in INTERPOLATIONS}}
 
     def detail(x):
         return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
 
-    out, errors = {}, {}
-    for name, images in (("upsampler", diffusion), ("bilinear", bilinear)):
+    wanted = [s.describe() for s in scenes]
+
+    def read(images):
+        seen = shapes.labels_to_descriptions(evaluator.predict(images))
+        return [float(w == s) for w, s in zip(wanted, seen)]
+
+    out, errors = {"scenes": n, "true_render_caption_accuracy": stats.rounded(stats.interval(read(high)))}, {}
+    for name, images in results.items():
         errors[name] = ((images - high).abs() / 2).flatten(1).mean(1)
         out[f"{name}_mae"] = round(float(errors[name].mean()), 4)
         out[f"{name}_detail"] = round(detail(images) / detail(high), 4)
-    # scene by scene: the same 32 × 32 input for both
-    out["upsampler_minus_bilinear_mae"] = stats.rounded(stats.difference(errors["upsampler"], errors["bilinear"]))
+        out[f"{name}_caption_accuracy"] = stats.rounded(stats.interval(read(images)))
+    for name in INTERPOLATIONS:          # scene by scene: the same 8 × 8 input for every method
+        out[f"{name}_minus_upsampler_mae"] = stats.rounded(stats.difference(errors[name], errors["upsampler"]))
+    out["upsampler_beats_bilinear"] = all(out[f"{name}_minus_upsampler_mae"]["ci_low"] > 0 for name in INTERPOLATIONS)
     return out
 
 
@@ -477,62 +513,105 @@ def edit_set(n: int, seed: int = EDIT_SCENE_SEED) -> tuple[list[shapes.Scene], l
     return scenes, edited, shapes.captions(edited, seed=seed), masks
 
 
-def seam(images: torch.Tensor, column: int = 16) -> float:
-    """Mean absolute difference between the two pixel columns either side of the mask's edge (in
-    [0, 1] units): a visible seam makes it large."""
-    return float((images[..., column] - images[..., column - 1]).abs().mean() / 2)
+def seam(images: torch.Tensor, column: int = 16) -> torch.Tensor:
+    """Per image, the mean absolute difference between the two pixel columns either side of the
+    mask's edge (in [0, 1] units): a visible seam makes it large."""
+    return (images[..., column] - images[..., column - 1]).abs().flatten(1).mean(1) / 2
 
 
-def inpainting_quality(m: dict, n: int | None = None, scale: float = 3.0) -> dict:
-    """The editing task on ``n`` scenes for the fine-tuned model and the naive baseline: the whole
-    edited image judged against the edit caption (``*_edit_accuracy``), the new left object alone
-    (``*_left_accuracy``), the seam at the mask's edge, and the seam of the true edited scenes.
-    ``m``: :func:`measure_config`; ``n`` scenes (the config's number unless given)."""
-    n = n or m["sampling"]["scenes"]
+def inpainting_seeds(m: dict, training_seeds: int | None = None) -> list[int]:
+    """The training seeds of the inpainting fine-tunes a measurement uses: the config's seed and the
+    next ones, ``training_seeds`` of them (the sampling config's number unless given)."""
+    count = training_seeds or m["sampling"]["inpainting_seeds"]
+    return [m["inpainting"]["seed"] + i for i in range(count)]
+
+
+def inpainting_quality(m: dict, n: int | None = None, scale: float = 3.0, training_seeds: int | None = None) -> dict:
+    """The editing task on ``n`` scenes (the config's number unless given; ``m``:
+    :func:`measure_config`) for the naive baseline (the base model) and for fine-tuned models of
+    ``training_seeds`` seeds (:func:`inpainting_seeds`), every method from the same noise: the
+    whole edited image judged against the edit caption (``*_edit_accuracy``), the new left object
+    alone (``*_left_accuracy``), the seam at the mask's edge (``*_seam``, the true edited scenes'
+    as ``true_seam``). Fine-tuned figures are means over the seeds, per scene; each fine-tuned −
+    naive difference carries its paired 95 % bootstrap interval over the scenes, and with several
+    seeds ``..._over_seeds``, the seeds' differences with their t-interval. ``*_verdict`` is
+    "higher", "lower" or "no difference": a direction only where every interval excludes zero."""
+    n = n or m["sampling"]["edit_scenes"]
     steps = m["sampling"]["steps"]
     evaluator, _ = load_attribute_evaluator(m["judge"]["evaluator"])
-    inpainter, _ = load_inpainting(m["inpainting"])
-    base, _ = load_base(m["base"])
     scenes, edited_scenes, captions, masks = edit_set(n)
     originals, truth = (to_model_range(shapes.render(x)) for x in (scenes, edited_scenes))
     wanted = [s.describe() for s in edited_scenes]
-    out, hits = {"true_seam": round(seam(truth), 4)}, {}
-    for name, model, naive in (("finetuned", inpainter, False), ("naive", base, True)):
+
+    def measure(model, naive):
         edited = inpaint(model, originals, masks, captions, scale, steps, naive=naive, progress=False)
         seen = shapes.labels_to_descriptions(evaluator.predict(edited))
-        hits[name] = [float(w == s) for w, s in zip(wanted, seen)]
-        out[f"{name}_edit_accuracy"] = stats.rounded(stats.interval(hits[name]))
-        out[f"{name}_left_accuracy"] = round(sum(len(s.kinds) == 2 and w.kinds[0] == s.kinds[0]
-                                                 for w, s in zip(wanted, seen)) / n, 4)
-        out[f"{name}_seam"] = round(seam(edited), 4)
-    # scene by scene: both methods edit the same scenes from the same noise
-    out["finetuned_minus_naive_edit_accuracy"] = stats.rounded(stats.difference(hits["finetuned"], hits["naive"]))
+        return {"edit_accuracy": torch.tensor([float(w == s) for w, s in zip(wanted, seen)]),
+                "left_accuracy": torch.tensor([float(len(s.kinds) == 2 and w.kinds[0] == s.kinds[0])
+                                               for w, s in zip(wanted, seen)]),
+                "seam": seam(edited)}
+
+    naive = measure(load_base(m["base"])[0], naive=True)
+    seeds = inpainting_seeds(m, training_seeds)
+    tuned = [measure(load_inpainting(dict(m["inpainting"], seed=seed))[0], naive=False) for seed in seeds]
+    out = {"scenes": n, "training_seeds": seeds, "true_seam": round(float(seam(truth).mean()), 4)}
+    for key in ("edit_accuracy", "left_accuracy", "seam"):
+        finetuned = torch.stack([run[key] for run in tuned]).mean(0)          # per scene, over the seeds
+        out[f"naive_{key}"] = stats.rounded(stats.interval(naive[key]))
+        out[f"finetuned_{key}"] = stats.rounded(stats.interval(finetuned))
+        d = stats.rounded(stats.difference(finetuned, naive[key]))
+        found = [d]
+        out[f"finetuned_minus_naive_{key}"] = d
+        if len(seeds) > 1:
+            per_seed = stats.rounded(stats.over_seeds([float((run[key] - naive[key]).mean()) for run in tuned]))
+            out[f"finetuned_minus_naive_{key}_over_seeds"] = per_seed
+            found.append(per_seed)
+        signs = {stats.excludes_zero(x) and (x.get("value", x.get("mean")) > 0) for x in found}
+        out[f"finetuned_minus_naive_{key}_verdict"] = (
+            "no difference" if not all(stats.excludes_zero(x) for x in found) or len(signs) > 1
+            else "higher" if signs == {True} else "lower")
     return out
 
 
+def cached_study(base_info: dict, inpainting_info: dict) -> dict | None:
+    """The results of the last ``eval 05`` that measured this base model and this seed's inpainting
+    fine-tune (their infos, as the loaders returned them), or None."""
+    return load_study(CHAPTER, {"base": base_info["model_id"], "inpainting": inpainting_info["model_id"]})
+
+
 def evaluate(budget: str) -> dict:
-    """Chapter 05's measured results (``python -m gensynth_course eval 05``)."""
+    """Chapter 05's measured results (``python -m gensynth_course eval 05``). The headline keys:
+    ``cfg_caption_accuracy`` (one-object captions), ``cfg_two_object_accuracy`` and
+    ``cfg_heldout_accuracy`` at the scale chosen on the validation captions, and
+    ``upsampler_beats_bilinear``. The results are also kept as a study for the notebook."""
     m = measure_config(budget)
     start = time.perf_counter()
     base, base_info = load_base(m["base"])
     clip, clip_info = load_noisy_clip(m["noisy_clip"])
     upsampler, upsampler_info = load_upsampler(m["upsampler"])
-    inpainter, inpainting_info = load_inpainting(m["inpainting"])
+    inpainting_infos = [load_inpainting(dict(m["inpainting"], seed=seed))[1] for seed in inpainting_seeds(m)]
     trained = time.perf_counter()
     judge = Judge(m["judge"])
+    validation = guidance_sweep(m, validation_judge(m), progress=False)
     sweep = guidance_sweep(m, judge, progress=False)
     per_scale = {f"{method}_sweep": {key: [row[key] for row in sweep[method]] for key in without_items(sweep[method][0])}
                  for method in ("cfg", "clip")}
-    return {
-        **guidance_findings(sweep, judge),
-        "training_seeds": 1,
+    upsampling = upsampler_quality(m)
+    results = {
+        **guidance_findings(sweep, judge, validation),
+        "upsampler_beats_bilinear": upsampling.pop("upsampler_beats_bilinear"),
+        "training_seeds": {"base": 1, "noisy_clip": 1, "upsampler": 1, "inpainting": len(inpainting_infos)},
         "cfg_scales": sweep["cfg_scales"], "clip_scales": sweep["clip_scales"], **per_scale,
+        "validation_caption_accuracy": {method: [row["caption_accuracy"] for row in validation[method]]
+                                        for method in ("cfg", "clip")},
         "noisy_clip_accuracy_by_t": dict(zip(["t=0", "t=250", "t=500", "t=750"],
                                              noisy_clip_accuracy(clip, [0, 250, 500, 750]))),
         **{f"inpainting_{k}": v for k, v in inpainting_quality(m).items()},
-        **{f"upsampling_{k}": v for k, v in upsampler_quality(m).items()},
+        **{f"upsampling_{k}": v for k, v in upsampling.items()},
         "train_seconds": {"base": round(base_info["seconds"], 1), "noisy_clip": round(clip_info["seconds"], 1),
                           "upsampler": round(upsampler_info["seconds"], 1),
-                          "inpainting": round(inpainting_info["seconds"], 1)},
+                          "inpainting": [round(info["seconds"], 1) for info in inpainting_infos]},
         "measure_seconds": round(time.perf_counter() - trained, 1), "train_and_measure_seconds": round(time.perf_counter() - start, 1),
     }
+    save_study(CHAPTER, results, {"base": base_info["model_id"], "inpainting": inpainting_infos[0]["model_id"]})
+    return results
