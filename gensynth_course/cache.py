@@ -84,7 +84,7 @@ def _referenced_file(obj) -> str | None:
     or an instance of one of the package's classes (a scheduler, a tokenizer); not the display
     helpers of :data:`DISPLAY_ONLY`."""
     if isinstance(obj, types.ModuleType):
-        name, path = obj.__name__, obj.__file__
+        name, path = obj.__name__, getattr(obj, "__file__", None)      # a built-in module has none
     else:
         module = inspect.getmodule(obj if callable(obj) else type(obj))
         name, path = getattr(module, "__name__", ""), getattr(module, "__file__", None)

@@ -269,3 +269,18 @@ def test_a_live_preview_does_not_change_the_code_hash():
 
     preview = LivePreview(lambda model: torch.zeros(1, 1, 4, 4), "preview", total_steps=10)
     assert cache.code_hash(_build(), trainer(None)) == cache.code_hash(_build(), trainer(preview))
+
+
+def test_a_training_function_that_closes_over_a_built_in_module_gets_a_hash():
+    """A learner's own preview may use `time` or `sys`, modules without a source file: the hash
+    follows package modules only and must not fail on them."""
+    import sys
+    import time
+
+    def preview(model, step):
+        print(step, time.perf_counter(), file=sys.stderr)
+
+    def train(model, checkpoint):
+        return {"preview": preview}
+
+    assert cache.code_hash(_build(), train) == cache.code_hash(_build(), lambda model, checkpoint: None)
