@@ -1,8 +1,9 @@
 """Chapter 06's experiments: XMC-GAN in miniature on the Shapes world, and its ablation.
 
-One generator–discriminator pair is trained per row of the paper's ablation (Zhang et al. 2021,
-tables 3 and 4), every row with the same recipe, seed and number of steps; only the weights of the
-contrastive losses (and, for the second table, the kind of self-modulation) differ:
+One generator–discriminator pair is trained per row of the paper's ablations (Zhang et al. 2021:
+Table 4 for the losses, Table 5 for the modulation), every row with the same recipe, seed and
+number of steps; only the weights of the contrastive losses (and, for Table 5, the kind of
+self-modulation) differ:
 
 * ``baseline`` -- hinge loss with a projection discriminator, no contrastive loss;
 * ``sentence``, ``word``, ``image``, ``encoder`` -- one contrastive loss alone: image–sentence,
