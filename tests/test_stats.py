@@ -69,6 +69,15 @@ def test_seeds_get_the_t_interval():
     assert stats.describe(result, 2) == f"2.00 [{2 - half:.2f}, {2 + half:.2f}]"
 
 
+def test_a_direction_needs_every_interval_on_the_same_side_of_zero():
+    above, below = {"ci_low": 0.1, "ci_high": 0.3}, {"ci_low": -0.3, "ci_high": -0.1}
+    across = {"ci_low": -0.1, "ci_high": 0.2}
+    assert stats.direction(above) == "higher" and stats.direction(below) == "lower"
+    assert stats.direction(above, above) == "higher"
+    assert stats.direction(above, across) == stats.direction(above, below) == "no difference"
+    assert stats.direction(stats.over_seeds([0.7])) == "no difference"      # one seed: no interval
+
+
 def test_mistakes_get_one_clear_line():
     with pytest.raises(ValueError, match="at least 2 measured items, got 1"):
         stats.interval([0.5])

@@ -116,6 +116,16 @@ def excludes_zero(result: dict) -> bool:
     return low is not None and (low > 0 or high < 0)
 
 
+def direction(*results: dict) -> str:
+    """"higher" when every interval (from :func:`difference` or :func:`over_seeds`) lies above
+    zero, "lower" when every one lies below, else "no difference": a finding needs them all."""
+    if all(r["ci_low"] is not None and r["ci_low"] > 0 for r in results):
+        return "higher"
+    if all(r["ci_high"] is not None and r["ci_high"] < 0 for r in results):
+        return "lower"
+    return "no difference"
+
+
 def rounded(result: dict, digits: int = 4) -> dict:
     """A result of this module with its figures rounded, for an eval's JSON."""
     def r(value):

@@ -30,7 +30,7 @@ from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer, caption_list
 from gensynth_course.evaluation import stats
-from gensynth_course.evaluation.attribute_evaluator import load_attribute_evaluator
+from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, load_attribute_evaluator
 from gensynth_course.evaluation.evaluator_clip import same_description
 from gensynth_course.evaluation.judge import VALIDATION_SEED, Judge, judge_config, without_items
 from gensynth_course.evaluation.metrics import recall_at_k
@@ -442,8 +442,7 @@ def guidance_findings(sweep: dict, judge: Judge, validation: dict) -> dict:
     for a, b in (("cfg", "unguided"), ("clip_guidance", "unguided"), ("cfg", "clip_guidance")):
         for measure, group, key in measures:
             d = judge.compare(rows[a], rows[b], measure, group)
-            verdict = "no difference" if not stats.excludes_zero(d) else "higher" if d["value"] > 0 else "lower"
-            out[f"{a}_minus_{b}_{key}"] = {**d, "verdict": verdict}
+            out[f"{a}_minus_{b}_{key}"] = {**d, "verdict": stats.direction(d)}
     return out
 
 
@@ -475,11 +474,8 @@ def upsampler_quality(m: dict, n: int | None = None) -> dict:
     def detail(x):
         return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
 
-    wanted = [s.describe() for s in scenes]
-
     def read(images):
-        seen = shapes.labels_to_descriptions(evaluator.predict(images))
-        return [float(w == s) for w, s in zip(wanted, seen)]
+        return caption_accuracy(images, captions, evaluator).float()
 
     out, errors = {"scenes": n, "true_render_caption_accuracy": stats.rounded(stats.interval(read(high)))}, {}
     for name, images in results.items():
@@ -489,7 +485,8 @@ def upsampler_quality(m: dict, n: int | None = None) -> dict:
         out[f"{name}_caption_accuracy"] = stats.rounded(stats.interval(read(images)))
     for name in INTERPOLATIONS:          # scene by scene: the same 8 × 8 input for every method
         out[f"{name}_minus_upsampler_mae"] = stats.rounded(stats.difference(errors[name], errors["upsampler"]))
-    out["upsampler_beats_bilinear"] = all(out[f"{name}_minus_upsampler_mae"]["ci_low"] > 0 for name in INTERPOLATIONS)
+    out["upsampler_beats_bilinear"] = stats.direction(*(out[f"{name}_minus_upsampler_mae"]
+                                                         for name in INTERPOLATIONS)) == "higher"
     return out
 
 
@@ -559,17 +556,12 @@ def inpainting_quality(m: dict, n: int | None = None, scale: float = 3.0, traini
         finetuned = torch.stack([run[key] for run in tuned]).mean(0)          # per scene, over the seeds
         out[f"naive_{key}"] = stats.rounded(stats.interval(naive[key]))
         out[f"finetuned_{key}"] = stats.rounded(stats.interval(finetuned))
-        d = stats.rounded(stats.difference(finetuned, naive[key]))
-        found = [d]
-        out[f"finetuned_minus_naive_{key}"] = d
+        found = [stats.rounded(stats.difference(finetuned, naive[key]))]
+        out[f"finetuned_minus_naive_{key}"] = found[0]
         if len(seeds) > 1:
-            per_seed = stats.rounded(stats.over_seeds([float((run[key] - naive[key]).mean()) for run in tuned]))
-            out[f"finetuned_minus_naive_{key}_over_seeds"] = per_seed
-            found.append(per_seed)
-        signs = {stats.excludes_zero(x) and (x.get("value", x.get("mean")) > 0) for x in found}
-        out[f"finetuned_minus_naive_{key}_verdict"] = (
-            "no difference" if not all(stats.excludes_zero(x) for x in found) or len(signs) > 1
-            else "higher" if signs == {True} else "lower")
+            found.append(stats.rounded(stats.over_seeds([float((run[key] - naive[key]).mean()) for run in tuned])))
+            out[f"finetuned_minus_naive_{key}_over_seeds"] = found[1]
+        out[f"finetuned_minus_naive_{key}_verdict"] = stats.direction(*found)
     return out
 
 
