@@ -58,3 +58,42 @@ def test_a_validation_set_is_drawn_like_the_fixed_set_with_other_scenes():
         other_scenes, other_captions = validation[group]
         assert len(other_scenes) == len(scenes) and len(other_captions) == len(captions)
         assert captions != other_captions
+
+
+def test_pooled_seeds_are_judged_caption_by_caption_with_all_their_samples(judged):
+    judge, real, noise = judged
+    pooled = judge.pooled([real, noise])
+    # each caption's share is the mean of the two results', and FD is over both results' images
+    assert judge.interval(pooled)["value"] == pytest.approx((real["caption_accuracy"] + noise["caption_accuracy"]) / 2,
+                                                          abs=1e-4)
+    assert judge.interval(pooled, "fd")["n"] == 2 * len(judge.prompts())
+    assert judge.interval(judge.pooled([real]), "fd")["value"] == pytest.approx(real["fd"], abs=1e-4)
+    assert judge.compare(pooled, pooled, "fd")["value"] == 0
+    assert judge.interval(pooled, "fd", group="heldout")["n"] == 2 * judge_config("quick")["heldout"] * judge.repeats
+    with pytest.raises(ValueError, match="pooled: give a non-empty list"):
+        judge.pooled([])
+
+
+def test_chapter06_findings_need_every_interval_over_seeds_on_one_side(judged):
+    from gensynth_course.experiments import ch06_xmc_gan
+
+    judge, real, noise = judged
+
+    def with_accuracy(result, share):          # a run of a given caption accuracy, the images' features kept
+        shares = [share] * len(judge.captions)
+        return dict(result, caption_accuracy=share, per_caption=dict(result["per_caption"], caption_accuracy=shares))
+
+    rows = {"baseline": [with_accuracy(noise, 0.2)] * 3, "all": [with_accuracy(real, s) for s in (0.7, 0.8, 0.9)],
+            "all_plain": [with_accuracy(real, s) for s in (0.1, 0.5, 0.9)], "word": [noise]}
+    found = ch06_xmc_gan.findings(rows, judge)
+    assert found["all_vs_baseline_caption_accuracy_seeds"] == 3
+    assert found["all_vs_baseline_caption_accuracy_over_seeds"]["seeds"] == pytest.approx([0.5, 0.6, 0.7])
+    assert found["all_vs_baseline_caption_accuracy"]["value"] == pytest.approx(0.6)      # pooled over the seeds
+    assert found["all_vs_baseline_caption_accuracy_verdict"] == "better"
+    assert found["all_vs_baseline_fd_verdict"] == "better"                             # FD: lower is better
+    # every caption favours all_plain in seed 0 and all in seed 2: the seeds disagree, so no finding
+    assert found["all_vs_all_plain_caption_accuracy_over_seeds"]["ci_low"] < 0
+    assert found["all_vs_all_plain_caption_accuracy_verdict"] == "no difference"
+    # one seed: the bootstrap over captions only, and no interval over seeds
+    assert found["word_vs_baseline_fd_seeds"] == 1 and "word_vs_baseline_fd_over_seeds" not in found
+    assert found["word_vs_baseline_r_precision_verdict"] == "no difference"              # the same images

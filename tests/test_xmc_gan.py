@@ -34,7 +34,7 @@ def test_generator_makes_32_pixel_images_and_reads_only_real_words():
 def test_plain_self_modulation_ignores_the_words():
     torch.manual_seed(0)
     generator = Generator(attentional=False).eval()
-    assert not any("query" in name for name, _ in generator.named_parameters())
+    assert not any(".key" in name for name, _ in generator.named_parameters())
     z, sentence, words, mask = _inputs()
     with torch.no_grad():
         assert torch.allclose(generator(z, sentence, words, mask), generator(z, sentence, words * 0, mask))
@@ -52,13 +52,32 @@ def test_each_regions_word_context_is_a_convex_combination_of_the_words():
     assert torch.allclose(weights.sum(0), torch.ones(16), atol=1e-4) and (weights > -1e-4).all()
 
 
+def test_attentional_modulation_equals_its_formula_with_every_regions_context():
+    # forward() splits γ_j = W [cond; c_j] + b into a per-image part and Σ_i α_ji (W_word e_wi);
+    # the result must be the paper's formula computed region by region.
+    torch.manual_seed(0)
+    layer = SelfModulation(8, cond_dim=5, word_dim=6).eval()
+    h, cond = torch.randn(2, 8, 4, 4), torch.randn(2, 5)
+    words, mask = torch.randn(2, 3, 6), torch.tensor([[1, 1, 1], [1, 1, 0]], dtype=torch.bool)
+    context = layer.word_context(h, words, mask)                                      # (B, 16, 6)
+    per_region = torch.cat([cond[:, None].expand(2, 16, 5), context], -1)
+    gamma = layer.gamma(per_region).transpose(1, 2).reshape(2, 8, 4, 4)
+    beta = layer.beta(per_region).transpose(1, 2).reshape(2, 8, 4, 4)
+    assert torch.allclose(layer(h, cond, words, mask), (1 + gamma) * layer.norm(h) + beta, atol=1e-5)
+    # and the attention is the cosine of each region's feature with each projected word, sharpened by ρ₀
+    keys = layer.key(words)
+    cos = torch.nn.functional.cosine_similarity(keys[:, :, None, :], h.flatten(2).transpose(1, 2)[:, None], dim=-1)
+    expected = (layer.rho0 * cos).masked_fill(~mask[:, :, None], float("-inf")).softmax(1)
+    assert torch.allclose(layer.word_attention(h, words, mask), expected, atol=1e-5)
+
+
 def test_discriminator_outputs_logit_embedding_and_regions():
     torch.manual_seed(0)
     discriminator = Discriminator()
     images = torch.rand(4, 3, 32, 32) * 2 - 1
     _, sentence, _, _ = _inputs()
     logit, embedding, regions = discriminator(images, sentence)
-    assert logit.shape == (4,) and embedding.shape == (4, 64) and regions.shape == (4, 16 * 16, 64)
+    assert logit.shape == (4,) and embedding.shape == (4, 64) and regions.shape == (4, 8 * 8, 64)
     other, _, _ = discriminator(images, sentence.roll(1, 0))                  # the projection term reads e_s
     assert not torch.allclose(logit, other)
 

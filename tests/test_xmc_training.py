@@ -8,7 +8,8 @@ import torch
 from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer
-from gensynth_course.experiments.ch06_xmc_gan import RUNS, CaptionEncoder, build_gan, gan_config, train_gan
+from gensynth_course.experiments.ch06_xmc_gan import (RUNS, CaptionEncoder, build_gan, gan_config, study_config,
+                                                      train_gan)
 from gensynth_course.models.contrastive.clip import make_clip
 from gensynth_course.models.gan import xmc_losses
 from gensynth_course.models.gan.xmc_gan import discriminator_loss
@@ -38,6 +39,19 @@ def test_the_ablation_switches_losses_on_one_at_a_time():
         assert {k: v for k, v in gan_config(run, "standard").items() if k not in ("run", "weights", "attentional")} == recipe
     with pytest.raises(ValueError, match="run must be one of"):
         gan_config("everything", "standard")
+
+
+def test_the_study_trains_three_seeds_of_the_headline_runs_and_one_of_the_others():
+    configs = study_config("standard")
+    assert set(configs) == set(RUNS)
+    for run, run_configs in configs.items():
+        seeds = [c["seed"] for c in run_configs]
+        assert seeds == ([0, 1, 2] if run in ("baseline", "all", "all_plain") else [0])
+        assert all({k: v for k, v in c.items() if k != "seed"} == {k: v for k, v in run_configs[0].items() if k != "seed"}
+                   for c in run_configs)                              # only the seed differs
+    assert configs["all"][0] == gan_config("all", "standard")         # seed 0 is the notebook's run
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        gan_config("all", "standard", seed=-1)
 
 
 def test_caption_encoder_gives_sentence_and_word_features():
@@ -81,7 +95,7 @@ def test_gan_training_resumes_after_an_interruption(tmp_path):
 
 
 def _discriminator_trained_on_real_pairs():
-    """A tiny pair whose D has taken 200 steps on one batch of 8 real scenes, each with its own
+    """A tiny pair whose D has taken 300 steps on one batch of 8 real scenes, each with its own
     (random, well separated) sentence and word vectors."""
     text = _text_encoder()
     torch.manual_seed(0)
@@ -91,7 +105,7 @@ def _discriminator_trained_on_real_pairs():
     sentence, words = torch.randn(8, 16, generator=g) * 4, torch.randn(8, 5, 32, generator=g)
     mask = torch.ones(8, 5, dtype=torch.bool)
     optimizer = torch.optim.Adam(model.discriminator.parameters(), 2e-3)
-    for _ in range(200):
+    for _ in range(300):
         loss, _ = discriminator_loss(model.discriminator, real, torch.zeros_like(real), sentence, words, mask)
         optimizer.zero_grad()
         loss.backward()

@@ -90,6 +90,18 @@ class Judge:
                    features=feats)
         return out
 
+    def pooled(self, results: list[dict]) -> dict:
+        """Several results of this judge (one run's training seeds, all from the same prompts and
+        noise) as one, for :meth:`interval` and :meth:`compare`: each caption's shares averaged over
+        the results, and every image's features, so that a bootstrap resamples a caption (an image,
+        for FD) with all the seeds' samples of it together."""
+        if not results or any(not {"per_caption", "features"} <= set(r) for r in results):
+            raise ValueError("pooled: give a non-empty list of this judge's results (from calling it on images).")
+        per_caption = {measure: torch.tensor([r["per_caption"][measure] for r in results]).mean(0).tolist()
+                       for measure in results[0]["per_caption"]}
+        return {"per_caption": per_caption, "features": torch.cat([r["features"] for r in results]),
+                "pooled": len(results)}
+
     def _fd(self, rows) -> float:
         return frechet_distance(*gaussian_stats(torch.as_tensor(rows)), *self.reference)
 
@@ -99,7 +111,7 @@ class Judge:
         if group is not None and group not in self.sets:
             raise ValueError(f"group must be one of {tuple(self.sets)} or None, not {group!r}")
         if measure == "fd":
-            keep = [group in (None, g) for g in self.group * self.repeats]
+            keep = [group in (None, g) for g in self.group * self.repeats] * result.get("pooled", 1)
             return result["features"][torch.tensor(keep)].double().numpy()
         return [v for v, g in zip(result["per_caption"][measure], self.group) if group in (None, g)]
 

@@ -7,14 +7,14 @@ followed by a scale γ and shift β computed from the condition (Chen et al. 201
 (the scale where regions start to look like objects in a 32 × 32 image) the modulation is
 *attentional*: region j attends over the words,
 
-    c_j = Σ_i softmax_i(ρ₀ cos(e_wi, q_j)) e_wi,      q_j = W h_j (the region's feature in word space),
+    c_j = Σ_i softmax_i(ρ₀ cos(W_k e_wi, h_j)) e_wi      (W_k e_wi: word i in the feature space of h),
 
 and γ_j, β_j are linear functions of (z, e_s, c_j), so each region is modulated by the words that
 concern it.
 
-**Discriminator.** Downsampling residual blocks with spectral normalisation. At 16 × 16 a 1 × 1
-convolution gives region features in the word-embedding size (for the region–word loss); two more
-blocks and global sum pooling give the image feature, which feeds an adversarial head (a linear
+**Discriminator.** Downsampling residual blocks with spectral normalisation. At 8 × 8 a 1 × 1
+convolution gives region features in the word-embedding size (for the region–word loss); one more
+block and global sum pooling give the image feature, which feeds an adversarial head (a linear
 logit plus the projection term ⟨e_s, V φ(x)⟩, Miyato & Koyama 2018) and a contrastive head (the
 image embedding of the image–sentence and image–image losses).
 """
@@ -39,28 +39,38 @@ class SelfModulation(nn.Module):
     def __init__(self, channels: int, cond_dim: int, word_dim: int = 0, rho0: float = RHO_0):
         super().__init__()
         self.norm = nn.BatchNorm2d(channels, affine=False)
-        self.query = nn.Conv2d(channels, word_dim, 1) if word_dim else None
+        self.key = nn.Linear(word_dim, channels, bias=False) if word_dim else None
         self.gamma = nn.Linear(cond_dim + word_dim, channels)
         self.beta = nn.Linear(cond_dim + word_dim, channels)
         self.rho0 = rho0
 
+    def word_attention(self, h: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """softmax_i(ρ₀ cos(k_i, h_j)) of word i for region j: (B, T, H·W), each column summing to 1
+        over the real words (padding gets none). k_i = W_k e_wi is word i projected into the
+        feature space of h, so the cosine is taken at the feature map's own width."""
+        keys = F.normalize(self.key(words), dim=-1)                                       # (B, T, C)
+        regions = h.flatten(2)                                                            # (B, C, HW)
+        logits = self.rho0 * (keys @ regions) / regions.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return logits.masked_fill(~word_mask.bool()[:, :, None], float("-inf")).softmax(1)
+
     def word_context(self, h: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
-        """c_j for every region: (B, H·W, word_dim); padding words get no attention."""
-        q = F.normalize(self.query(h).flatten(2).transpose(1, 2), dim=-1)               # (B, HW, Dw)
-        logits = self.rho0 * q @ F.normalize(words, dim=-1).transpose(1, 2)               # (B, HW, T)
-        logits = logits.masked_fill(~word_mask.bool()[:, None, :], float("-inf"))
-        return logits.softmax(-1) @ words
+        """c_j for every region: (B, H·W, word_dim)."""
+        return self.word_attention(h, words, word_mask).transpose(1, 2) @ words
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor, words: torch.Tensor | None = None,
                 word_mask: torch.Tensor | None = None) -> torch.Tensor:
         n, c, height, width = h.shape
         x = self.norm(h)
-        if self.query is None:
+        if self.key is None:
             return (1 + self.gamma(cond))[..., None, None] * x + self.beta(cond)[..., None, None]
-        per_region = torch.cat([cond[:, None, :].expand(n, height * width, -1),
-                                self.word_context(h, words, word_mask)], -1)              # (B, HW, cond + Dw)
-        gamma = self.gamma(per_region).transpose(1, 2).reshape(n, c, height, width)
-        beta = self.beta(per_region).transpose(1, 2).reshape(n, c, height, width)
+        # γ_j = W [cond; c_j] + b splits into a per-image part W_cond·cond + b and a per-region part
+        # W_word·c_j = Σ_i α_ji (W_word e_wi): the words are projected once, not once per region.
+        cond_dim = cond.shape[1]
+        per_image = torch.cat([F.linear(cond, self.gamma.weight[:, :cond_dim], self.gamma.bias),
+                               F.linear(cond, self.beta.weight[:, :cond_dim], self.beta.bias)], 1)   # (B, 2C)
+        projected = F.linear(words, torch.cat([self.gamma.weight[:, cond_dim:], self.beta.weight[:, cond_dim:]]))
+        per_region = projected.transpose(1, 2) @ self.word_attention(h, words, word_mask)             # (B, 2C, HW)
+        gamma, beta = (per_region + per_image[..., None]).view(n, 2 * c, height, width).chunk(2, 1)
         return (1 + gamma) * x + beta
 
 
@@ -125,26 +135,27 @@ class DownBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(x, e_s) → (adversarial logit, image embedding, region features (B, 16·16, word_dim)).
+    """D(x, e_s) → (adversarial logit, image embedding, region features (B, 8·8, word_dim)).
 
-    32 × 32 → one block to 16 × 16 (region features by a 1 × 1 convolution), then two blocks to
-    4 × 4, ReLU and global sum pooling φ(x); logit = w·φ(x) + ⟨e_s, V φ(x)⟩; embedding = a linear
-    projection of φ(x)."""
+    32 × 32 → two blocks to 8 × 8 (region features by a 1 × 1 convolution: 64 regions of 4 × 4
+    pixels each), one more block to 4 × 4, ReLU and global sum pooling φ(x);
+    logit = w·φ(x) + ⟨e_s, V φ(x)⟩; embedding = a linear projection of φ(x)."""
 
     def __init__(self, sentence_dim: int = 64, word_dim: int = 64, embed_dim: int = 64,
                  channels: tuple[int, ...] = (64, 128, 128)):
         super().__init__()
         self.block16 = DownBlock(3, channels[0], first=True)
-        self.regions = spectral_norm(nn.Conv2d(channels[0], word_dim, 1))
-        self.blocks = nn.Sequential(DownBlock(channels[0], channels[1]), DownBlock(channels[1], channels[2]))
+        self.block8 = DownBlock(channels[0], channels[1])
+        self.regions = spectral_norm(nn.Conv2d(channels[1], word_dim, 1))
+        self.block4 = DownBlock(channels[1], channels[2])
         self.adversarial = spectral_norm(nn.Linear(channels[2], 1))
         self.projection = spectral_norm(nn.Linear(sentence_dim, channels[2], bias=False))
         self.contrastive = nn.Linear(channels[2], embed_dim)
 
     def forward(self, x: torch.Tensor, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h16 = self.block16(x)
-        regions = self.regions(h16).flatten(2).transpose(1, 2)
-        phi = F.relu(self.blocks(h16)).sum((2, 3))
+        h8 = self.block8(self.block16(x))
+        regions = self.regions(h8).flatten(2).transpose(1, 2)
+        phi = F.relu(self.block4(h8)).sum((2, 3))
         logit = self.adversarial(phi).squeeze(1) + (self.projection(sentence) * phi).sum(1)
         return logit, self.contrastive(phi), regions
 

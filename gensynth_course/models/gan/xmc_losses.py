@@ -62,7 +62,7 @@ def word_region_scores(regions: torch.Tensor, words: torch.Tensor, word_mask: to
     cos = torch.einsum("isd,jtd->ijts", r, w)                          # (Bi, Bs, T, R): word t of s_j vs region of x_i
     attention = (rho1 * cos).softmax(-1)
     context = torch.einsum("ijts,isd->ijtd", attention, regions)       # aligned region feature c_t
-    match = F.cosine_similarity(context, w.unsqueeze(0), dim=-1)       # (Bi, Bs, T)
+    match = torch.einsum("ijtd,jtd->ijt", context, w) / context.norm(dim=-1).clamp_min(1e-8)   # cos(c_t, w_t)
     match = (rho2 * match).masked_fill(~word_mask.bool().unsqueeze(0), float("-inf"))
     return torch.logsumexp(match, -1) / rho2 / tau
 
