@@ -507,9 +507,12 @@ else:
     columns = (("caption_accuracy_one_object", "one object"), ("caption_accuracy_two_object", "two objects"),
                ("caption_accuracy_heldout", "held-out"), ("one_object_shape_accuracy", "shape (1 obj.)"),
                ("r_precision", "R-precision"), ("fd", "FD"))
+    def cell(figure: dict) -> str:       # one seed has no interval over seeds: its figure alone
+        return describe(figure) if figure["ci_low"] is not None else f"{figure['mean']:.3f}"
+
     print(f"{'run':<14} {'seeds':>5}  " + "  ".join(f"{name:>22}" for _, name in columns))
     for run, row in runs.items():
-        print(f"{run:<14} {len(study['seeds'][run]):>5}  " + "  ".join(f"{describe(row[key]):>22}" for key, _ in columns))
+        print(f"{run:<14} {len(study['seeds'][run]):>5}  " + "  ".join(f"{cell(row[key]):>22}" for key, _ in columns))
 
 # %%
 if study is not None:
@@ -550,7 +553,7 @@ if study is not None:
           f"{study['all_vs_all_plain_fd_seeds']} seeds): {verdicts(study, 'all', 'all_plain')}")
     shape = runs["all"]["one_object_shape_accuracy"]
     print(f"\nthe all run draws the right shape for one-object captions {describe(shape)} of the time "
-          f"(mean over seeds {', '.join(f'{v:.2f}' for v in shape['seeds'])}; chance 0.25), and gets the "
+          f"(seeds: {', '.join(f'{v:.2f}' for v in shape['seeds'])}; chance 0.25), and gets the "
           f"whole caption right {describe(runs['all']['caption_accuracy_one_object'])}")
     supported = [run for run in runs if run != "baseline" and study[f"{run}_vs_baseline_caption_accuracy_verdict"] == "better"]
     print("runs that beat the baseline in caption accuracy beyond the noise: "
