@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from gensynth_course.budget import BUDGETS, budget_from_environment
 from gensynth_course.course import REPO_ROOT, chapter, chapters, load_manifest
@@ -39,22 +40,24 @@ def _ready(number: str):
     return c
 
 
-def cmd_run(args) -> None:
+def _run_notebook(c, budget: str) -> tuple[float, list[str], Path]:
+    """Execute chapter ``c`` headless at ``budget``: (seconds, the models it trained, the executed
+    notebook's path). A failing cell ends the command with where the notebook up to it was kept."""
     import jupytext
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from tqdm.auto import tqdm
 
-    c = _ready(args.chapter)
-    os.environ["GENSYNTH_BUDGET"] = args.budget  # the kernel inherits both
+    os.environ["GENSYNTH_BUDGET"] = budget  # the kernel inherits both
     os.environ["GENSYNTH_HEADLESS"] = "1"
     nb = jupytext.read(c.source)
     out_dir = REPO_ROOT / "_build" / "run"
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{c.number}_{c.slug}.{args.budget}.ipynb"
+    out = out_dir / f"{c.number}_{c.slug}.{budget}.ipynb"
     code_cells = sum(cell.cell_type == "code" for cell in nb.cells)
-    bar = tqdm(total=code_cells, desc=f"chapter {c.number} ({args.budget})", unit="cell")
+    before = _cached_models()
+    bar = tqdm(total=code_cells, desc=f"chapter {c.number} ({budget})", unit="cell")
     client = NotebookClient(nb, timeout=None, kernel_name="python3", resources={"metadata": {"path": str(c.source.parent)}},
                             on_cell_executed=lambda **kw: bar.update(1) if kw["cell"].cell_type == "code" else None)
     start = time.perf_counter()
@@ -65,8 +68,49 @@ def cmd_run(args) -> None:
         bar.close()
         raise SystemExit(f"Chapter {c.number} failed; the notebook up to the error is in {out}\n{error}")
     bar.close()
+    seconds = time.perf_counter() - start
     nbformat.write(nb, out)
-    print(f"chapter {c.number} ran in {time.perf_counter() - start:.0f} s at the {args.budget} budget: {out}")
+    # the kernel trains in its own process: what it trained is what the cache gained
+    return seconds, sorted(_cached_models() - before), out
+
+
+def cmd_run(args) -> None:
+    c = _ready(args.chapter)
+    seconds, trained, out = _run_notebook(c, args.budget)
+    print(f"chapter {c.number} ran in {seconds:.0f} s at the {args.budget} budget: {out}",
+          file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(run_record(c.number, args.budget, seconds, trained)))
+
+
+def cmd_prepare(args) -> None:
+    """Run every chapter (or those asked for) headless at the budget, so that the cache holds what
+    they need; with ``--studies`` also each chapter's eval, whose studies the notebooks show."""
+    selected = [c for c in chapters() if c.status == "ready" and c.source.exists()
+                and (not args.chapters or c.number in args.chapters)]
+    unknown = sorted(set(args.chapters or ()) - {c.number for c in selected})
+    if unknown:
+        raise SystemExit(f"no ready chapter {', '.join(unknown)}; `python -m gensynth_course list` shows them.")
+    estimate = sum(c.minutes[args.budget] for c in selected)
+    print(f"preparing {len(selected)} chapter(s) at the {args.budget} budget: about {estimate:g} minutes from an "
+          "empty cache (book.toml), less for what is cached")
+    for c in selected:
+        print(f"\nchapter {c.number}: about {c.minutes[args.budget]:g} minutes from an empty cache")
+        seconds, trained, _ = _run_notebook(c, args.budget)
+        done = f"trained {', '.join(trained)}" if trained else "verified: every model it needs was in the cache"
+        print(f"chapter {c.number}: {seconds / 60:.1f} minutes, {done}")
+        if args.studies and c.number in EVALUATORS:
+            start = time.perf_counter()
+            importlib.import_module(EVALUATORS[c.number]).evaluate(args.budget)
+            print(f"chapter {c.number}: its eval (studies) took {(time.perf_counter() - start) / 60:.1f} minutes")
+
+
+def _cached_models() -> set[str]:
+    """The trained models in the cache, as ``chapter/name`` (the names eval's ``trained`` uses)."""
+    from gensynth_course.cache import cache_dir
+
+    return {f"{path.parent.name}/{path.name.split('-')[0]}" for path in (cache_dir() / "models").glob("*/*.pt")
+            if not path.name.endswith(".partial.pt")}
 
 
 def cmd_eval(args) -> None:
@@ -122,6 +166,36 @@ def cmd_results(args) -> None:
     print(f"wrote {results.write()}")
 
 
+def cmd_cache(args) -> None:
+    from gensynth_course import share
+    from gensynth_course.cache import cache_dir
+
+    start = time.perf_counter()
+    try:
+        if args.action == "export":
+            manifest = share.export_cache(Path(args.file), args.chapters)
+            size = Path(args.file).stat().st_size / 2 ** 20
+            print(f"wrote {args.file}: {len(manifest['models'])} models and {len(manifest['studies'])} studies from "
+                  f"{cache_dir()}, {size:.1f} MiB, in {time.perf_counter() - start:.1f} s")
+            for relative in manifest["left_out"]:
+                print(f"  left out (damaged in the cache): {relative}")
+            return
+        report = share.import_cache(Path(args.file))
+    except (share.ArchiveError, ValueError) as error:
+        raise SystemExit(str(error)) from None
+    print(f"imported {args.file} into {cache_dir()} in {time.perf_counter() - start:.1f} s: "
+          f"{len(report['added'])} added, {len(report['skipped'])} skipped, {len(report['rejected'])} rejected")
+    for relative in report["added"]:
+        print(f"  added    {relative}")
+    for line in report["skipped"]:
+        print(f"  skipped  {line}")
+    for relative, reason in report["rejected"].items():
+        print(f"  rejected {relative}: {reason}")
+    if report["rejected"]:
+        raise SystemExit(f"{len(report['rejected'])} file(s) of {args.file} were rejected and not written; "
+                         "ask for the archive again.")
+
+
 def cmd_book(args) -> None:
     from gensynth_course.book import build
 
@@ -153,13 +227,24 @@ def main(argv: list[str] | None = None) -> None:
         p = sub.add_parser(name, help=text)
         p.add_argument("chapter", help="chapter number, e.g. 01")
         p.add_argument("--budget", type=_budget_name, choices=BUDGETS, default=default_budget)
-        if name == "eval":
-            p.add_argument("--json", action="store_true",
-                           help="print the results as one line of JSON on stdout (everything else on stderr)")
+        p.add_argument("--json", action="store_true",
+                       help="print the results (eval) or the run's record (run: its time and what it trained) as "
+                            "one line of JSON on stdout, everything else on stderr")
         p.set_defaults(func=func)
     p = sub.add_parser("results", help="write RESULTS.md from the eval JSON committed under results/")
     p.add_argument("--check", action="store_true", help="only check that RESULTS.md is up to date")
     p.set_defaults(func=cmd_results)
+    p = sub.add_parser("prepare", help="run the chapters headless so that the cache holds what they need")
+    p.add_argument("--budget", type=_budget_name, choices=BUDGETS, default=default_budget)
+    p.add_argument("--chapters", nargs="+", metavar="NN", help="only these chapters")
+    p.add_argument("--studies", action="store_true", help="also run each chapter's eval (the multi-seed studies)")
+    p.set_defaults(func=cmd_prepare)
+    p = sub.add_parser("cache", help="share the model cache: export it to one archive, or import one")
+    p.add_argument("action", choices=("export", "import"))
+    p.add_argument("file", help="the archive (a .tar file) to write or to read")
+    p.add_argument("--chapters", nargs="+", metavar="NN",
+                   help="export only these chapters' models and studies (the shared judges always go with them)")
+    p.set_defaults(func=cmd_cache)
     p = sub.add_parser("book", help="execute the chapters (cached) and render the book into _build/book/")
     p.add_argument("--budget", type=_budget_name, choices=BUDGETS, default=default_budget)
     p.set_defaults(func=cmd_book)

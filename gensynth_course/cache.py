@@ -29,6 +29,7 @@ from torch import nn
 from gensynth_course.device import resolve
 
 FORMAT = 1
+PROVENANCE = "imported.json"      # cache path → the archive it came from (gensynth_course.share)
 
 
 class CorruptCheckpoint(RuntimeError):
@@ -200,6 +201,16 @@ def load_safe(path: Path) -> dict:
     return payload
 
 
+def imported() -> dict:
+    """Cache path (relative, e.g. ``models/ch06_xmc_gan/gan_all-….pt``) → the archive it was
+    imported from, for the files ``cache import`` added (:mod:`gensynth_course.share`)."""
+    try:
+        record = json.loads((cache_dir() / PROVENANCE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def set_aside(path: Path, reason: str) -> None:
     """Move a damaged file out of the way (kept as ``*.corrupt`` for inspection) and say so."""
     aside = path.with_name(path.name + ".corrupt")
@@ -239,13 +250,16 @@ def load_or_train(
         try:
             payload = load_safe(path)
             model.load_state_dict(payload["state_dict"])
-            print(f"gensynth_course: loaded {name} from the cache: {path}")
+            origin = imported().get(path.relative_to(cache_dir()).as_posix())
+            source = f" (imported from {origin['archive']} on {origin['imported']})" if isinstance(origin, dict) else ""
+            print(f"gensynth_course: loaded {name} from the cache{source}: {path}")
             return model.to(device).eval(), {**payload["info"], **identity}
         except (CorruptCheckpoint, RuntimeError, KeyError) as error:
             set_aside(path, f"the cached {name} is damaged: {error}")
     info = train(model, path.with_suffix(".partial.pt"))
     save_atomic({"format": FORMAT, "name": name, "config": config, "code_hash": code,
-                 "state_dict": model.state_dict(), "info": info}, path)
+                 "state_dict": model.state_dict(), "info": info, "torch": str(torch.__version__),
+                 "budget": os.environ.get("GENSYNTH_BUDGET") or None}, path)
     path.with_suffix(".partial.pt").unlink(missing_ok=True)
     TRAINED.append(f"{chapter}/{name}")
     return model.to(device).eval(), {**info, **identity}

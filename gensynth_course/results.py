@@ -1,7 +1,9 @@
 """RESULTS.md, generated: every chapter's measured numbers, from its eval's JSON.
 
 Each measurement is committed as ``results/NN.json``, written by
-``python -m gensynth_course eval NN --budget standard --json > results/NN.json``.
+``python -m gensynth_course eval NN --budget standard --json > results/NN.json``, and the time of a
+notebook run as ``results/runs/NN.json``, written by
+``python -m gensynth_course run NN --budget standard --json > results/runs/NN.json``.
 ``python -m gensynth_course results`` rewrites RESULTS.md from those files alone, and a test fails
 when the committed page and the JSON disagree, so no figure in it is ever typed by hand.
 """
@@ -28,21 +30,24 @@ def results_page() -> Path:
     return REPO_ROOT / "RESULTS.md"
 
 
-def load(number: str) -> dict | None:
-    """``results/NN.json`` (None when the chapter has not been measured); a file that is not an
-    eval's JSON is refused with what to do."""
-    path = results_dir() / f"{number}.json"
+def load(number: str, kind: str = "eval") -> dict | None:
+    """``results/NN.json`` (``kind`` "eval") or ``results/runs/NN.json`` (``kind`` "run": a notebook
+    run's record); None when the chapter has not been measured; a file that is not the command's
+    JSON is refused with what to do."""
+    if kind not in ("eval", "run"):
+        raise ValueError(f"kind must be 'eval' or 'run', not {kind!r}")
+    path = (results_dir() if kind == "eval" else results_dir() / "runs") / f"{number}.json"
     if not path.exists():
         return None
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); write it again with `python -m gensynth_course "
-                         f"eval {number} --budget standard --json > {path.relative_to(REPO_ROOT)}`.") from None
+                         f"{kind} {number} --budget standard --json > {path.relative_to(REPO_ROOT)}`.") from None
     missing = [key for key in RECORD if key not in data and key != "trained"]   # "trained": since 2026-12-02
     if missing or data.get("chapter") != number:
-        raise ValueError(f"{path} lacks {missing or ['the right chapter']}: it is not the JSON of `eval {number}`; "
-                         "write it again with the eval command.")
+        raise ValueError(f"{path} lacks {missing or ['the right chapter']}: it is not the JSON of `{kind} {number}`; "
+                         f"write it again with the {kind} command.")
     return data
 
 
@@ -107,6 +112,11 @@ def _section(chapter, results: dict | None) -> str:
     head += (f"Measured by {command} on {results['date']} at commit `{results['commit']}`: {results['machine']}, "
              f"device {results['device']}, torch {results['torch']}, budget `{results['budget']}`; "
              f"{results['seconds'] / 60:.1f} minutes, {_trained(results.get('trained'))}.\n\n")
+    run = load(chapter.number, "run")
+    if run is not None:
+        head += (f"The notebook, `python -m gensynth_course run {chapter.number} --budget {run['budget']}`, ran in "
+                 f"{run['seconds'] / 60:.1f} minutes on {run['date']} at commit `{run['commit']}` ({run['machine']}, "
+                 f"device {run['device']}), {_trained(run.get('trained'))}.\n\n")
     table = "| measure | value |\n|---|---|\n" + "".join(f"| `{name}` | {value} |\n" for name, value in _rows(results))
     return head + table
 

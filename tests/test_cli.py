@@ -52,3 +52,21 @@ def test_eval_03_prints_the_measured_sweep_as_json(capsys):
             figure = result[f"{name}_{key}"]
             assert figure["ci_low"] <= figure["value"] <= figure["ci_high"], (name, key)
         assert result[f"{name}_lowest_fd"]["fd_n"] == result["samples_per_scale"]
+
+
+def test_prepare_runs_the_chapters_and_says_what_it_trained(capsys, monkeypatch):
+    # Chapter 00 at the quick budget: the notebook runs headless and needs no trained model.
+    import json
+
+    monkeypatch.setenv("GENSYNTH_BUDGET", "quick")           # main() sets both; restored after the test
+    monkeypatch.setenv("GENSYNTH_HEADLESS", "1")
+    main(["prepare", "--budget", "quick", "--chapters", "00"])
+    out = capsys.readouterr().out
+    assert "preparing 1 chapter(s) at the quick budget: about" in out
+    assert "chapter 00: " in out and ("verified: every model it needs was in the cache" in out or "trained " in out)
+    with pytest.raises(SystemExit, match="no ready chapter 42"):
+        main(["prepare", "--chapters", "42"])
+    main(["run", "00", "--budget", "quick", "--json"])
+    record = json.loads(capsys.readouterr().out)              # stdout holds the run's record alone
+    assert record["chapter"] == "00" and record["budget"] == "quick" and record["seconds"] > 0
+    assert isinstance(record["trained"], list)

@@ -55,3 +55,33 @@ def test_the_command_checks_and_writes(tmp_path, monkeypatch, capsys):
         main(["results", "--check"])
     main(["results"])
     assert page.read_text() == results.render()
+
+
+def test_a_notebook_runs_record_stands_beside_its_chapters_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "results_dir", lambda: tmp_path)
+    monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
+    record = {"budget": "standard", "device": "cpu", "torch": "2.14.1", "commit": "abc1234",
+              "machine": "x86_64, 2 CPU cores", "date": "2026-12-03"}
+    (tmp_path / "06.json").write_text(json.dumps({"chapter": "06", "seconds": 60.0, "fd": 1.0, **record}))
+    assert "The notebook" not in results.render()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "06.json").write_text(json.dumps({"chapter": "06", "seconds": 750.0, **record,
+                                                          "trained": ["ch06_xmc_gan/gan_all"]}))
+    page = results.render()
+    assert ("The notebook, `python -m gensynth_course run 06 --budget standard`, ran in 12.5 minutes on 2026-12-03 "
+            "at commit `abc1234`") in page and "training `ch06_xmc_gan/gan_all` (the rest loaded" in page
+    (tmp_path / "runs" / "06.json").write_text(json.dumps({"chapter": "05", **record}))
+    with pytest.raises(ValueError, match="it is not the JSON of `run 06`; write it again with the run command"):
+        results.render()
+
+
+def test_a_run_records_what_the_cache_gained(tmp_path, monkeypatch):
+    from gensynth_course.__main__ import _cached_models
+
+    monkeypatch.setenv("GENSYNTH_CACHE", str(tmp_path))
+    assert _cached_models() == set()
+    folder = tmp_path / "models" / "ch06_xmc_gan"
+    folder.mkdir(parents=True)
+    (folder / "gan_all-0123456789-abcdefabcd.pt").write_bytes(b"")
+    (folder / "gan_baseline-0123456789-abcdefabcd.partial.pt").write_bytes(b"")    # unfinished: not trained
+    assert _cached_models() == {"ch06_xmc_gan/gan_all"}
