@@ -152,6 +152,7 @@ def write_sources(budget: str, executed: Path | None = None) -> Path:
         cache=str(BUILD / "jupyter-cache" / budget), execution="cache" if executed is None else "off",
         footer=footer, downloads=downloads))
 
+    (src / "teachers.md").write_text(teachers_page())
     cards = "\n".join(_card(c) for c in chapters())
     toctree = "\n".join(f"{c.number}_{c.slug}" for c in ready)
     (src / "index.md").write_text(f"""# {book['title']}
@@ -159,7 +160,8 @@ def write_sources(budget: str, executed: Path | None = None) -> Path:
 **{book['subtitle']}.** {book['description']}
 
 Each chapter is a notebook you can download and run; the pages below show the outputs of a real
-run at the `{budget}` budget. Times are wall-clock minutes including training.
+run at the `{budget}` budget. Times are wall-clock minutes including training. Teaching with it?
+The {{doc}}`teacher's guide <teachers>` has learning objectives, a plan, and how to share trained models.
 
 <div class="gs-cards">
 {cards}
@@ -172,8 +174,25 @@ run at the `{budget}` budget. Times are wall-clock minutes including training.
 
 {toctree}
 ```
+
+```{{toctree}}
+:maxdepth: 1
+:caption: Teaching
+:hidden:
+
+teachers
+```
 """)
     return src
+
+
+def teachers_page() -> str:
+    """The teacher's guide (``docs/teachers.md``) with its table of minutes per budget filled in
+    from ``book.toml``, so that the page never disagrees with the manifest."""
+    rows = "\n".join(f"| {c.number} · {c.title} | {c.minutes['quick']:g} | {c.minutes['standard']:g} | "
+                     f"{c.minutes['full']:g} |" for c in chapters() if c.status == "ready")
+    table = "| chapter | quick (CPU) | standard (CPU) | full (GPU) |\n|---|---|---|---|\n" + rows
+    return (REPO_ROOT / "docs" / "teachers.md").read_text().replace("<!-- minutes -->", table)
 
 
 def build(budget: str | None = None, executed: Path | None = None) -> Path:
