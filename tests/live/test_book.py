@@ -50,6 +50,17 @@ def test_every_ready_chapter_has_a_page(site):
     assert "cdn.jsdelivr" not in index and "cdnjs" not in index
 
 
+def test_the_teachers_guide_is_linked_and_has_the_manifests_minutes(site):
+    from gensynth_course.book import teachers_page
+
+    assert 'href="teachers.html"' in (site / "index.html").read_text()
+    page = (site / "teachers.html").read_text()
+    assert "For teachers" in page and "cache export" in page and "&lt;!-- minutes --&gt;" not in page
+    for c in READY:
+        assert f"{c.number} · " in page
+    assert "<!-- minutes -->" not in teachers_page() and f"| {c.minutes['standard']:g} |" in teachers_page()
+
+
 @pytest.fixture(scope="module")
 def browser_page(site):
     if CHROMIUM is None:
