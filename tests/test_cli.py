@@ -60,6 +60,7 @@ def test_prepare_runs_the_chapters_and_says_what_it_trained(capsys, monkeypatch)
 
     monkeypatch.setenv("GENSYNTH_BUDGET", "quick")           # main() sets both; restored after the test
     monkeypatch.setenv("GENSYNTH_HEADLESS", "1")
+    monkeypatch.setenv("GENSYNTH_CLI", "1")
     main(["prepare", "--budget", "quick", "--chapters", "00"])
     out = capsys.readouterr().out
     assert "preparing 1 chapter(s) at the quick budget: about" in out
