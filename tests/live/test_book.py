@@ -55,7 +55,8 @@ def test_the_teachers_guide_is_linked_and_has_the_manifests_minutes(site):
 
     assert 'href="teachers.html"' in (site / "index.html").read_text()
     page = (site / "teachers.html").read_text()
-    assert "For teachers" in page and "cache export" in page and "&lt;!-- minutes --&gt;" not in page
+    assert "For teachers" in page and "Before the class: prepare and share the models" in page
+    assert "minutes --" not in page                          # the marker was replaced by the table
     for c in READY:
         assert f"{c.number} · " in page
     assert "<!-- minutes -->" not in teachers_page() and f"| {c.minutes['standard']:g} |" in teachers_page()
