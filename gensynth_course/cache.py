@@ -16,6 +16,7 @@ import ast
 import functools
 import hashlib
 import inspect
+import io
 import json
 import os
 import tempfile
@@ -174,20 +175,28 @@ def load_study(chapter: str, models: dict[str, str]) -> dict | None:
     return saved["results"]
 
 
-def save_atomic(payload: dict, path: Path) -> None:
-    """Write ``payload`` with ``torch.save`` so that ``path`` is either the old or the new file."""
+def write_atomic(data: bytes, path: Path) -> None:
+    """Write ``data`` so that ``path`` is either the old or the new file (a temporary file, then
+    ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_atomic(payload: dict, path: Path) -> None:
+    """Write ``payload`` with ``torch.save`` so that ``path`` is either the old or the new file."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(buffer.getvalue(), path)
 
 
 def load_safe(path: Path) -> dict:

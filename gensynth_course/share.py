@@ -32,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-from gensynth_course.cache import FORMAT, PROVENANCE, CorruptCheckpoint, cache_dir, config_hash, imported, load_safe
+from gensynth_course.cache import (FORMAT, PROVENANCE, CorruptCheckpoint, cache_dir, config_hash, imported, load_safe,
+                                   write_atomic)
 
 ARCHIVE_FORMAT = 1
 MODEL_PATH = re.compile(r"models/(?P<chapter>[a-z0-9_]+)/(?P<name>[a-z0-9_]+)-(?P<config>[0-9a-f]{10})-(?P<code>[0-9a-f]{10})\.pt")
@@ -45,20 +46,6 @@ class ArchiveError(ValueError):
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _write_atomic(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _checkpoint(data: bytes, relative: str) -> dict:
@@ -205,12 +192,12 @@ def import_cache(archive: Path) -> dict:
                 continue
             except (CorruptCheckpoint, ValueError):
                 pass                                  # a damaged local file: the archive's replaces it
-        _write_atomic(data, target)
+        write_atomic(data, target)
         report["added"].append(relative)
     if report["added"]:
         provenance = imported()
         stamp = {"archive": Path(archive).name, "exported": manifest.get("created"),
                  "imported": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         provenance.update({relative: stamp for relative in report["added"]})
-        _write_atomic(json.dumps(provenance, indent=1).encode(), root / PROVENANCE)
+        write_atomic(json.dumps(provenance, indent=1).encode(), root / PROVENANCE)
     return report
