@@ -397,10 +397,10 @@ attention_maps(torch.cat([real_image, fake_image]), caption,
                f"D's attention of each word over 8 × 8 regions: real (top) and generated (bottom)\n“{caption}”")
 
 # %% [markdown]
-# Colour words are the easiest to read off these maps: trained for the standard budget, D sends
-# each colour word to the object of that colour, on the real image and on the generated one alike,
-# even when the generator has put the two objects the wrong way round. Relations ("left of",
-# "under") have no region of their own, and they are where this generator fails most: see the
+# Colour words are the easiest to read off these maps: in the standard-budget runs we looked at,
+# D sends each colour word to the object of that colour, on the real image and on the generated
+# one alike, while shape words spread over both objects. Relations ("left of", "under") have no
+# region of their own, and two-object captions are where this generator fails most: see the
 # two-object column of the tables below.
 
 # %% [markdown]
