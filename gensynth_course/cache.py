@@ -199,10 +199,11 @@ def save_atomic(payload: dict, path: Path) -> None:
     write_atomic(buffer.getvalue(), path)
 
 
-def load_safe(path: Path) -> dict:
-    """Load a file written by :func:`save_atomic`; raise :class:`CorruptCheckpoint` if unreadable."""
+def load_safe(path: Path, data: bytes | None = None) -> dict:
+    """Load a file written by :func:`save_atomic` (or, with ``data``, those bytes under the name
+    ``path``, as an archive holds them); raise :class:`CorruptCheckpoint` if unreadable."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path if data is None else io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:
         raise CorruptCheckpoint(f"{path} cannot be read ({type(error).__name__}: {error})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -23,16 +23,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from gensynth_course.cache import (FORMAT, PROVENANCE, CorruptCheckpoint, cache_dir, config_hash, imported, load_safe,
+from gensynth_course.cache import (PROVENANCE, CorruptCheckpoint, cache_dir, config_hash, imported, load_safe,
                                    write_atomic)
 
 ARCHIVE_FORMAT = 1
@@ -51,12 +49,7 @@ def _sha256(data: bytes) -> str:
 def _checkpoint(data: bytes, relative: str) -> dict:
     """The checkpoint in ``data`` (weights only), checked against the hashes its path names."""
     match = MODEL_PATH.fullmatch(relative)
-    try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CorruptCheckpoint(f"not a weights-only checkpoint ({type(error).__name__})") from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "state_dict" not in payload:
-        raise CorruptCheckpoint(f"not a gensynth_course checkpoint (format {FORMAT})")
+    payload = load_safe(relative, data)
     if config_hash(payload.get("config", {})) != match["config"] or payload.get("code_hash") != match["code"]:
         raise CorruptCheckpoint("its config or code hash is not the one its name says")
     return payload
@@ -110,19 +103,13 @@ def export_cache(archive: Path, chapters: list[str] | None = None) -> dict:
     if not files:
         raise ValueError(f"the cache {cache_dir()} holds no models{' of those chapters' if chapters else ''} "
                          "to export; train them first (run the chapters, or `python -m gensynth_course eval NN`).")
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=archive.parent, prefix=archive.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        with tarfile.open(tmp, "w") as tar:
-            for relative, data in [("manifest.json", json.dumps(manifest, indent=1).encode())] + files:
-                info = tarfile.TarInfo(relative)
-                info.size, info.mtime = len(data), int(time.time())
-                tar.addfile(info, io.BytesIO(data))
-        os.replace(tmp, archive)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for relative, data in [("manifest.json", json.dumps(manifest, indent=1).encode())] + files:
+            info = tarfile.TarInfo(relative)
+            info.size, info.mtime = len(data), int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    write_atomic(buffer.getvalue(), archive)
     return manifest
 
 
