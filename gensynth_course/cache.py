@@ -13,6 +13,8 @@ is reported, moved aside and the model trained again.
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import functools
 import hashlib
 import inspect
@@ -35,6 +37,25 @@ PROVENANCE = "imported.json"      # cache path → the archive it came from (gen
 
 class CorruptCheckpoint(RuntimeError):
     """A cache or checkpoint file exists but cannot be read back."""
+
+
+class NotCached(LookupError):
+    """Under :func:`cached_only`, a model that is not in the cache (so it would have been trained)."""
+
+
+_CACHED_ONLY = contextvars.ContextVar("cached_only", default=False)
+
+
+@contextlib.contextmanager
+def cached_only():
+    """Inside this block :func:`load_or_train` loads what the cache holds and trains nothing: a model
+    it would train raises :class:`NotCached` instead. A notebook uses it for a model it shows only
+    when someone has already trained it (chapter 06's baseline, trained by ``eval 06``)."""
+    token = _CACHED_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CACHED_ONLY.reset(token)
 
 
 # Every model this process trained (rather than loaded), as "chapter/name": an eval's JSON says
@@ -151,15 +172,7 @@ def save_study(chapter: str, results: dict, models: dict[str, str]) -> Path:
     that the chapter's notebook, which trains only some of them, can show them; ``models`` names the
     notebook's own models by their ``model_id``. Written atomically."""
     path = study_path(chapter, models)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"models": models, "results": results}, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(json.dumps({"models": models, "results": results}, indent=1).encode("utf-8"), path)
     return path
 
 
@@ -266,6 +279,8 @@ def load_or_train(
             return model.to(device).eval(), {**payload["info"], **identity}
         except (CorruptCheckpoint, RuntimeError, KeyError) as error:
             set_aside(path, f"the cached {name} is damaged: {error}")
+    if _CACHED_ONLY.get():
+        raise NotCached(f"{chapter}/{name} is not in the cache ({path}); train it (or run the eval that does) first.")
     info = train(model, path.with_suffix(".partial.pt"))
     save_atomic({"format": FORMAT, "name": name, "config": config, "code_hash": code,
                  "state_dict": model.state_dict(), "info": info, "torch": str(torch.__version__),

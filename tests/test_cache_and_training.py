@@ -39,6 +39,19 @@ def test_round_trip_trains_once_then_loads(tmp_cache, capsys):
     assert not list(path.parent.glob("*.tmp"))
 
 
+def test_cached_only_loads_what_is_cached_and_trains_nothing(tmp_cache):
+    calls = []
+    with cache.cached_only(), pytest.raises(cache.NotCached, match="chX/lin is not in the cache"):
+        cache.load_or_train("chX", "lin", {"width": 3}, _build, _trainer(calls))
+    assert calls == [] and not (tmp_cache / "models" / "chX").exists()
+    cache.load_or_train("chX", "lin", {"width": 3}, _build, _trainer(calls))
+    with cache.cached_only():
+        model, _ = cache.load_or_train("chX", "lin", {"width": 3}, _build, _trainer(calls))
+    assert len(calls) == 1 and torch.equal(model.weight, torch.full((2, 3), 0.5))
+    cache.load_or_train("chX", "lin", {"width": 4}, _build, _trainer(calls))      # outside the block: trains again
+    assert len(calls) == 2
+
+
 def test_key_depends_on_config_and_code(tmp_cache):
     a = cache.model_path("ch", "m", {"lr": 1e-3}, "c0")
     assert a != cache.model_path("ch", "m", {"lr": 2e-3}, "c0")
