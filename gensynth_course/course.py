@@ -1,4 +1,5 @@
-"""The course manifest, ``book.toml``: chapters, titles, budgets' time estimates."""
+"""The course manifest, ``book.toml``: chapters, titles, budgets' time estimates. ``REPO_ROOT`` is
+the clone the package was installed from (``pip install -e .``); only a clone has the chapters' sources."""
 
 from __future__ import annotations
 
@@ -31,13 +32,9 @@ class Chapter:
 
 
 def manifest_path() -> Path:
-    path = REPO_ROOT / "book.toml"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"book.toml not found at {path}. The chapters live in the repository: clone it and "
-            "install the package from there with `pip install -e .` (or `make lab`)."
-        )
-    return path
+    """``book.toml``, shipped inside the package (in a clone, a link to the repository's own), so
+    that an installed package knows its chapters too."""
+    return Path(__file__).resolve().parent / "book.toml"
 
 
 def load_manifest() -> dict:

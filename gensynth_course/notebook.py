@@ -88,8 +88,10 @@ def ask_box(ask: Callable[..., None], button: str = "Run", **controls) -> None:
 
 
 def figures_dir(chapter: str) -> Path:
-    """``chapters/figures/<chapter>/``: where a chapter writes its GIFs (not committed)."""
-    path = Path(__file__).resolve().parents[1] / "chapters" / "figures" / chapter
+    """``figures/<chapter>/`` beside the notebook (the kernel's working folder): where a chapter
+    writes its GIFs, in a clone (``chapters/figures/``, not committed) as in any folder a notebook
+    was downloaded to."""
+    path = Path.cwd() / "figures" / chapter
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,0 +1,97 @@
+"""The package outside this repository: built as a wheel and an sdist, installed into a fresh
+virtual environment, and chapters 00 and 01 run at the quick budget from a folder that is not the
+clone, the way a learner runs the notebooks downloaded from the book.
+
+The fresh environment reuses the set-up's PyTorch (torch, torchvision and their CUDA libraries,
+linked in through a ``.pth`` file, a few gigabytes not copied again); everything else the wheel
+needs, pip installs into it from the package index, so a dependency missing from
+``pyproject.toml`` fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from gensynth_course.course import REPO_ROOT, chapter
+
+SHARED = ("torch", "torchvision", "torchgen", "functorch", "triton", "nvidia", "cuda")   # names the links cover
+CHAPTERS = ("00", "01")
+
+
+def run(*command, **kwargs) -> str:
+    done = subprocess.run([str(c) for c in command], capture_output=True, text=True, **kwargs)
+    assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory) -> Path:
+    """An sdist, and a wheel built from it (``python -m build``: a file the sdist forgot fails)."""
+    pytest.importorskip("build", reason="`python -m build` needs the build package (pip install '.[test]')")
+    out = tmp_path_factory.mktemp("dist")
+    run(sys.executable, "-m", "build", "--outdir", out, REPO_ROOT)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fresh(dist, tmp_path_factory) -> Path:
+    """A new virtual environment with the wheel installed; returns its python."""
+    root = tmp_path_factory.mktemp("venv")
+    run(sys.executable, "-m", "venv", root / "env")
+    python = root / "env" / "bin" / "python"
+    shared = root / "shared-torch"
+    shared.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        if entry.name.split("-")[0].split("_")[0].split(".")[0].lower() in SHARED:
+            (shared / entry.name).symlink_to(entry)
+    fresh_site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+    (fresh_site / "shared_torch.pth").write_text(f"{shared}\n")
+    wheel = next(dist.glob("*.whl"))
+    run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel)
+    return python
+
+
+def test_the_sdist_and_the_wheel_carry_the_package_and_its_manifest(dist):
+    import tarfile
+    import zipfile
+
+    wheel = zipfile.ZipFile(next(dist.glob("*.whl"))).namelist()
+    sdist = tarfile.open(next(dist.glob("*.tar.gz"))).getnames()
+    assert "gensynth_course/book.toml" in wheel
+    assert any(name.endswith("/gensynth_course/book.toml") for name in sdist)
+    assert "gensynth_course/experiments/ch01_ddpm.py" in wheel
+
+
+def test_the_installed_package_is_the_wheel_and_reuses_the_set_ups_torch(fresh, tmp_path):
+    where = run(fresh, "-c", "import gensynth_course, torch; print(gensynth_course.__file__); print(torch.__file__)",
+                cwd=tmp_path).splitlines()
+    assert Path(where[0]).is_relative_to(fresh.parents[1]), f"gensynth_course came from {where[0]}, not the new venv"
+    assert not Path(where[0]).resolve().is_relative_to(REPO_ROOT)
+    assert Path(where[1]).resolve().is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
+    listing = run(fresh, "-m", "gensynth_course", "list", cwd=tmp_path)
+    assert chapter("05").title in listing
+
+
+@pytest.mark.parametrize("number", CHAPTERS)
+def test_a_downloaded_chapter_runs_from_the_installed_package(fresh, number, tmp_path):
+    """The notebook the book offers for download, run in an empty folder by the new venv's kernel."""
+    c = chapter(number)
+    folder = tmp_path / "my notebooks"
+    folder.mkdir()
+    shutil.copy2(c.notebook, folder)
+    env = {"PATH": f"{fresh.parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path / "home"),
+           "GENSYNTH_BUDGET": "quick", "GENSYNTH_HEADLESS": "1", "GENSYNTH_CACHE": str(tmp_path / "cache"),
+           "JUPYTER_PLATFORM_DIRS": "1"}
+    run(fresh.parent / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=900",
+        "--ExecutePreprocessor.kernel_name=python3", "--output", "executed", c.notebook.name, cwd=folder, env=env)
+    assert (folder / "executed.ipynb").exists()
+    if number == "01":                          # the chapter's GIF lands beside the notebook, not in the package
+        assert list((folder / "figures" / "01").glob("*.gif"))
