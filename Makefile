@@ -24,13 +24,14 @@ NBSTRIP   := '$(abspath $(VENV))/bin/nbstripout' --keep-id --extra-keys metadata
 NBVAL_ENV := GENSYNTH_BUDGET=quick GENSYNTH_HEADLESS=1 MPLBACKEND=module://matplotlib_inline.backend_inline \
              PYTHONPATH=tests/live
 
-.PHONY: lab test book setup data git-filter book-deps sync clean help
+.PHONY: lab test book assignments setup data git-filter book-deps sync clean help
 
 help:
 	@echo "make lab    - set up .venv, make sure Fashion-MNIST is there, open JupyterLab on chapters/"
 	@echo "make test   - same set-up, then unit tests, the chapters headless and live, and the book (quick budget)"
 	@echo "make book   - render the book into _build/book/ (BUDGET=standard by default, BUDGET=quick to check)"
 	@echo "make sync   - re-pair chapters/*.py with chapters/*.ipynb (jupytext)"
+	@echo "make assignments - nbgrader assignments of the exercises in _build/assignments/ (source and release)"
 
 setup: $(STAMP) data git-filter
 
@@ -38,7 +39,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH)
-	$(PY) -m pip install -e '.[test,book]'
+	$(PY) -m pip install -e '.[test,book,teach]'
+	@# nbgrader's JupyterLab panels stay off for learners (a teacher's guide says how to turn them on)
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null
+	$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader >/dev/null 2>&1
 	touch $(STAMP)
 
 # On Debian as root, install the packaged dataset; elsewhere torchvision downloads it on first use.
@@ -78,6 +82,9 @@ book: setup book-deps
 
 sync:
 	$(VENV)/bin/jupytext --sync chapters/*.py
+
+assignments: setup
+	$(PY) -m gensynth_course assignments --out _build/assignments
 
 clean:
 	rm -rf _build .pytest_cache

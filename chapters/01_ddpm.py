@@ -499,7 +499,7 @@ else:
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells below start with an attempt that is *not* right: fix it until the checker says
-# "correct". (The reference solutions are in `gensynth_course/exercises/solutions_ch01_ddpm.py`.)
+# "correct". (The reference solutions are in `teaching/solutions/ch01_ddpm.py` in the repository.)
 #
 # **1.** Compute ᾱ_t for every step from the β_t.
 

@@ -543,7 +543,7 @@ else:
 #
 # Each checker compares your function with the package on random inputs. The attempts below are
 # *not* right: fix them until the checker says "correct" (the reference solutions are in
-# `gensynth_course/exercises/solutions_ch02_vqgan.py`).
+# `teaching/solutions/ch02_vqgan.py` in the repository).
 #
 # **1.** Find the nearest code for each row of `z_flat` (N, D) using the expansion
 # ‖z‖² + ‖e‖² − 2 z·e.

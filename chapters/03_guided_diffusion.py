@@ -418,7 +418,7 @@ print(textwrap.fill(
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch03_guided_diffusion.py`.)
+# (The reference solutions are in `teaching/solutions/ch03_guided_diffusion.py` in the repository.)
 #
 # **1.** Combine the two predictions of classifier-free guidance, ε̂ = ε(x_t | ∅) + s (ε(x_t | y) − ε(x_t | ∅)).
 

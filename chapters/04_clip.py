@@ -580,7 +580,7 @@ else:
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch04_clip.py`.)
+# (The reference solutions are in `teaching/solutions/ch04_clip.py` in the repository.)
 #
 # **1.** The symmetric InfoNCE loss of a logit matrix whose diagonal holds the positive pairs.
 

@@ -569,7 +569,7 @@ else:
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch05_glide.py`.)
+# (The reference solutions are in `teaching/solutions/ch05_glide.py` in the repository.)
 #
 # **1.** The quantity CLIP guidance climbs: for image and text embeddings (B, D) and the logit
 # scale, the scaled cosine similarity of each image with *its own* caption, shape (B,).

@@ -626,7 +626,7 @@ else:
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch06_xmc_gan.py`.)
+# (The reference solutions are in `teaching/solutions/ch06_xmc_gan.py` in the repository.)
 #
 # **1.** The image–sentence loss: image and sentence embeddings (B, D) and τ; each image must pick
 # its own sentence by cosine similarity.

@@ -515,7 +515,7 @@ else:
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
-# (The reference solutions are in `gensynth_course/exercises/solutions_ch07_audioclip.py`.)
+# (The reference solutions are in `teaching/solutions/ch07_audioclip.py` in the repository.)
 #
 # **1.** The power spectrogram of a clip (n,) with a Hann window of `n_fft` samples and hop `hop`,
 # framed as `torch.stft(center=True)` does (pad by n_fft // 2 on both sides by reflection): the

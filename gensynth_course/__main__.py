@@ -196,6 +196,21 @@ def cmd_cache(args) -> None:
                          "ask for the archive again.")
 
 
+def cmd_assignments(args) -> None:
+    from gensynth_course import assignments
+
+    start = time.perf_counter()
+    selected = [chapter(number) for number in args.chapters] if args.chapters else None
+    course = Path(args.out).resolve()
+    ids = assignments.write_course(course, selected)
+    print(f"wrote the nbgrader course {course} in {time.perf_counter() - start:.1f} s:")
+    for aid in ids:
+        print(f"  {aid}: source/{aid}/{aid}.ipynb (instructor: solutions, hidden tests) -> "
+              f"release/{aid}/{aid}.ipynb (students)")
+    print("To grade: put each student's notebook at submitted/<student>/<id>/<id>.ipynb, then run "
+          f"`nbgrader autograde <id>` and `nbgrader export` in {course}.")
+
+
 def cmd_book(args) -> None:
     from gensynth_course.book import build
 
@@ -245,6 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--chapters", nargs="+", metavar="NN",
                    help="export only these chapters' models and studies (the shared judges always go with them)")
     p.set_defaults(func=cmd_cache)
+    p = sub.add_parser("assignments", help="make nbgrader assignments of the chapters' exercises (needs a clone)")
+    p.add_argument("--out", default=str(REPO_ROOT / "_build" / "assignments"), help="the nbgrader course folder")
+    p.add_argument("--chapters", nargs="+", metavar="NN", help="only these chapters")
+    p.set_defaults(func=cmd_assignments)
     p = sub.add_parser("book", help="execute the chapters (cached) and render the book into _build/book/")
     p.add_argument("--budget", type=_budget_name, choices=BUDGETS, default=default_budget)
     p.set_defaults(func=cmd_book)

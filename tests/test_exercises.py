@@ -2,8 +2,12 @@
 
 import torch
 
+from gensynth_course.assignments import solutions
+from gensynth_course.course import chapter
 from gensynth_course.exercises import ch01_ddpm
-from gensynth_course.exercises import solutions_ch01_ddpm as sol
+from gensynth_course.models.diffusion.schedulers import DDPMScheduler
+
+sol = solutions(chapter("01"))
 
 
 def test_chapter01_solutions_pass(capsys):
@@ -12,7 +16,8 @@ def test_chapter01_solutions_pass(capsys):
     assert ch01_ddpm.check_posterior_variance(sol.posterior_variance)
     assert ch01_ddpm.check_ddim_step(sol.ddim_step)
     assert ch01_ddpm.check_snr_halfway(sol.snr_halfway())
-    assert capsys.readouterr().out.count("correct") == 5
+    assert ch01_ddpm.check_snr_halfway(sol.snr_halfway)                  # the step, or a function giving it
+    assert capsys.readouterr().out.count("correct") == 6
 
 
 def test_chapter01_wrong_answers_fail_with_a_hint(capsys):
@@ -25,9 +30,18 @@ def test_chapter01_wrong_answers_fail_with_a_hint(capsys):
     assert out.count("not yet") == 5 and "ZeroDivisionError" in out
 
 
+def test_a_function_that_calls_the_package_does_not_count(capsys):
+    """The chapters show the package's code: calling it is not solving the exercise."""
+    assert not ch01_ddpm.check_alpha_bars(lambda betas: DDPMScheduler(betas).alpha_bars)
+    out = capsys.readouterr().out
+    assert "not yet" in out and "calls the course's own gensynth_course.models.diffusion.schedulers" in out
+    assert not ch01_ddpm.check_snr_halfway(lambda: len(DDPMScheduler(torch.linspace(1e-4, 0.02, 1000)).alpha_bars) // 4)
+    assert "calls the course's own" in capsys.readouterr().out
+
+
 def test_chapter02_solutions_pass(capsys):
     from gensynth_course.exercises import ch02_vqgan
-    from gensynth_course.exercises import solutions_ch02_vqgan as sol2
+    sol2 = solutions(chapter("02"))
 
     assert ch02_vqgan.check_nearest_codes(sol2.nearest_codes)
     assert ch02_vqgan.check_straight_through(sol2.straight_through)
@@ -53,7 +67,7 @@ def test_chapter02_wrong_answers_fail_with_a_hint(capsys):
 
 def test_chapter03_solutions_pass(capsys):
     from gensynth_course.exercises import ch03_guided_diffusion
-    from gensynth_course.exercises import solutions_ch03_guided_diffusion as sol3
+    sol3 = solutions(chapter("03"))
 
     assert ch03_guided_diffusion.check_cfg_combine(sol3.cfg_combine)
     assert ch03_guided_diffusion.check_drop_labels(sol3.drop_labels)
@@ -75,7 +89,7 @@ def test_chapter03_wrong_answers_fail_with_a_hint(capsys):
 
 def test_chapter04_solutions_pass(capsys):
     from gensynth_course.exercises import ch04_clip
-    from gensynth_course.exercises import solutions_ch04_clip as sol4
+    sol4 = solutions(chapter("04"))
 
     assert ch04_clip.check_symmetric_infonce(sol4.symmetric_infonce)
     assert ch04_clip.check_clamped_scale(sol4.clamped_scale)
@@ -100,7 +114,7 @@ def test_chapter04_wrong_answers_fail_with_a_hint(capsys):
 
 def test_chapter05_solutions_pass(capsys):
     from gensynth_course.exercises import ch05_glide
-    from gensynth_course.exercises import solutions_ch05_glide as sol5
+    sol5 = solutions(chapter("05"))
 
     assert ch05_glide.check_clip_score(sol5.clip_score)
     assert ch05_glide.check_inpainting_condition(sol5.inpainting_condition)
@@ -124,7 +138,7 @@ def test_chapter05_wrong_answers_fail_with_a_hint(capsys):
 
 def test_chapter06_solutions_pass(capsys):
     from gensynth_course.exercises import ch06_xmc_gan
-    from gensynth_course.exercises import solutions_ch06_xmc_gan as sol6
+    sol6 = solutions(chapter("06"))
 
     assert ch06_xmc_gan.check_image_sentence_loss(sol6.image_sentence_loss)
     assert ch06_xmc_gan.check_word_region_score(sol6.word_region_score)
@@ -149,7 +163,7 @@ def test_chapter06_wrong_answers_fail_with_a_hint(capsys):
 
 def test_chapter07_solutions_pass(capsys):
     from gensynth_course.exercises import ch07_audioclip
-    from gensynth_course.exercises import solutions_ch07_audioclip as sol7
+    sol7 = solutions(chapter("07"))
 
     assert ch07_audioclip.check_power_spectrogram(sol7.power_spectrogram)
     assert ch07_audioclip.check_add_noise(sol7.add_noise)
@@ -171,3 +185,22 @@ def test_chapter07_wrong_answers_fail_with_a_hint(capsys):
     assert not ch07_audioclip.check_average_precision(lambda s, r: r[s.argsort(descending=True)][:1].float().mean())
     out = capsys.readouterr().out
     assert out.count("not yet") == 4 and "reflect" in out
+
+
+def test_every_checker_of_a_chapter_is_an_exercise_of_its_assignment():
+    """The assignment is read from the chapter: its exercises are the chapter's checked cells, in
+    order, each with a reference solution, a solution region and a hidden test."""
+    import importlib
+
+    from gensynth_course import assignments
+
+    for c in assignments.with_exercises():
+        module = importlib.import_module(f"gensynth_course.exercises.{assignments.module_name(c)}")
+        found = assignments.exercises(c)
+        assert sorted(f"check_{e.name}" for e in found) == sorted(n for n in dir(module) if n.startswith("check_"))
+        notebook = assignments.source_notebook(c)
+        sources = [cell.source for cell in notebook.cells]
+        for e in found:
+            assert any(s.startswith(f"def {e.name}(") and "### BEGIN SOLUTION" in s for s in sources)
+            assert f"### BEGIN HIDDEN TESTS\nassert check.check_{e.name}({e.name})" in "\n".join(sources)
+    assert [e.returns_value for e in assignments.exercises(chapter("01"))] == [False, False, True, False, False]

@@ -2,7 +2,7 @@
 
 core (the top-level modules) < data < models < evaluation < experiments; a layer imports only
 layers below it (and core), a chapter's experiment module never imports another chapter's, and the
-command line, the book and the results page are imported by nothing below them.
+command line, the book, the results page and the assignments are imported by nothing below them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import gensynth_course
 PACKAGE = Path(gensynth_course.__file__).parent
 RANK = {"core": 0, "data": 1, "models": 2, "evaluation": 3, "experiments": 4, "exercises": 4}
 # Top-level modules that sit at the edge: nothing inside the package may import them.
-EDGE = {"__main__", "book", "results"}
+EDGE = {"__main__", "assignments", "book", "results"}
 
 
 def modules() -> dict[str, Path]:

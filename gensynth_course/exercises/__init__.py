@@ -1,1 +1,2 @@
-"""Exercise checkers, one module per chapter; solutions live beside them and the tests prove them."""
+"""Exercise checkers, one module per chapter. The reference solutions live outside the package, in
+the repository's ``teaching/solutions/`` (the tests prove them; ``make assignments`` grades with them)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from gensynth_course.exercises.checking import call as _call
 from gensynth_course.exercises.checking import compare as _compare
 from gensynth_course.exercises.checking import report as _report
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas
@@ -48,12 +49,18 @@ def check_ddim_step(fn) -> bool:
                     "first x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, then x_prev = √ᾱ_prev x̂_0 + √(1−ᾱ_prev) ε.", atol=1e-5)
 
 
-def check_snr_halfway(t_half: int) -> bool:
-    """The step where the linear schedule's signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) first drops below 1."""
+def check_snr_halfway(t_half) -> bool:
+    """The step where the linear schedule's signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) first drops below 1;
+    ``t_half``: that step, or a function of no arguments that returns it."""
     ab = DDPMScheduler(linear_betas()).alpha_bars
     expected = int(torch.nonzero(ab / (1 - ab) < 1)[0])
-    ok = isinstance(t_half, int) and abs(t_half - expected) <= 1
-    return _report("snr_halfway", ok, "SNR < 1 means ᾱ_t < 1/2: find the first t where alpha_bars drops below 0.5.")
+    try:
+        value, error = (_call(t_half) if callable(t_half) else t_half), None
+    except Exception as exc:
+        value, error = None, f"{type(exc).__name__}: {exc}"
+    ok = error is None and isinstance(value, int) and abs(value - expected) <= 1
+    return _report("snr_halfway", ok,
+                   error or "SNR < 1 means ᾱ_t < 1/2: find the first t where alpha_bars drops below 0.5.")
 
 
 __all__ = ["check_alpha_bars", "check_forward_sample", "check_posterior_variance", "check_ddim_step",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from gensynth_course.exercises.checking import compare, report
+from gensynth_course.exercises.checking import call, compare, report
 from gensynth_course.models.vq.quantizer import CodeUsage, VectorQuantizer
 from gensynth_course.models.vq.vqgan import hinge_d_loss
 
@@ -25,7 +25,7 @@ def check_nearest_codes(fn) -> bool:
     quantizer.codebook.data.copy_(codebook)
     expected = quantizer.nearest(z)
     try:
-        out, error = fn(z.clone(), codebook.clone()), None
+        out, error = call(fn, z.clone(), codebook.clone()), None
     except Exception as exc:
         out, error = None, f"{type(exc).__name__}: {exc}"
     ok = error is None and torch.is_tensor(out) and out.shape == expected.shape and bool((out == expected).all())
@@ -38,7 +38,7 @@ def check_straight_through(fn) -> bool:
     e = e[:1].expand_as(z).detach()
     weights = torch.randn_like(z)
     try:
-        out = fn(z, e)
+        out = call(fn, z, e)
         (grad,) = torch.autograd.grad((out * weights).sum(), z)
         ok = torch.allclose(out, e) and torch.allclose(grad, weights)
         hint = "the output must equal e, and d(output)/dz must be the identity: z + (e − z).detach()."
@@ -54,7 +54,7 @@ def check_vq_loss(fn) -> bool:
     z, e = z0.clone().requires_grad_(), e0.clone().requires_grad_()
     expected = F.mse_loss(e0, z0) * 1.25
     try:
-        loss = fn(z, e, 0.25)
+        loss = call(fn, z, e, 0.25)
         grad_z, grad_e = torch.autograd.grad(loss, (z, e))
         expected_grad_z = 0.25 * 2 * (z0 - e0) / z0.numel()
         expected_grad_e = 2 * (e0 - z0) / z0.numel()
@@ -73,7 +73,7 @@ def check_perplexity(fn) -> bool:
     usage = CodeUsage(8)
     usage.counts = counts.clone()
     try:
-        out, error = float(fn(counts.clone())), None
+        out, error = float(call(fn, counts.clone())), None
     except Exception as exc:
         out, error = None, f"{type(exc).__name__}: {exc}"
     ok = error is None and abs(out - usage.perplexity()) < 1e-4

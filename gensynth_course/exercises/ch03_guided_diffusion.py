@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from gensynth_course.exercises.checking import compare, report
+from gensynth_course.exercises.checking import call, compare, report
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
 
 
@@ -29,7 +29,7 @@ def check_drop_labels(fn) -> bool:
     with probability p_uncond."""
     y = torch.randint(0, 10, (50_000,), generator=torch.Generator().manual_seed(1))
     try:
-        out, error = fn(y.clone(), 0.25, 10, torch.Generator().manual_seed(2)), None
+        out, error = call(fn, y.clone(), 0.25, 10, torch.Generator().manual_seed(2)), None
     except Exception as exc:
         out, error = None, f"{type(exc).__name__}: {exc}"
     if error is not None or not torch.is_tensor(out) or out.shape != y.shape:
