@@ -76,11 +76,13 @@ def _run_notebook(c, budget: str) -> tuple[float, list[str], Path]:
 
 def cmd_run(args) -> None:
     c = _ready(args.chapter)
-    seconds, trained, out = _run_notebook(c, args.budget)
-    print(f"chapter {c.number} ran in {seconds:.0f} s at the {args.budget} budget: {out}",
-          file=sys.stderr if args.json else sys.stdout)
+    # With --json, stdout carries the record alone (for pipes and files); the rest goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        seconds, trained, out = _run_notebook(c, args.budget)
+        print(f"chapter {c.number} ran in {seconds:.0f} s at the {args.budget} budget: {out}")
+        record = run_record(c.number, args.budget, seconds, trained)
     if args.json:
-        print(json.dumps(run_record(c.number, args.budget, seconds, trained)))
+        print(json.dumps(record))
 
 
 def cmd_prepare(args) -> None:

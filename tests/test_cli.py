@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from gensynth_course import device
 from gensynth_course.__main__ import main
 
 
@@ -67,7 +68,8 @@ def test_prepare_runs_the_chapters_and_says_what_it_trained(capsys, monkeypatch)
     assert "chapter 00: " in out and ("verified: every model it needs was in the cache" in out or "trained " in out)
     with pytest.raises(SystemExit, match="no ready chapter 42"):
         main(["prepare", "--chapters", "42"])
+    monkeypatch.setattr(device, "_chosen", None)               # as in a new process: the device is announced …
     main(["run", "00", "--budget", "quick", "--json"])
-    record = json.loads(capsys.readouterr().out)              # stdout holds the run's record alone
+    record = json.loads(capsys.readouterr().out)              # … on stderr: stdout holds the run's record alone
     assert record["chapter"] == "00" and record["budget"] == "quick" and record["seconds"] > 0
     assert isinstance(record["trained"], list)
