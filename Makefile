@@ -21,6 +21,8 @@ APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # How notebooks are stored in git: outputs and the kernel's language_info stripped, cell ids kept.
 NBSTRIP   := '$(abspath $(VENV))/bin/nbstripout' --keep-id --extra-keys metadata.language_info
+# nbgrader's server extensions (its formgrader and assignment lists), off in the learners' JupyterLab.
+NBGRADER_SERVER := $(addprefix nbgrader.server_extensions.,formgrader validate_assignment assignment_list course_list)
 NBVAL_ENV := GENSYNTH_BUDGET=quick GENSYNTH_HEADLESS=1 MPLBACKEND=module://matplotlib_inline.backend_inline \
              PYTHONPATH=tests/live
 
@@ -42,7 +44,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[test,book,teach]'
 	@# nbgrader's JupyterLab panels stay off for learners (a teacher's guide says how to turn them on)
 	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null
-	$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader >/dev/null 2>&1
+	$(VENV)/bin/jupyter server extension disable --sys-prefix $(NBGRADER_SERVER) >/dev/null
 	touch $(STAMP)
 
 # On Debian as root, install the packaged dataset; elsewhere torchvision downloads it on first use.

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import os
 import re
 import shutil
 import subprocess
@@ -184,8 +185,10 @@ def source_notebook(chapter: Chapter):
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     """Run one nbgrader command in the course folder ``course``; a failure raises with its output."""
+    # nbgrader runs alembic (its database migrations) by name: the environment's scripts come first
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"],
-                          cwd=course, capture_output=True, text=True)
+                          cwd=course, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return done

@@ -77,7 +77,7 @@ def test_the_installed_package_is_the_wheel_and_reuses_the_set_ups_torch(fresh, 
     assert not Path(where[0]).resolve().is_relative_to(REPO_ROOT)
     assert Path(where[1]).resolve().is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
     listing = run(fresh, "-m", "gensynth_course", "list", cwd=tmp_path)
-    assert chapter("05").title in listing
+    assert chapter("05").title[:40] in listing             # the manifest came with the wheel
 
 
 @pytest.mark.parametrize("number", CHAPTERS)
