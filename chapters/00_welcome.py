@@ -31,6 +31,34 @@
 # beside the notebook whenever you like; it is laid out by concept (`models/diffusion/`,
 # `models/vq/`, `evaluation/`, one `experiments/chNN_*.py` per chapter; see the README's layout).
 
+# %% [markdown]
+# *Outside a clone of the course* (Colab, Kaggle, a JupyterHub), the next cell installs the course's
+# package `gensynth_course` from the wheel the book publishes beside this notebook: put the `.whl`
+# file next to the notebook (or set `GENSYNTH_WHEEL` to its address). A PyTorch already installed
+# stays as it is; the course uses a GPU when there is one and downloads Fashion-MNIST when it needs
+# it. In a clone, or wherever the package is installed, the cell does nothing.
+
+# %%
+import importlib.metadata
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("gensynth_course") is None:
+    WHEEL = os.environ.get("GENSYNTH_WHEEL", "gensynth_course-0.1.0-py3-none-any.whl")
+    if "://" not in WHEEL and not os.path.exists(WHEEL):
+        raise SystemExit(f"{WHEEL} is not beside this notebook: download it from the book, or set GENSYNTH_WHEEL.")
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    if importlib.util.find_spec("torch") is None:
+        subprocess.run([*pip, WHEEL], check=True)
+    else:                                       # keep this PyTorch: the package alone, then its other needs
+        subprocess.run([*pip, "--no-deps", WHEEL], check=True)
+        importlib.invalidate_caches()
+        needs = importlib.metadata.requires("gensynth-course")
+        subprocess.run([*pip, *(r for r in needs if "extra ==" not in r and not r.startswith("torch"))], check=True)
+    importlib.invalidate_caches()
+
 # %%
 from gensynth_course.course import chapters, load_manifest
 

@@ -14,6 +14,8 @@ import datetime
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -124,6 +126,7 @@ def write_sources(budget: str, executed: Path | None = None) -> Path:
         shutil.rmtree(src)
     (src / "_static" / "downloads").mkdir(parents=True)
     ready = [c for c in chapters() if c.status == "ready"]
+    wheel = build_wheel(src / "_static" / "downloads")
     downloads = {}
     for c in ready:
         name = f"{c.number}_{c.slug}"
@@ -139,7 +142,10 @@ def write_sources(budget: str, executed: Path | None = None) -> Path:
         downloads[name] = (f'<div class="gs-downloads">Download this chapter: '
                            f'<a href="_static/downloads/{name}.ipynb" download>{name}.ipynb</a> · '
                            f'<a href="_static/downloads/{name}.py" download>{name}.py</a> · '
-                           f"or run it with <code>python -m gensynth_course run {c.number}</code></div>")
+                           f"or run it with <code>python -m gensynth_course run {c.number}</code>. "
+                           f'In Colab, Kaggle or a JupyterHub, upload the notebook with the package, '
+                           f'<a href="_static/downloads/{wheel.name}" download>{wheel.name}</a>, '
+                           "and run its first code cell, which installs it.</div>")
     shutil.copytree(mathjax_dir(), src / "_static" / "mathjax",
                     ignore=shutil.ignore_patterns("unpacked", "test", "STIX-Web", "eot", "otf", "png"))
     (src / "_static" / "course.css").write_text(CSS)
@@ -184,6 +190,16 @@ teachers
 ```
 """)
     return src
+
+
+def build_wheel(folder: Path) -> Path:
+    """The package's wheel, built into ``folder``: the book publishes it beside the chapters, and a
+    chapter's first code cell installs it where the package is missing (a hosted notebook)."""
+    done = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(folder),
+                           str(REPO_ROOT)], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"Could not build the package's wheel for the book:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return next(folder.glob("gensynth_course-*.whl"))
 
 
 def teachers_page() -> str:

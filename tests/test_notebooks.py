@@ -38,3 +38,20 @@ def test_pair_is_in_sync_and_clean(source):
     from_py = [(c.cell_type, c.source.strip()) for c in jupytext.read(source).cells]
     from_nb = [(c.cell_type, c.source.strip()) for c in jupytext.read(notebook).cells]
     assert from_py == from_nb, f"{source.name} and {notebook.name} differ: run `make sync`"
+
+
+def setup_cell(source) -> str:
+    """A chapter's first code cell: the set-up that installs the package outside a clone."""
+    return next(cell.source for cell in jupytext.read(source).cells if cell.cell_type == "code")
+
+
+def test_every_chapter_opens_with_the_same_set_up_naming_this_version_s_wheel():
+    """Outside a clone, a chapter's first code cell installs the wheel the book publishes beside it:
+    the same cell in every chapter, naming the package's current version."""
+    from importlib.metadata import version
+
+    first = setup_cell(SOURCES[0])
+    assert f'"gensynth_course-{version("gensynth-course")}-py3-none-any.whl"' in first
+    assert 'importlib.util.find_spec("gensynth_course") is None' in first
+    for source in SOURCES[1:]:
+        assert setup_cell(source) == first, f"{source.name}: its set-up cell differs from {SOURCES[0].name}'s"

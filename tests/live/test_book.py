@@ -14,6 +14,7 @@ import http.server
 import re
 import shutil
 import threading
+from importlib.metadata import version
 
 import pytest
 
@@ -45,6 +46,9 @@ def test_every_ready_chapter_has_a_page(site):
             assert page.exists(), f"no page for chapter {c.number}"
             assert f"_static/downloads/{c.number}_{c.slug}.ipynb" in page.read_text()
             assert (site / "_static" / "downloads" / f"{c.number}_{c.slug}.py").exists()
+            wheel = f"gensynth_course-{version('gensynth-course')}-py3-none-any.whl"      # what its set-up cell installs
+            assert f"_static/downloads/{wheel}" in page.read_text()
+            assert (site / "_static" / "downloads" / wheel).exists()
     assert "quick</b> budget" in index  # the footer says which run produced the outputs
     assert (site / "_static" / "mathjax" / "MathJax.js").exists()
     assert "cdn.jsdelivr" not in index and "cdnjs" not in index

@@ -1,6 +1,7 @@
 """The package outside this repository: built as a wheel and an sdist, installed into a fresh
 virtual environment, and chapters 00 and 01 run at the quick budget from a folder that is not the
-clone, the way a learner runs the notebooks downloaded from the book.
+clone, the way a learner runs the notebooks downloaded from the book; and the chapters' own set-up
+cell, as a hosted notebook runs it, installing the wheel into an environment that lacks the package.
 
 The fresh environment reuses the set-up's PyTorch (torch, torchvision and their CUDA libraries,
 linked in through a ``.pth`` file, a few gigabytes not copied again); everything else the wheel
@@ -40,10 +41,8 @@ def dist(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def fresh(dist, tmp_path_factory) -> Path:
-    """A new virtual environment with the wheel installed; returns its python."""
-    root = tmp_path_factory.mktemp("venv")
+def new_venv(root: Path) -> Path:
+    """A new virtual environment at ``root`` that sees the set-up's PyTorch and nothing else; returns its python."""
     run(sys.executable, "-m", "venv", root / "env")
     python = root / "env" / "bin" / "python"
     shared = root / "shared-torch"
@@ -54,6 +53,13 @@ def fresh(dist, tmp_path_factory) -> Path:
             (shared / entry.name).symlink_to(entry)
     fresh_site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
     (fresh_site / "shared_torch.pth").write_text(f"{shared}\n")
+    return python
+
+
+@pytest.fixture(scope="module")
+def fresh(dist, tmp_path_factory) -> Path:
+    """A new virtual environment with the wheel installed; returns its python."""
+    python = new_venv(tmp_path_factory.mktemp("venv"))
     wheel = next(dist.glob("*.whl"))
     run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel)
     return python
@@ -95,3 +101,24 @@ def test_a_downloaded_chapter_runs_from_the_installed_package(fresh, number, tmp
     assert (folder / "executed.ipynb").exists()
     if number == "01":                          # the chapter's GIF lands beside the notebook, not in the package
         assert list((folder / "figures" / "01").glob("*.gif"))
+
+
+def test_a_chapters_set_up_cell_installs_the_wheel_and_keeps_pytorch(dist, tmp_path):
+    """The first code cell of every chapter, run where the package is missing but PyTorch is there
+    (a hosted notebook), with the wheel beside the notebook: afterwards the package imports, and
+    PyTorch is still the one that was there."""
+    import jupytext
+
+    python = new_venv(tmp_path / "hosted")
+    folder = tmp_path / "notebook folder"
+    folder.mkdir()
+    shutil.copy2(next(dist.glob("*.whl")), folder)
+    cell = next(c.source for c in jupytext.read(chapter("01").source).cells if c.cell_type == "code")
+    run(python, "-c", cell, cwd=folder)
+    where = run(python, "-c", "import gensynth_course, torch; print(torch.__file__)", cwd=folder).strip()
+    assert Path(where).resolve().is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
+    missing = tmp_path / "elsewhere"
+    missing.mkdir()
+    done = subprocess.run([str(python), "-c", cell.replace("gensynth_course\")", "no_such_package\")")],
+                          cwd=missing, capture_output=True, text=True)
+    assert done.returncode != 0 and "is not beside this notebook" in done.stderr
