@@ -10,6 +10,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # torch 2.14.1 / torchvision 0.29.1 are known-good together (torch.org's CUDA build also runs on CPU).
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
+# The versions the tests last passed with, every direct and transitive dependency pinned with its
+# sha256 hashes: one lock file per platform and Python (`make lock` writes this machine's).
+LOCK   := requirements/$(shell $(PYTHON) -c 'import platform, sys; print(f"{sys.platform}-{platform.machine()}-py{sys.version_info.major}{sys.version_info.minor}")').txt
+# What a PyTorch asked for with TORCH=... replaces in the lock: PyTorch and its CUDA libraries.
+TORCH_STACK := ^(torch|torchvision|triton|nvidia-|cuda-)
 BUDGET ?= standard
 PORT   ?= 8888
 # Debian packages installed when the set-up runs as root on Debian or Ubuntu: the data set for
@@ -26,7 +31,7 @@ NBGRADER_SERVER := $(addprefix nbgrader.server_extensions.,formgrader validate_a
 NBVAL_ENV := GENSYNTH_BUDGET=quick GENSYNTH_HEADLESS=1 MPLBACKEND=module://matplotlib_inline.backend_inline \
              PYTHONPATH=tests/live
 
-.PHONY: lab test book assignments setup data git-filter book-deps sync clean help
+.PHONY: lab test book assignments setup data git-filter book-deps sync lock clean help
 
 help:
 	@echo "make lab    - set up .venv, make sure Fashion-MNIST is there, open JupyterLab on chapters/"
@@ -34,14 +39,31 @@ help:
 	@echo "make book   - render the book into _build/book/ (BUDGET=standard by default, BUDGET=quick to check)"
 	@echo "make sync   - re-pair chapters/*.py with chapters/*.ipynb (jupytext)"
 	@echo "make assignments - nbgrader assignments of the exercises in _build/assignments/ (source and release)"
+	@echo "make lock   - refresh this platform's lock file ($(LOCK)) with the newest allowed versions"
 
 setup: $(STAMP) data git-filter
 
-$(STAMP): pyproject.toml
+# From the lock file when there is one for this platform (hashes checked, nothing resolved anew);
+# with TORCH=... on the command line, that PyTorch and the rest from the lock; without a lock, the
+# newest versions pyproject.toml allows.
+$(STAMP): pyproject.toml $(wildcard $(LOCK))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install $(TORCH)
-	$(PY) -m pip install -e '.[test,book,teach]'
+	@if [ -f $(LOCK) ] && [ "$(origin TORCH)" = file ]; then \
+		echo "Installing the tested versions of $(LOCK)"; \
+		$(PY) -m pip install --require-hashes --no-deps -r $(LOCK) && \
+		$(PY) -m pip install --no-deps --no-build-isolation -e .; \
+	elif [ -f $(LOCK) ]; then \
+		echo "Installing $(TORCH) as asked, and everything else from $(LOCK)"; \
+		awk '/^[a-z0-9]/ { skip = $$0 ~ /$(TORCH_STACK)/ } !skip' $(LOCK) > $(VENV)/lock-without-torch.txt && \
+		$(PY) -m pip install --require-hashes --no-deps -r $(VENV)/lock-without-torch.txt && \
+		$(PY) -m pip install $(TORCH) && \
+		$(PY) -m pip install --no-deps --no-build-isolation -e .; \
+	else \
+		echo "No lock file for this platform ($(LOCK)): installing the newest versions pyproject.toml allows"; \
+		$(PY) -m pip install $(TORCH) && $(PY) -m pip install -e '.[test,book,teach]'; \
+	fi
+	$(PY) -m pip check
 	@# nbgrader's JupyterLab panels stay off for learners (a teacher's guide says how to turn them on)
 	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null
 	$(VENV)/bin/jupyter server extension disable --sys-prefix $(NBGRADER_SERVER) >/dev/null
@@ -87,6 +109,16 @@ sync:
 
 assignments: setup
 	$(PY) -m gensynth_course assignments --out _build/assignments
+
+# Resolve the newest versions pyproject.toml and TORCH allow, with pip-tools in a throwaway venv, into
+# this platform's lock file; then run `make test` (it reinstalls from the new lock) before committing it.
+lock:
+	rm -rf _build/lock-venv && $(PYTHON) -m venv _build/lock-venv
+	_build/lock-venv/bin/python -m pip install -q pip-tools
+	@mkdir -p requirements
+	printf '%s\n' $(TORCH) | _build/lock-venv/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra test --extra book --extra teach \
+		--output-file $(LOCK) pyproject.toml -
 
 clean:
 	rm -rf _build .pytest_cache
