@@ -14,12 +14,7 @@ from pathlib import Path
 
 from gensynth_course.budget import BUDGETS, budget_from_environment
 from gensynth_course.course import REPO_ROOT, chapter, chapters, load_manifest
-
-# Chapter number -> module with ``evaluate(budget) -> dict`` (the chapter's measured results).
-EVALUATORS = {"01": "gensynth_course.experiments.ch01_ddpm", "02": "gensynth_course.experiments.ch02_vqgan",
-              "03": "gensynth_course.experiments.ch03_guided_diffusion", "04": "gensynth_course.experiments.ch04_clip",
-              "05": "gensynth_course.experiments.ch05_glide", "06": "gensynth_course.experiments.ch06_xmc_gan",
-              "07": "gensynth_course.experiments.ch07_audioclip"}
+from gensynth_course.experiments import MODULES
 
 
 def cmd_list(args) -> None:
@@ -101,9 +96,9 @@ def cmd_prepare(args) -> None:
         seconds, trained, _ = _run_notebook(c, args.budget)
         done = f"trained {', '.join(trained)}" if trained else "verified: every model it needs was in the cache"
         print(f"chapter {c.number}: {seconds / 60:.1f} minutes, {done}")
-        if args.studies and c.number in EVALUATORS:
+        if args.studies and c.number in MODULES:
             start = time.perf_counter()
-            importlib.import_module(EVALUATORS[c.number]).evaluate(args.budget)
+            importlib.import_module(MODULES[c.number]).evaluate(args.budget)
             print(f"chapter {c.number}: its eval (studies) took {(time.perf_counter() - start) / 60:.1f} minutes")
 
 
@@ -119,10 +114,10 @@ def cmd_eval(args) -> None:
     from gensynth_course.cache import TRAINED
 
     c = _ready(args.chapter)
-    if c.number not in EVALUATORS:
+    if c.number not in MODULES:
         raise SystemExit(f"Chapter {c.number} has no measured results (nothing to evaluate).")
     os.environ["GENSYNTH_BUDGET"] = args.budget
-    module = importlib.import_module(EVALUATORS[c.number])
+    module = importlib.import_module(MODULES[c.number])
     # With --json, stdout carries the JSON alone (for pipes and files); the rest goes to stderr.
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
         start, before = time.perf_counter(), len(TRAINED)

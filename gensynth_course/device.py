@@ -3,10 +3,17 @@ that trains, samples or measures (each of them takes ``device=None`` to mean thi
 
 ``GENSYNTH_DEVICE`` overrides the choice (``cpu``, ``cuda``, ``cuda:1``, ``mps``); otherwise CUDA,
 then Apple's MPS, then the CPU.
+
+``GENSYNTH_PRECISION`` is the one switch for faster arithmetic: ``bf16`` runs every training step
+(the one loop, :func:`gensynth_course.train.fit`) and every step of the diffusion sampler
+(:func:`gensynth_course.models.diffusion.schedulers.sample`) under bfloat16 autocast (matrix products and convolutions in bf16;
+reductions, norms and losses in fp32, as autocast chooses; no loss scaling is needed, since bf16
+has fp32's range); ``fp32`` (the default) runs everything in float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -50,3 +57,22 @@ def resolve(device: torch.device | str | None) -> torch.device:
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where ``model``'s weights are (the CPU for a model without any)."""
     return next(iter(model.parameters()), torch.empty(0)).device
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def precision() -> str:
+    """``GENSYNTH_PRECISION`` (``fp32`` unless set): the arithmetic :func:`autocast` gives."""
+    chosen = os.environ.get("GENSYNTH_PRECISION", "fp32").strip().lower() or "fp32"
+    if chosen not in PRECISIONS:
+        raise ValueError(f"GENSYNTH_PRECISION={chosen!r} is not a precision; use fp32 or bf16 (or leave it unset).")
+    return chosen
+
+
+def autocast(device: torch.device | str | None = None):
+    """The context a forward pass runs in on ``device`` (the course's device unless given): bfloat16
+    autocast when :func:`precision` is ``bf16``, plain float32 otherwise."""
+    if precision() == "bf16":
+        return torch.autocast(resolve(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

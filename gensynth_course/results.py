@@ -4,6 +4,7 @@ Each measurement is committed as ``results/NN.json``, written by
 ``python -m gensynth_course eval NN --budget standard --json > results/NN.json``, and the time of a
 notebook run as ``results/runs/NN.json``, written by
 ``python -m gensynth_course run NN --budget standard --json > results/runs/NN.json``.
+The full budget's GPU run is ``results/full.json``, written by ``benchmarks/full_budget_gpu.py``.
 ``python -m gensynth_course results`` rewrites RESULTS.md from those files alone, and a test fails
 when the committed page and the JSON disagree, so no figure in it is ever typed by hand.
 """
@@ -121,6 +122,52 @@ def _section(chapter, results: dict | None) -> str:
     return head + table
 
 
+def _full_section(full: dict | None) -> str:
+    head = "## The full budget on a GPU\n\n"
+    if full is None:
+        return head + ("Not measured yet: no GPU has been lent to this project. `python benchmarks/full_budget_gpu.py` "
+                       "measures it in one run meant to fit in about 9 minutes (chapter 01 at `full` with FD-FMNIST, KID and the "
+                       "real-vs-real floor at N = 2,048, and the seconds per step of every chapter's `full` "
+                       "configuration in fp32 and bf16) into `results/full.json`; `make test` dry-runs every `full` "
+                       "configuration and that script on the CPU.\n")
+    ddpm = full["chapter01"]
+    head += (f"Measured by `python benchmarks/full_budget_gpu.py` on {full['date']}: {full['device']}, torch "
+             f"{full['torch']}, {full['seconds'] / 60:.1f} minutes. Chapter 01 at N = {ddpm['n']:,} samples, FD-FMNIST "
+             f"against the real-vs-real floor ({ddpm['floor']:.3g}, the mean of {len(ddpm['floor_draws'])} draws); "
+             f"fast.ai's course22p2 reports a ratio of {ddpm['fastai_ratio']} in its own feature space.\n\n"
+             "| budget | training | sampler | FD-FMNIST | FD / floor | KID |\n|---|---|---|---|---|---|\n")
+    for budget in ("standard", "full"):
+        r = ddpm[budget]
+        head += (f"| `{budget}` | {r['train_steps']} steps, {r['train_seconds']:.0f} s | {r['sampler']} | "
+                 f"{_interval(r['fd'], r['fd_ci_low'], r['fd_ci_high'])} | "
+                 f"{_interval(r['ratio'], r['ratio_ci_low'], r['ratio_ci_high'])} | {r['kid']:.3g} ± {r['kid_std']:.2g} |\n")
+    head += f"\nFull beats standard (95 % intervals apart): {_number(ddpm['full_beats_standard'])}.\n\n"
+    head += (f"Seconds per training step of every chapter's `full` configuration ({full['time_steps']} steps each, "
+             "warm-up included), and each chapter's training minutes at `full` from them:\n\n"
+             "| chapter | model | parameters | planned steps | s/step fp32 | s/step bf16 |\n|---|---|---|---|---|---|\n")
+    by_key = {(r["chapter"], r["name"], r["precision"]): r for r in full["seconds_per_step"]}
+    for r in (r for r in full["seconds_per_step"] if r["precision"] == "fp32"):
+        bf16 = by_key.get((r["chapter"], r["name"], "bf16"), {}).get("seconds_per_step")
+        head += (f"| {r['chapter']} | `{r['name']}` | {r['parameters']:,} | {r['planned_steps']:,} | "
+                 f"{r['seconds_per_step']:.4g} | {_number(bf16)} |\n")
+    minutes = full["training_minutes"]
+    head += "\n| chapter | training minutes fp32 | training minutes bf16 |\n|---|---|---|\n"
+    head += "".join(f"| {c} | {minutes['fp32'][c]} | {minutes['bf16'].get(c)} |\n" for c in minutes["fp32"])
+    return head
+
+
+def load_full() -> dict | None:
+    """``results/full.json`` (the GPU run of ``benchmarks/full_budget_gpu.py``), or None; a tiny
+    check run is refused."""
+    path = results_dir() / "full.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    if data.get("tiny"):
+        raise ValueError(f"{path} holds a --tiny check run, not results; run the script again without --tiny.")
+    return data
+
+
 def render() -> str:
     """The whole of RESULTS.md, from ``results/*.json``."""
     intro = ("# Results\n\n"
@@ -130,7 +177,7 @@ def render() -> str:
              "seeds). FD-FMNIST is a Fréchet distance in the feature space of the course's own Fashion-MNIST "
              "classifier: it is not FID and is comparable only with itself.\n")
     sections = [_section(c, load(c.number)) for c in chapters() if c.number != "00"]
-    return "\n".join([intro, *sections])
+    return "\n".join([intro, *sections, _full_section(load_full())])
 
 
 def write(path: Path | None = None) -> Path:

@@ -13,6 +13,7 @@ the EMA's state. Nothing is carried from one step to the next except what the ch
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -26,11 +27,29 @@ import torch
 from torch import nn
 
 from gensynth_course.cache import FORMAT, CorruptCheckpoint, load_safe, save_atomic, set_aside
-from gensynth_course.device import resolve
+from gensynth_course.device import autocast, resolve
 from gensynth_course.progress import progress_bar
 
 # loss(model, batch, generator) -> a scalar loss, or (loss, {name: float}) to record its parts.
 Loss = Callable[[nn.Module, Any, torch.Generator], "torch.Tensor | tuple[torch.Tensor, dict]"]
+# Inside :func:`step_limit`, the most steps any training takes (None: as many as it asks for).
+_step_limit: int | None = None
+
+
+@contextlib.contextmanager
+def step_limit(steps: int):
+    """Every :func:`fit` inside stops after at most ``steps`` steps: a dry run of a chapter's
+    trainings, or a timing of their first steps. A stopped model is cached as if complete, so use
+    it with a throwaway cache only (:mod:`gensynth_course.full_budget` does)."""
+    global _step_limit
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, not {steps!r}")
+    previous, _step_limit = _step_limit, steps
+    try:
+        yield
+    finally:
+        _step_limit = previous
+
 
 
 def resume_hint() -> str:
@@ -165,6 +184,7 @@ def fit(
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', not {schedule!r}")
     device = resolve(device)
+    steps = steps if _step_limit is None else min(steps, _step_limit)
     objectives = loss_fn if isinstance(loss_fn, list) else [
         Objective("loss", loss_fn, lr, betas=betas, weight_decay=weight_decay, grad_clip=grad_clip)]
     loss_keys = ["losses"] if len(objectives) == 1 else [f"{o.name}_losses" for o in objectives]
@@ -263,7 +283,8 @@ def _one_step(model, objectives, optimizers, batch_fn, step, steps, seed, warmup
     for objective, optimizer in zip(objectives, optimizers):
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        out = objective.loss(model, batch, generator)
+        with autocast(device):                         # GENSYNTH_PRECISION: bf16 or fp32
+            out = objective.loss(model, batch, generator)
         loss, named = out if isinstance(out, tuple) else (out, {})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

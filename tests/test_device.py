@@ -72,7 +72,7 @@ def test_every_eval_json_says_where_and_how_it_was_measured(monkeypatch, capsys)
     fake = types.ModuleType("fake_eval")
     fake.evaluate = lambda budget: {"fd": 1.0}
     monkeypatch.setitem(sys.modules, "fake_eval", fake)
-    monkeypatch.setitem(cli.EVALUATORS, "01", "fake_eval")
+    monkeypatch.setitem(cli.MODULES, "01", "fake_eval")
     monkeypatch.setattr(cli, "_ready", lambda number: types.SimpleNamespace(number="01"))
     cli.cmd_eval(types.SimpleNamespace(chapter="01", budget="quick", json=True))
     record = json.loads(capsys.readouterr().out)

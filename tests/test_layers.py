@@ -2,7 +2,8 @@
 
 core (the top-level modules) < data < models < evaluation < experiments; a layer imports only
 layers below it (and core), a chapter's experiment module never imports another chapter's, and the
-command line, the book, the results page and the assignments are imported by nothing below them.
+command line, the book, the results page, the assignments and the full-budget plan are imported
+by nothing below them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import gensynth_course
 PACKAGE = Path(gensynth_course.__file__).parent
 RANK = {"core": 0, "data": 1, "models": 2, "evaluation": 3, "experiments": 4, "exercises": 4}
 # Top-level modules that sit at the edge: nothing inside the package may import them.
-EDGE = {"__main__", "assignments", "book", "results"}
+EDGE = {"__main__", "assignments", "book", "results", "full_budget"}
 
 
 def modules() -> dict[str, Path]:
@@ -92,9 +93,10 @@ def _functions_with_a_budget():
 
 
 def test_the_budget_is_resolved_at_the_edge():
-    """Only the functions that turn a budget into configs take one (``*_config``, ``evaluate`` for
-    the command line, and the budget module itself); below them only configs and the device travel."""
-    allowed = ("_config", "evaluate", "evaluation_scenes")
+    """Only the functions that turn a budget into configs take one (``*_config``, a chapter's
+    ``trainings``, ``evaluate`` for the command line, and the budget module itself); below them only
+    configs and the device travel."""
+    allowed = ("_config", "trainings", "evaluate", "evaluation_scenes")
     found = list(_functions_with_a_budget())
     assert "experiments.ch01_ddpm.evaluate" in found
     strays = [f for f in found if not f.split(".")[-1].endswith(allowed) and not f.startswith("budget.")]

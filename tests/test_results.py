@@ -85,3 +85,26 @@ def test_a_run_records_what_the_cache_gained(tmp_path, monkeypatch):
     (folder / "gan_all-0123456789-abcdefabcd.pt").write_bytes(b"")
     (folder / "gan_baseline-0123456789-abcdefabcd.partial.pt").write_bytes(b"")    # unfinished: not trained
     assert _cached_models() == {"ch06_xmc_gan/gan_all"}
+
+
+def test_the_full_budget_section_renders_the_gpu_run_and_refuses_a_tiny_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "results_dir", lambda: tmp_path)
+    assert "Not measured yet: no GPU" in results.render()
+    budget_row = {"fd": 4.0, "fd_ci_low": 3.8, "fd_ci_high": 4.2, "ratio": 2.0, "ratio_ci_low": 1.9, "ratio_ci_high": 2.1,
+                  "kid": 0.0012, "kid_std": 0.0003, "train_steps": 9000, "train_seconds": 360.0, "sampler": "ddim, 100 steps"}
+    full = {"tiny": False, "date": "2027-01-05 10:00 UTC", "device": "NVIDIA H200", "torch": "2.14.1", "seconds": 530.0,
+            "time_steps": 100,
+            "chapter01": {"n": 2048, "floor": 2.0, "floor_draws": [1.9, 2.1], "fastai_ratio": 1.95,
+                          "standard": dict(budget_row, fd=6.0, fd_ci_low=5.7, fd_ci_high=6.3), "full": budget_row,
+                          "full_beats_standard": True},
+            "seconds_per_step": [{"chapter": "01", "name": "unet", "precision": p, "parameters": 1234, "trained": True,
+                                  "planned_steps": 30_000, "seconds_per_step": s} for p, s in (("fp32", 0.02), ("bf16", 0.015))],
+            "training_minutes": {"fp32": {"01": 10.0}, "bf16": {"01": 7.5}}}
+    (tmp_path / "full.json").write_text(json.dumps(full))
+    page = results.render()
+    assert "NVIDIA H200" in page and "| `full` | 9000 steps, 360 s | ddim, 100 steps | 4 [3.8, 4.2] | 2 [1.9, 2.1] |" in page
+    assert "| 01 | `unet` | 1,234 | 30,000 | 0.02 | 0.015 |" in page and "| 01 | 10.0 | 7.5 |" in page
+    assert "Full beats standard (95 % intervals apart): yes." in page
+    (tmp_path / "full.json").write_text(json.dumps(dict(full, tiny=True)))
+    with pytest.raises(ValueError, match="--tiny check run"):
+        results.render()

@@ -19,6 +19,7 @@ from gensynth_course.data.fashion_mnist import load_fashion_mnist
 from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD, class_histogram
+from gensynth_course.experiments import Training
 from gensynth_course.experiments.fashion_diffusion import betas, load_diffusion, load_unet, unet_config
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
 
@@ -148,6 +149,13 @@ def drift_study(configs: dict[str, dict], n: int) -> dict:
     out["size_difference"] = stats.rounded(stats.difference(sizes["tutorial"], sizes["without_first_layernorm"]))
     out["images"] = n
     return out
+
+
+def trainings(budget: str) -> list[Training]:
+    """What the notebook trains at ``budget`` for a number of steps: the UNet and the classifier whose
+    features FD-FMNIST reads (the equal-time runs train for a number of seconds instead)."""
+    return [Training("unet", unet_config(budget), load_unet),
+            Training("fashion_classifier", classifier_config(budget), load_classifier)]
 
 
 def evaluate(budget: str, drift: bool = True) -> dict:

@@ -30,6 +30,7 @@ from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD
 from gensynth_course.evaluation.perceptual import PerceptualLoss, perceptual_net_config
+from gensynth_course.experiments import Training
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
 from gensynth_course.models.vq.quantizer import CodeUsage
 from gensynth_course.models.vq.vqgan import VQAutoencoder, VQGANTrainer
@@ -286,6 +287,23 @@ def cached_study(infos: dict[str, dict]) -> dict | None:
     """The results of the last ``eval 02`` that measured the seed-0 models of :data:`NOTEBOOK_MODELS`
     whose infos (as :func:`load_autoencoder` returned them, by kind) are given, or None."""
     return load_study(CHAPTER, {kind: infos[kind]["model_id"] for kind in NOTEBOOK_MODELS})
+
+
+def trainings(budget: str) -> list[Training]:
+    """What the notebook trains at ``budget``: the four autoencoders, then the code prior and the
+    page prior on the VQGAN's codes, and the classifier that judges samples."""
+    vqgan = autoencoder_config("vqgan", budget)
+
+    def prior(config):
+        return load_prior(load_autoencoder(vqgan)[0], config)
+
+    def page_prior(config):
+        autoencoder = load_autoencoder(vqgan)[0]
+        return load_page_prior(autoencoder, load_prior(autoencoder, prior_config(budget))[0], config)
+
+    return [*(Training(kind, autoencoder_config(kind, budget), load_autoencoder) for kind in AUTOENCODERS),
+            Training("code_prior", prior_config(budget), prior), Training("page_prior", page_prior_config(budget), page_prior),
+            Training("fashion_classifier", classifier_config(budget), load_classifier)]
 
 
 def evaluate(budget: str) -> dict:

@@ -20,7 +20,7 @@ from gensynth_course.device import model_device
 from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD, features, mean_pairwise_distance
-from gensynth_course.experiments import fashion_diffusion
+from gensynth_course.experiments import Training, fashion_diffusion
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
 from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
@@ -200,6 +200,15 @@ def summarize(sweep: dict, fd_metric: FashionFD) -> dict:
         "samples_per_scale": n,
     })
     return result
+
+
+def trainings(budget: str) -> list[Training]:
+    """What the notebook trains at ``budget``: the class-conditional UNet, the noise-aware classifier,
+    chapter 01's UNet (the unguided reference) and the classifier that judges."""
+    return [Training("cfg_unet", cfg_unet_config(budget), load_cfg_unet),
+            Training("noisy_classifier", noisy_classifier_config(budget), load_noisy_classifier),
+            Training("unet", fashion_diffusion.unet_config(budget), fashion_diffusion.load_unet),
+            Training("fashion_classifier", classifier_config(budget), load_classifier)]
 
 
 def evaluate(budget: str) -> dict:

@@ -25,6 +25,7 @@ from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, eva
 from gensynth_course.evaluation.evaluator_clip import (clip_config, embed_images, embed_texts, evaluator_clip_config,
                                                        load_evaluator_clip, load_shapes_clip, same_description)
 from gensynth_course.evaluation.metrics import hits_at_k
+from gensynth_course.experiments import Training
 from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, ZERO_SHOT_ATTRIBUTES, load_clip, lone_objects,
                                                      prompt_ensemble, zero_shot, zero_shot_accuracy)
 from gensynth_course.models.contrastive.clip import CLIP
@@ -101,6 +102,14 @@ def measure_clip(model: CLIP, sets: dict) -> dict:
 
 def _interval(hits) -> dict:
     return stats.rounded(stats.interval(hits))
+
+
+def trainings(budget: str) -> list[Training]:
+    """What the notebook trains at ``budget``: the chapter's CLIP, and the two judges of the later
+    chapters (the evaluator CLIP and the attribute evaluator)."""
+    return [Training("clip", clip_config(budget), load_clip),
+            Training("evaluator_clip", evaluator_clip_config(budget), load_evaluator_clip),
+            Training("attribute_evaluator", evaluator_config(budget), load_attribute_evaluator)]
 
 
 def evaluate(budget: str) -> dict:

@@ -34,6 +34,7 @@ from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, loa
 from gensynth_course.evaluation.evaluator_clip import same_description
 from gensynth_course.evaluation.judge import VALIDATION_SEED, Judge, judge_config, without_items
 from gensynth_course.evaluation.metrics import recall_at_k
+from gensynth_course.experiments import Training
 from gensynth_course.models.contrastive.clip import TextTransformer, contrastive_loss
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
 from gensynth_course.models.diffusion.glide import BOS_ID, EOS_ID, PAD_ID, TextConditionalUNet, drop_captions
@@ -569,6 +570,15 @@ def cached_study(base_info: dict, inpainting_info: dict) -> dict | None:
     """The results of the last ``eval 05`` that measured this base model and this seed's inpainting
     fine-tune (their infos, as the loaders returned them), or None."""
     return load_study(CHAPTER, {"base": base_info["model_id"], "inpainting": inpainting_info["model_id"]})
+
+
+def trainings(budget: str) -> list[Training]:
+    """What the notebook trains at ``budget``: the base model, the noise-aware CLIP, the upsampler
+    and the inpainting fine-tune (seed 0)."""
+    return [Training("base", base_config(budget), load_base),
+            Training("noisy_clip", noisy_clip_config(budget), load_noisy_clip),
+            Training("upsampler", upsampler_config(budget), load_upsampler),
+            Training("inpainting", inpainting_config(budget), load_inpainting)]
 
 
 def evaluate(budget: str) -> dict:

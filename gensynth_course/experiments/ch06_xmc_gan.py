@@ -38,6 +38,7 @@ from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.evaluation.evaluator_clip import clip_config
 from gensynth_course.evaluation.judge import MEASURES, Judge, judge_config
+from gensynth_course.experiments import Training
 from gensynth_course.experiments.shapes_clip import load_clip
 from gensynth_course.models.contrastive.clip import CLIP
 from gensynth_course.models.gan.xmc_gan import XMCGAN, Generator, discriminator_loss, generator_loss
@@ -281,6 +282,13 @@ def cached_study(infos: dict[str, dict]) -> dict | None:
     """The results of the last ``eval 06`` whose seed-0 runs of :data:`NOTEBOOK_RUNS` are these very
     models (run → its info, as :func:`load_gan` returned it), or None."""
     return load_study(CHAPTER, {run: infos[run]["model_id"] for run in NOTEBOOK_RUNS})
+
+
+def trainings(budget: str) -> list[Training]:
+    """What the notebook trains at ``budget``: seed 0 of the ``all`` run (and of ``baseline`` at the
+    quick budget, where the comparison costs seconds)."""
+    runs = NOTEBOOK_RUNS if budget == "quick" else ("all",)
+    return [Training(f"gan_{run}", gan_config(run, budget), load_gan) for run in runs]
 
 
 def evaluate(budget: str) -> dict:

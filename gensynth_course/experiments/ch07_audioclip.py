@@ -39,6 +39,7 @@ from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images, embed_texts, same_description
 from gensynth_course.evaluation.metrics import mean_average_precision, precision_at_k, recall_of_relevant_at_k
+from gensynth_course.experiments import Training
 from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, ZERO_SHOT_ATTRIBUTES, classify_by_prompts, load_clip,
                                                      lone_objects, prompt_ensemble, zero_shot, zero_shot_accuracy,
                                                      zero_shot_scores)
@@ -328,6 +329,14 @@ def cached_study(infos: dict[str, dict]) -> dict | None:
     """The results of the last ``eval 07`` that measured the seed-0 partial and full models whose
     infos (as :func:`load_audioclip` returned them, by mode) are given, or None."""
     return load_study(CHAPTER, {mode: infos[mode]["model_id"] for mode in TRAINED_PAIRS})
+
+
+def trainings(budget: str) -> list[Training]:
+    """What the notebook trains at ``budget``: stage 1 (the audio head), then partial and full
+    training against chapter 04's CLIP (seed 0)."""
+    return [Training("audio_head", audio_config(budget), load_audio_head),
+            *(Training(f"audioclip_{mode}", contrastive_config(mode, budget), load_audioclip)
+              for mode in ("partial", "full"))]
 
 
 def evaluate(budget: str) -> dict:

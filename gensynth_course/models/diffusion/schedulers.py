@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gensynth_course.device import model_device
+from gensynth_course.device import autocast, model_device
 from gensynth_course.progress import progress_bar
 
 
@@ -240,7 +240,9 @@ def sample(
         for i, t in enumerate(scheduler.timesteps.tolist()):
             tt = torch.full((m,), t, device=device, dtype=torch.long)
             gradient = guide(x, tt, **kwargs) if guide is not None else None
-            x = scheduler.step(model(x, tt, **kwargs), t, x, generator=generator, gradient=gradient)
+            with autocast(device):
+                prediction = model(x, tt, **kwargs).float()
+            x = scheduler.step(prediction, t, x, generator=generator, gradient=gradient)
             if start == 0 and i in keep:
                 snapshots.append(x.clamp(-1, 1).cpu() if clip else x.cpu())
             bar.update(1)

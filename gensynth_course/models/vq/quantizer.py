@@ -65,6 +65,12 @@ class VectorQuantizer(nn.Module):
         return F.embedding(indices, self.codebook).permute(0, 3, 1, 2)
 
     def forward(self, z: torch.Tensor):
+        # In float32 even under bf16 autocast: the nearest code, the usage counts and the losses
+        # need fp32's precision (bf16 keeps 8 bits of mantissa; neighbouring codes differ by less).
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantize(z.float())
+
+    def _quantize(self, z: torch.Tensor):
         b, d, h, w = z.shape
         z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)                  # (B·H·W, D)
         indices = self.nearest(z_flat.detach())

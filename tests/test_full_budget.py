@@ -1,0 +1,68 @@
+"""The full budget, planned on the CPU: the precision switch, the step limit, the trainings every
+chapter lists, and the tiny sizes of the dry run (which runs in ``tests/live/test_full_budget_dry_run.py``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gensynth_course import device, full_budget
+from gensynth_course.experiments import MODULES, chapter_module
+from gensynth_course.train import fit, step_limit
+
+
+def test_the_precision_switch(monkeypatch):
+    monkeypatch.delenv("GENSYNTH_PRECISION", raising=False)
+    assert device.precision() == "fp32"
+    layer = torch.nn.Linear(4, 4)
+    with device.autocast("cpu"):
+        assert layer(torch.randn(2, 4)).dtype == torch.float32
+    monkeypatch.setenv("GENSYNTH_PRECISION", "bf16")
+    with device.autocast("cpu"):
+        assert layer(torch.randn(2, 4)).dtype == torch.bfloat16
+    monkeypatch.setenv("GENSYNTH_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="use fp32 or bf16"):
+        device.precision()
+
+
+def test_step_limit_stops_every_training_and_is_undone():
+    model = torch.nn.Linear(3, 1)
+
+    def batch(step, generator):
+        return torch.randn(8, 3, generator=generator)
+
+    def loss(m, x, generator):
+        return m(x).pow(2).mean()
+
+    with step_limit(3):
+        assert fit(model, loss, batch, 50, device="cpu")["steps"] == 3
+    assert fit(model, loss, batch, 5, device="cpu")["steps"] == 5
+    with pytest.raises(ValueError, match="positive integer"):
+        with step_limit(0):
+            pass
+
+
+def test_training_minutes_adds_planned_steps_times_seconds_per_step():
+    rows = [{"chapter": "01", "planned_steps": 30_000, "seconds_per_step": 0.01},
+            {"chapter": "01", "planned_steps": 6_000, "seconds_per_step": 0.005},
+            {"chapter": "02", "planned_steps": 100, "seconds_per_step": 0.5},
+            {"chapter": "02", "planned_steps": 30_000, "seconds_per_step": 0.01, "trained": False},
+            {"chapter": "03", "planned_steps": 30_000, "seconds_per_step": 0.01, "trained": False}]
+    assert full_budget.training_minutes(rows) == {"01": 5.5, "02": 0.9, "03": 0.0}
+
+
+def test_every_chapter_lists_its_trainings_at_every_budget():
+    for number in MODULES:
+        for budget in ("quick", "standard", "full"):
+            trainings = chapter_module(number).trainings(budget)
+            assert trainings and len({t.name for t in trainings}) == len(trainings)
+            assert all(isinstance(t.config["steps"], int) and callable(t.load) for t in trainings)
+    with pytest.raises(ValueError, match="choose from"):
+        full_budget.run_trainings("full", chapters=["00"])
+
+
+def test_shrink_caps_data_and_batches_everywhere_and_keeps_the_architecture():
+    config = {"channels": [64, 128], "batch_size": 256, "steps": 5000, "train_scenes": 50_000,
+              "clip": {"batch_size": 512, "train_scenes": 100, "text_width": 96}}
+    assert full_budget.shrink(config) == {"channels": [64, 128], "batch_size": 8, "steps": 5000, "train_scenes": 256,
+                                          "clip": {"batch_size": 8, "train_scenes": 100, "text_width": 96}}
