@@ -160,13 +160,18 @@ def _interrupt_at(step_to_stop: int):
     return preview
 
 
-def test_a_resumed_diffusion_run_equals_an_uninterrupted_one_bit_for_bit(tmp_path):
+def test_a_resumed_diffusion_run_equals_an_uninterrupted_one_bit_for_bit(tmp_path, monkeypatch):
     """A tiny UNet with dropout, EMA, warm-up, a cosine schedule and min-SNR weighting, on random
     Fashion-MNIST-shaped batches: interrupted at step 7 (between two checkpoints: the steps after
-    the last checkpoint are redone) and resumed, it ends with the very weights of a run in one go."""
+    the last checkpoint are redone) and resumed, it ends with the very weights of a run in one go.
+    Both runs use one thread throughout: a thread count that changed between them (core sharing,
+    :mod:`gensynth_course.threads`) would change the order of float sums, not the training."""
     from gensynth_course.models.diffusion.schedulers import DDPMScheduler, linear_betas
     from gensynth_course.models.diffusion.unet import UNet
 
+    monkeypatch.setenv("GENSYNTH_SHARE_CORES", "0")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     scheduler = DDPMScheduler(linear_betas(1000))
     images = torch.rand(64, 1, 28, 28) * 2 - 1
 
@@ -183,11 +188,14 @@ def test_a_resumed_diffusion_run_equals_an_uninterrupted_one_bit_for_bit(tmp_pat
             checkpoint=checkpoint, checkpoint_every=5, preview=preview, preview_every=1, device="cpu")
         return model
 
-    whole = run()
-    checkpoint = tmp_path / "unet.partial.pt"
-    with pytest.raises(KeyboardInterrupt, match="interrupted at step 7"):
-        run(checkpoint, _interrupt_at(7))
-    resumed = run(checkpoint)
+    try:
+        whole = run()
+        checkpoint = tmp_path / "unet.partial.pt"
+        with pytest.raises(KeyboardInterrupt, match="interrupted at step 7"):
+            run(checkpoint, _interrupt_at(7))
+        resumed = run(checkpoint)
+    finally:
+        torch.set_num_threads(threads)
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
 

@@ -66,3 +66,19 @@ def test_shrink_caps_data_and_batches_everywhere_and_keeps_the_architecture():
               "clip": {"batch_size": 512, "train_scenes": 100, "text_width": 96}}
     assert full_budget.shrink(config) == {"channels": [64, 128], "batch_size": 8, "steps": 5000, "train_scenes": 256,
                                           "clip": {"batch_size": 8, "train_scenes": 100, "text_width": 96}}
+
+
+def test_chapter_02_priors_load_the_vqgan_their_shrunk_plan_trained(monkeypatch):
+    ch02 = chapter_module("02")
+    seen = []
+    monkeypatch.setattr(ch02, "load_autoencoder", lambda config: seen.append(config) or ("vqgan", {}))
+    monkeypatch.setattr(ch02, "load_prior", lambda autoencoder, config: (("prior", config), {}))
+    monkeypatch.setattr(ch02, "load_page_prior", lambda autoencoder, prior, config: ((prior, config), {}))
+    plan = {t.name: t for t in ch02.trainings("full")}
+    vqgan = full_budget.shrink(plan["vqgan"].config)
+    for name in ("code_prior", "page_prior"):
+        seen.clear()
+        loaded, _ = plan[name].load(full_budget.shrink(plan[name].config))
+        assert seen == [vqgan]
+    assert loaded == (("prior", full_budget.shrink(ch02.prior_config("full"))),
+                      full_budget.shrink(ch02.page_prior_config("full")))

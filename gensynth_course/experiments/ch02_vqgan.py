@@ -291,18 +291,25 @@ def cached_study(infos: dict[str, dict]) -> dict | None:
 
 def trainings(budget: str) -> list[Training]:
     """What the notebook trains at ``budget``: the four autoencoders, then the code prior and the
-    page prior on the VQGAN's codes, and the classifier that judges samples."""
-    vqgan = autoencoder_config("vqgan", budget)
+    page prior on the VQGAN's codes, and the classifier that judges samples. The priors' configs
+    carry the VQGAN's config under ``"autoencoder"``, so that a shrunk plan (``full_budget``) finds
+    the VQGAN it trained."""
+    def split(config):
+        return load_autoencoder(config["autoencoder"])[0], {k: v for k, v in config.items() if k != "autoencoder"}
 
     def prior(config):
-        return load_prior(load_autoencoder(vqgan)[0], config)
+        return load_prior(*split(config))
 
     def page_prior(config):
-        autoencoder = load_autoencoder(vqgan)[0]
-        return load_page_prior(autoencoder, load_prior(autoencoder, prior_config(budget))[0], config)
+        autoencoder, own = split(config)
+        return load_page_prior(autoencoder, load_prior(autoencoder, own["code_prior"])[0],
+                               {k: v for k, v in own.items() if k != "code_prior"})
 
+    vqgan = autoencoder_config("vqgan", budget)
     return [*(Training(kind, autoencoder_config(kind, budget), load_autoencoder) for kind in AUTOENCODERS),
-            Training("code_prior", prior_config(budget), prior), Training("page_prior", page_prior_config(budget), page_prior),
+            Training("code_prior", dict(prior_config(budget), autoencoder=vqgan), prior),
+            Training("page_prior", dict(page_prior_config(budget), autoencoder=vqgan, code_prior=prior_config(budget)),
+                     page_prior),
             Training("fashion_classifier", classifier_config(budget), load_classifier)]
 
 
