@@ -1,10 +1,12 @@
 """AudioCLIP's audio head: the convolutional STFT front end against torch.stft, shapes, the
-trainable switch, grouped convolutions, and an overfit test on sounding shapes."""
+trainable switch, grouped convolutions, and overfit tests on sounding shapes (the attributes, and
+the downstream likeness label through a new layer)."""
 
+import pytest
 import torch
 
 from gensynth_course.data import shapes, sounds
-from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, Spectrogram
+from gensynth_course.models.contrastive.audio_head import AudioEncoder, ResNeXtBlock, SoundClassifier, Spectrogram
 
 
 def test_frozen_front_end_is_the_stft_power_spectrum():
@@ -48,3 +50,24 @@ def test_audio_encoder_outputs_and_overfit_on_sounding_shapes():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.3 * first
+
+
+def test_sound_classifier_learns_a_new_label_on_top_of_a_head():
+    torch.manual_seed(0)
+    head = AudioEncoder(channels=(16, 32, 32), embed_dim=24)
+    classifier = SoundClassifier(head, len(shapes.LIKENESS))
+    scenes = shapes.likeness_scenes(16, "train")
+    waves = sounds.synthesise_all(scenes)
+    labels = torch.tensor([shapes.likeness(scene) for scene in scenes])
+    assert classifier(waves[:3]).shape == (3, 4) and classifier.head is head
+    optimizer = torch.optim.Adam(classifier.parameters(), 3e-3)
+    first = classifier.loss(waves, labels).item()
+    for _ in range(60):
+        loss = classifier.loss(waves, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.3 * first
+    assert (classifier.predict(waves) == labels).float().mean() >= 0.9
+    with pytest.raises(ValueError, match="at least two classes"):
+        SoundClassifier(head, 1)

@@ -46,12 +46,35 @@ def test_partial_and_full_training_are_cached_and_measured(tmp_cache):
     assert ch07_audioclip.cached_study(infos)["sound_gain_over_seeds"] == gain
     assert ch07_audioclip.cached_study({**infos, "full": {"model_id": "0000000000-0000000000"}}) is None
     assert results["chance"] == round(1 / 24, 4)
+    # the downstream task: each start's seed 0 is the classifier the notebook loads, every gain is
+    # the difference of the accuracies it compares, and fusion is measured against both heads alone
+    assert results["downstream_seeds"] == 3 and set(results["downstream_accuracy"]) == set(ch07_audioclip.INITS)
+    for init in ch07_audioclip.INITS:
+        _, info = ch07_audioclip.load_downstream(ch07_audioclip.downstream_config(init, "quick"))
+        assert results["downstream_accuracy"][init]["value"] == pytest.approx(info["test_accuracy"], abs=1e-4)
+        assert results["downstream_accuracy_over_seeds"][init]["seeds"][0] == pytest.approx(info["test_accuracy"], abs=1e-4)
+    accuracy = {init: results["downstream_accuracy"][init]["value"] for init in ch07_audioclip.INITS}
+    assert results["downstream_gain"]["full_minus_scratch"]["value"] == pytest.approx(
+        accuracy["full"] - accuracy["scratch"], abs=1e-3)
+    fused = results["fused_accuracy"]
+    assert set(fused) == {"audio", "image", "fused"}
+    assert results["fused_gain"]["fused_minus_image"]["value"] == pytest.approx(
+        fused["fused"]["value"] - fused["image"]["value"], abs=1e-3)
     partial, info = ch07_audioclip.load_audioclip(ch07_audioclip.contrastive_config("partial", "quick"))
     assert info["steps"] == ch07_audioclip.contrastive_config("partial", "quick")["steps"]
     assert set(info["pair_losses"]) == {"audio_image", "audio_text", "image_text"}
     from gensynth_course.experiments.shapes_clip import load_clip
     clip, _ = load_clip(clip_config("quick"))
     assert all(torch.equal(v, partial.clip.state_dict()[k]) for k, v in clip.state_dict().items())
+
+
+def test_downstream_configs_name_their_start_and_refuse_a_wrong_one():
+    assert "audioclip" not in ch07_audioclip.downstream_config("stage1", "quick")
+    assert ch07_audioclip.downstream_config("full", "quick")["audioclip"] == ch07_audioclip.contrastive_config("full", "quick")
+    with pytest.raises(ValueError, match="init must be one of scratch, stage1, full"):
+        ch07_audioclip.downstream_config("imagenet", "quick")
+    with pytest.raises(ValueError, match="non-negative integer"):
+        ch07_audioclip.downstream_config("scratch", "quick", seed=-1)
 
 
 def test_the_full_training_controls_change_only_clips_heads_and_only_in_full_training():

@@ -153,3 +153,20 @@ def test_attribute_accuracy_and_caption_accuracy_bookkeeping(monkeypatch):
     assert caption_accuracy(data.images, texts, evaluator).all()
     swapped = texts[1:] + texts[:1]                # each image with its neighbour's caption
     assert not caption_accuracy(data.images, swapped, evaluator).any()
+
+
+def test_likeness_scenes_are_balanced_true_to_their_label_and_never_held_out():
+    scenes = shapes.likeness_scenes(40, "train", seed=3)
+    assert scenes == shapes.likeness_scenes(40, "train", seed=3) != shapes.likeness_scenes(40, "test", seed=3)
+    labels = [shapes.likeness(scene) for scene in scenes]
+    assert sorted(labels) == sorted(list(range(len(shapes.LIKENESS))) * 10)
+    for scene, label in zip(scenes, labels):
+        a, b = scene.objects
+        assert shapes.LIKENESS[label] == {(False, False): "neither", (True, False): "same shape",
+                                          (False, True): "same colour",
+                                          (True, True): "same shape and colour"}[a.shape == b.shape, a.colour == b.colour]
+        assert a.kind != b.kind and not shapes._has_held_out(scene)
+    with pytest.raises(ValueError, match="two objects"):
+        shapes.likeness(shapes.scene_of(shapes.Description((("circle", "red", "small"),), "left")))
+    with pytest.raises(ValueError, match="train or test"):
+        shapes.likeness_scenes(4, "heldout")

@@ -378,6 +378,49 @@ def labels_to_descriptions(labels: torch.Tensor) -> list[Description]:
     return out
 
 
+# A label no training of the course ever sees (chapter 07's downstream task): do the two objects
+# of a scene share their shape, their colour, both, or neither? A relation between the objects,
+# where every other label names one object.
+LIKENESS = ("neither", "same shape", "same colour", "same shape and colour")
+
+
+def likeness(scene: Scene) -> int:
+    """The index in :data:`LIKENESS` of a two-object scene."""
+    if len(scene.objects) != 2:
+        raise ValueError(f"likeness needs a scene of two objects, not {len(scene.objects)}")
+    a, b = scene.objects
+    return int(a.shape == b.shape) + 2 * int(a.colour == b.colour)
+
+
+def likeness_scenes(n: int, split: str = "train", seed: int = 0) -> list[Scene]:
+    """``n`` two-object scenes of a split (``train`` or ``test``: no held-out pair), as many of
+    each :data:`LIKENESS` class as ``n`` allows, in a shuffled order; the same for the same
+    ``(n, split, seed)``. Random scenes seldom repeat a shape and a colour (1 in 24), so each
+    scene is drawn until its class is the one still wanted."""
+    if split not in ("train", "test"):
+        raise ValueError(f"likeness scenes come from the train or test split, not {split!r}")
+    rng = random.Random(7_000_019 * seed + SPLITS.index(split))
+    wanted = [k % len(LIKENESS) for k in range(n)]
+    rng.shuffle(wanted)
+    scenes = []
+    for target in wanted:
+        while True:
+            scene = random_scene(rng, allow_held_out=False)
+            if len(scene.objects) == 2:
+                a, b = scene.objects
+                if target == 3:           # a scene never repeats a whole kind, so the sizes differ
+                    b = ShapeObject(a.shape, a.colour, "small" if a.size == "large" else "large", b.x, b.y)
+                elif target == 1 and a.shape != b.shape:
+                    b = ShapeObject(a.shape, b.colour, b.size, b.x, b.y)
+                elif target == 2 and a.colour != b.colour:
+                    b = ShapeObject(b.shape, a.colour, b.size, b.x, b.y)
+                scene = Scene((a, b), scene.layout)
+                if likeness(scene) == target and not _has_held_out(scene):
+                    break
+        scenes.append(scene)
+    return scenes
+
+
 @dataclass
 class ShapesDataset:
     """Scenes of one split with their rendered images (uint8) and attribute labels, in memory."""

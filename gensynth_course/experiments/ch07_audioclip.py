@@ -19,6 +19,12 @@ scenes with P@1, R@1 and mAP, a candidate being right when it shows or sounds th
 Two controls of full training (:data:`CONTROLS`) ask whether the image head's loss on held-out
 pairs after full training comes from the method or from the learning rate and weight decay at
 which CLIP's pretrained heads move.
+
+Downstream, as the paper fine-tunes its audio head on ESC-50 and UrbanSound8K: a label no stage
+saw, the *likeness* of a two-object scene (do its objects share their shape, their colour, both or
+neither; :data:`shapes.LIKENESS`), learnt from a few labelled clips by fine-tuning a head from
+scratch, from stage 1 and from full training (:func:`downstream_study`), and read from AudioCLIP's
+frozen sound and image embeddings, alone and fused (:func:`fused_classification`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from gensynth_course.cache import load_or_train, load_study, save_study
 from gensynth_course.data import shapes, sounds
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer
+from gensynth_course.device import model_device
 from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.attribute_evaluator import attribute_accuracy
 from gensynth_course.evaluation.evaluator_clip import clip_config, embed_images, embed_texts, same_description
@@ -43,14 +50,15 @@ from gensynth_course.experiments import Training
 from gensynth_course.experiments.shapes_clip import (ONE_OBJECT, ZERO_SHOT_ATTRIBUTES, classify_by_prompts, load_clip,
                                                      lone_objects, prompt_ensemble, zero_shot, zero_shot_accuracy,
                                                      zero_shot_scores)
-from gensynth_course.models.contrastive.audio_head import AudioEncoder
+from gensynth_course.models.contrastive.audio_head import AudioEncoder, SoundClassifier
 from gensynth_course.models.contrastive.audioclip import TRAINED_PAIRS, AudioCLIP
 from gensynth_course.train import Objective, fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 # Clip i of a sound bank uses synthesis seed offset + i; each split has its own offset, so no two
 # banks share phases.
-SEED_OFFSET = {"train": 0, "test": 1_000_000, "heldout": 2_000_000, "all": 3_000_000}
+SEED_OFFSET = {"train": 0, "test": 1_000_000, "heldout": 2_000_000, "all": 3_000_000,
+               "likeness_train": 4_000_000, "likeness_test": 5_000_000}
 
 
 def audio_config(budget: str) -> dict:
@@ -331,16 +339,146 @@ def cached_study(infos: dict[str, dict]) -> dict | None:
     return load_study(CHAPTER, {mode: infos[mode]["model_id"] for mode in TRAINED_PAIRS})
 
 
+# ----------------------------------------------------------------------------- downstream
+
+
+# Where a downstream classifier's audio head starts (AudioCLIP's Table 3 fine-tunes ESResNeXt from
+# its audio pre-training, and from AudioCLIP's training, against training from scratch).
+INITS = ("scratch", "stage1", "full")
+
+
+def downstream_config(init: str, budget: str, seed: int = 0) -> dict:
+    """A sound classifier for the likeness task (:data:`shapes.LIKENESS`, a label no earlier stage
+    saw) fine-tuned from ``init`` (:data:`INITS`) on a few labelled clips: every weight trains,
+    AdamW with warm-up and cosine decay, augmented clips as in stage 1. ``seed`` draws the labelled
+    scenes, the new layer, the batches and augmentations; a head built from scratch has the
+    architecture of :func:`audio_config`."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    config = dict(model="SoundClassifier", task="likeness", init=init, audio_head=audio_config(budget),
+                  train_scenes=by_budget(quick=40, standard=240, full=1000, budget=budget), batch_size=32,
+                  lr=1e-3, weight_decay=1e-4, warmup=by_budget(quick=2, standard=20, budget=budget), seed=seed,
+                  steps=by_budget(quick=10, standard=300, full=1000, budget=budget),
+                  eval_scenes=evaluation_scenes(budget))
+    if init == "full":
+        config["audioclip"] = contrastive_config("full", budget)
+    return config
+
+
+@functools.lru_cache(maxsize=4)
+def likeness_bank(split: str, n: int, seed: int = 0) -> tuple[list[shapes.Scene], torch.Tensor, torch.Tensor]:
+    """``n`` two-object scenes of the likeness task (train or test), their sounds and their labels."""
+    scenes = shapes.likeness_scenes(n, split, seed)
+    waves = sounds.synthesise_all(scenes, seed=SEED_OFFSET[f"likeness_{split}"] + 10_000 * seed)
+    return scenes, waves, torch.tensor([shapes.likeness(scene) for scene in scenes])
+
+
+def pretrained_head(config: dict, device: torch.device | str | None = None) -> AudioEncoder | None:
+    """The audio head a downstream classifier starts from (None: from scratch)."""
+    if config["init"] == "stage1":
+        return load_audio_head(config["audio_head"], device=device)[0]
+    if config["init"] == "full":
+        return load_audioclip(config["audioclip"], device=device)[0].audio
+    return None
+
+
+def load_downstream(config: dict, device: torch.device | str | None = None) -> tuple[SoundClassifier, dict]:
+    """A sound classifier of :func:`downstream_config`, from the cache or fine-tuned now (its
+    pretrained head is loaded, or trained first). ``info["test_hits"]`` holds 1 or 0 for each test
+    clip, in a fixed order for every classifier: the items a paired interval resamples."""
+    head = pretrained_head(config, device)
+
+    def build():
+        return SoundClassifier(build_audio_encoder(config["audio_head"]) if head is None else copy.deepcopy(head),
+                               len(shapes.LIKENESS))
+
+    def train(model, checkpoint):
+        scenes, waves, labels = likeness_bank("train", config["train_scenes"], config["seed"])
+
+        def batch(step: int, generator: torch.Generator):
+            idx = torch.randint(0, len(scenes), (config["batch_size"],), generator=generator)
+            return (torch.stack([sounds.augment(waves[i], scenes[i], generator) for i in idx.tolist()]), labels[idx])
+
+        history = fit(model, lambda m, b, generator: m.loss(*b), batch, config["steps"], lr=config["lr"],
+                      seed=config["seed"], warmup=config["warmup"], schedule="cosine",
+                      weight_decay=config["weight_decay"], checkpoint=checkpoint,
+                      desc=f"fine-tuning on likeness ({config['init']})", device=device)
+        _, test_waves, test_labels = likeness_bank("test", config["eval_scenes"])
+        hits = (model.predict(test_waves) == test_labels).int().tolist()
+        return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"],
+                "test_hits": hits, "test_accuracy": round(fmean(hits), 4)}
+
+    return load_or_train(CHAPTER, f"likeness_{config['init']}", config, build, train, device=device)
+
+
+def downstream_study(configs: dict[str, list[dict]]) -> dict:
+    """Fine-tuning from each of :data:`INITS` on the likeness task (``configs``: init → its
+    :func:`downstream_config` of each training seed, seed 0 first): the accuracy of each (seed 0's
+    with its bootstrap interval over the test clips, and over the seeds with its t-interval), and
+    each pretrained start against scratch and full against stage 1, paired over the test clips
+    (seed 0) and over the seeds."""
+    hits = {init: [load_downstream(config)[1]["test_hits"] for config in configs[init]] for init in INITS}
+    accuracy = {init: [fmean(h) for h in runs] for init, runs in hits.items()}
+    out = {"downstream_task": "likeness", "downstream_classes": list(shapes.LIKENESS),
+           "downstream_labelled_clips": configs["scratch"][0]["train_scenes"],
+           "downstream_seeds": len(configs["scratch"]),
+           "downstream_accuracy": {init: stats.rounded(stats.interval(hits[init][0])) for init in INITS},
+           "downstream_accuracy_over_seeds": {init: stats.rounded(stats.over_seeds(accuracy[init])) for init in INITS}}
+    pairs = {"stage1_minus_scratch": ("stage1", "scratch"), "full_minus_scratch": ("full", "scratch"),
+             "full_minus_stage1": ("full", "stage1")}
+    out["downstream_gain"] = {name: stats.rounded(stats.difference(hits[a][0], hits[b][0])) for name, (a, b) in pairs.items()}
+    out["downstream_gain_over_seeds"] = {
+        name: stats.rounded(stats.over_seeds([x - y for x, y in zip(accuracy[a], accuracy[b])]))
+        for name, (a, b) in pairs.items()}
+    return out
+
+
+def fused_classification(model: AudioCLIP, config: dict, steps: int = 500) -> dict:
+    """The likeness task read from AudioCLIP's frozen embeddings (AudioCLIP's section 4.3 combines
+    its heads): a linear layer on the sound embedding, one on the image embedding, each trained on
+    the same labelled scenes (features standardised by the training set), and their fusion, the sum
+    of the two log-probabilities. Accuracy of each on the test scenes with its bootstrap interval,
+    and fused − each alone, paired over the same scenes. ``config``: the full start's
+    :func:`downstream_config` (its labelled and test scenes, its seed)."""
+    seed = config["seed"]
+    features, labels = {}, {}
+    for split, n, data_seed in (("train", config["train_scenes"], seed), ("test", config["eval_scenes"], 0)):
+        scenes, waves, labels[split] = likeness_bank(split, n, data_seed)
+        features[split] = {"audio": embed_sounds(model, waves),
+                           "image": embed_images(model.clip, to_model_range(shapes.render(scenes)))}
+    log_probs = {}
+    for modality in MODALITIES:
+        train = features["train"][modality]
+        mean, std = train.mean(0), train.std(0) + 1e-6
+        probe = torch.nn.Linear(train.shape[1], len(shapes.LIKENESS))
+        x, y = (train - mean) / std, labels["train"]
+        fit(probe, lambda m, batch, generator: torch.nn.functional.cross_entropy(m(batch[0]), batch[1]),
+            lambda step, generator: (x, y), steps, lr=1e-2, seed=seed, weight_decay=1e-3,
+            desc=f"linear probe on {modality}")
+        with torch.no_grad():
+            test = ((features["test"][modality] - mean) / std).to(model_device(probe))
+            log_probs[modality] = probe(test).log_softmax(1).cpu()
+    log_probs["fused"] = log_probs["audio"] + log_probs["image"]
+    hits = {name: (lp.argmax(1) == labels["test"]).double().tolist() for name, lp in log_probs.items()}
+    return {"fused_accuracy": {name: stats.rounded(stats.interval(h)) for name, h in hits.items()},
+            "fused_gain": {f"fused_minus_{m}": stats.rounded(stats.difference(hits["fused"], hits[m])) for m in MODALITIES}}
+
+
 def trainings(budget: str) -> list[Training]:
     """What the notebook trains at ``budget``: stage 1 (the audio head), then partial and full
-    training against chapter 04's CLIP (seed 0)."""
+    training against chapter 04's CLIP, then the downstream classifier from each start (seed 0)."""
     return [Training("audio_head", audio_config(budget), load_audio_head),
             *(Training(f"audioclip_{mode}", contrastive_config(mode, budget), load_audioclip)
-              for mode in ("partial", "full"))]
+              for mode in ("partial", "full")),
+            *(Training(f"likeness_{init}", downstream_config(init, budget), load_downstream) for init in INITS)]
 
 
 def evaluate(budget: str) -> dict:
-    """Chapter 07's measured results (``python -m gensynth_course eval 07``)."""
+    """Chapter 07's measured results (``python -m gensynth_course eval 07``): the audio head,
+partial against full training (seed 0 measured in full, three seeds on held-out pairs, two
+controls), and the downstream likeness task (three starts from three seeds; the fused heads)."""
     start = time.perf_counter()
     _, head_info = load_audio_head(audio_config(budget))
     results = {"chance": round(1 / (len(shapes.SHAPES) * len(shapes.COLOURS)), 4)}
@@ -363,6 +501,8 @@ def evaluate(budget: str) -> dict:
     results.update(image_head_controls(controls, evaluation_scenes(budget), models["partial"], models["full"]))
     results.update(seed_study({seed: {mode: contrastive_config(mode, budget, seed=seed) for mode in TRAINED_PAIRS}
                                 for seed in SEEDS}, evaluation_scenes(budget)))
+    results.update(downstream_study({init: [downstream_config(init, budget, seed) for seed in SEEDS] for init in INITS}))
+    results.update(fused_classification(models["full"], downstream_config("full", budget)))
     results.update(audio_head_accuracy=head_info["accuracy"], zero_shot={mode: {split: row[f"zero_shot_{split}"]
                    for split in ("seen", "heldout")} for mode, row in rows.items()},
                    train_and_measure_seconds=round(time.perf_counter() - start, 1))

@@ -118,3 +118,31 @@ class AudioEncoder(nn.Module):
     def embed(self, wave: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         z = self.projection(self(wave))
         return F.normalize(z, dim=-1) if normalize else z
+
+
+class SoundClassifier(nn.Module):
+    """An audio head fine-tuned on a downstream sound task (AudioCLIP's section 4.3: ESResNeXt
+    fine-tuned on ESC-50 and UrbanSound8K): the head's audio feature, then one new linear layer
+    over ``classes`` classes. The head comes in as it is: freshly built (training from scratch) or
+    pretrained (stage 1, or AudioCLIP's audio head after full training)."""
+
+    def __init__(self, head: AudioEncoder, classes: int):
+        super().__init__()
+        if not isinstance(classes, int) or classes < 2:
+            raise ValueError(f"a classifier needs at least two classes, not {classes!r}")
+        self.head = head
+        self.out = nn.Linear(head.width, classes)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, samples) → class logits (B, classes)."""
+        return self.out(self.head(wave))
+
+    def loss(self, wave: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self(wave), labels)
+
+    @torch.no_grad()
+    def predict(self, wave: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Predicted classes (N,)."""
+        self.eval()
+        device = model_device(self)
+        return torch.cat([self(wave[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(wave), batch_size)])
