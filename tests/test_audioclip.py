@@ -60,6 +60,10 @@ def test_partial_and_full_training_are_cached_and_measured(tmp_cache):
     assert set(fused) == {"audio", "image", "fused"}
     assert results["fused_gain"]["fused_minus_image"]["value"] == pytest.approx(
         fused["fused"]["value"] - fused["image"]["value"], abs=1e-3)
+    torch.manual_seed(123)                      # whatever ran before, the same models give the same figures
+    full, _ = ch07_audioclip.load_audioclip(ch07_audioclip.contrastive_config("full", "quick"))
+    again = ch07_audioclip.fused_classification(full, ch07_audioclip.downstream_config("full", "quick"))
+    assert again["fused_accuracy"] == fused and again["fused_gain"] == results["fused_gain"]
     partial, info = ch07_audioclip.load_audioclip(ch07_audioclip.contrastive_config("partial", "quick"))
     assert info["steps"] == ch07_audioclip.contrastive_config("partial", "quick")["steps"]
     assert set(info["pair_losses"]) == {"audio_image", "audio_text", "image_text"}

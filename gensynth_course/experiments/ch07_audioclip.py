@@ -441,7 +441,8 @@ def fused_classification(model: AudioCLIP, config: dict, steps: int = 500) -> di
     the same labelled scenes (features standardised by the training set), and their fusion, the sum
     of the two log-probabilities. Accuracy of each on the test scenes with its bootstrap interval,
     and fused − each alone, paired over the same scenes. ``config``: the full start's
-    :func:`downstream_config` (its labelled and test scenes, its seed)."""
+    :func:`downstream_config` (its labelled and test scenes, its seed; the new layers start from
+    it, so the same models give the same figures in the notebook and in ``eval 07``)."""
     seed = config["seed"]
     features, labels = {}, {}
     for split, n, data_seed in (("train", config["train_scenes"], seed), ("test", config["eval_scenes"], 0)):
@@ -452,7 +453,9 @@ def fused_classification(model: AudioCLIP, config: dict, steps: int = 500) -> di
     for modality in MODALITIES:
         train = features["train"][modality]
         mean, std = train.mean(0), train.std(0) + 1e-6
-        probe = torch.nn.Linear(train.shape[1], len(shapes.LIKENESS))
+        with torch.random.fork_rng(devices=[]):        # the new layer's weights from the seed, not from history
+            torch.manual_seed(seed)
+            probe = torch.nn.Linear(train.shape[1], len(shapes.LIKENESS))
         x, y = (train - mean) / std, labels["train"]
         fit(probe, lambda m, batch, generator: torch.nn.functional.cross_entropy(m(batch[0]), batch[1]),
             lambda step, generator: (x, y), steps, lr=1e-2, seed=seed, weight_decay=1e-3,
