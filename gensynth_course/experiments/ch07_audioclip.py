@@ -342,8 +342,8 @@ def cached_study(infos: dict[str, dict]) -> dict | None:
 # ----------------------------------------------------------------------------- downstream
 
 
-# Where a downstream classifier's audio head starts (AudioCLIP's Table 3 fine-tunes ESResNeXt from
-# its audio pre-training, and from AudioCLIP's training, against training from scratch).
+# Where a downstream classifier's audio head starts (AudioCLIP's Table 1 fine-tunes ESResNeXt from
+# its audio pre-training and from AudioCLIP's partial and full training; we add training from scratch).
 INITS = ("scratch", "stage1", "full")
 
 
@@ -480,8 +480,8 @@ def trainings(budget: str) -> list[Training]:
 
 def evaluate(budget: str) -> dict:
     """Chapter 07's measured results (``python -m gensynth_course eval 07``): the audio head,
-partial against full training (seed 0 measured in full, three seeds on held-out pairs, two
-controls), and the downstream likeness task (three starts from three seeds; the fused heads)."""
+    partial against full training (seed 0 measured in full, three seeds on held-out pairs, two
+    controls), and the downstream likeness task (three starts from three seeds; the fused heads)."""
     start = time.perf_counter()
     _, head_info = load_audio_head(audio_config(budget))
     results = {"chance": round(1 / (len(shapes.SHAPES) * len(shapes.COLOURS)), 4)}
