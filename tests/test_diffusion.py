@@ -129,9 +129,10 @@ class _Wrap(torch.nn.Module):
         return self.net(x)
 
 
-def test_ddpm_refuses_to_skip_steps(scheduler):
-    with pytest.raises(ValueError, match="DDIM"):
-        scheduler.set_timesteps(50)
+@pytest.mark.parametrize("steps", [0, 1001, 2.5, "10"])
+def test_ddpm_refuses_a_number_of_steps_it_cannot_take(scheduler, steps):
+    with pytest.raises(ValueError, match="whole number from 1 to 1000"):
+        scheduler.set_timesteps(steps)
 
 
 def test_min_snr_weighting_changes_only_the_weights(scheduler):

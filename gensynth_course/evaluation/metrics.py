@@ -58,18 +58,21 @@ def gaussian_stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return feats.mean(0), torch.cov(feats.T)
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+def sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    """The symmetric square root of a positive semi-definite matrix (negative round-off clipped)."""
+    vals, vecs = torch.linalg.eigh(m.double())
+    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, sigma2_half: torch.Tensor | None = None) -> float:
     """d² between N(μ_1, Σ_1) and N(μ_2, Σ_2).
 
     Tr (Σ_1 Σ_2)^{1/2} is computed as Σ √λ_i, with λ_i the eigenvalues of the symmetric matrix
-    Σ_1^{1/2} Σ_2 Σ_1^{1/2}, which has the same spectrum as Σ_1 Σ_2 and is numerically stabler.
+    Σ_2^{1/2} Σ_1 Σ_2^{1/2}, which has the same spectrum as Σ_1 Σ_2 and is numerically stabler.
+    ``sigma2_half``: Σ_2^{1/2} computed once, for many distances to one reference (a bootstrap).
     """
-    def sqrtm_psd(m):
-        vals, vecs = torch.linalg.eigh(m)
-        return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
-
-    s1_half = sqrtm_psd(sigma1.double())
-    inner = s1_half @ sigma2.double() @ s1_half
+    half = sqrtm_psd(sigma2) if sigma2_half is None else sigma2_half
+    inner = half @ sigma1.double() @ half
     tr_sqrt = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp(min=0).sqrt().sum()
     diff = (mu1 - mu2).double()
     return float(diff @ diff + torch.trace(sigma1) + torch.trace(sigma2) - 2 * tr_sqrt)
@@ -138,6 +141,7 @@ class FashionFD:
         self.classifier = classifier
         self.reference_features = features(classifier, test_images_uint8)
         self.reference = gaussian_stats(self.reference_features)
+        self.reference_half = sqrtm_psd(self.reference[1])
 
     def report(self, images: torch.Tensor, train_images_uint8: torch.Tensor, seed: int = 0) -> dict:
         """The course's FD-FMNIST protocol for one set of generated images: FD with its 95 %
@@ -145,11 +149,7 @@ class FashionFD:
         floor at the same N (training images against the test set), and KID with its spread."""
         feats = features(self.classifier, images)
         n = len(feats)
-
-        def fd_of(rows) -> float:
-            return frechet_distance(*gaussian_stats(torch.from_numpy(rows)), *self.reference)
-
-        fd_ = stats.interval(feats.numpy(), fd_of, seed=seed)
+        fd_ = stats.interval(feats.numpy(), self.of_features, seed=seed)
         kid_ = kid(feats, self.reference_features, seed=seed)
         return {"fd": round(fd_["value"], 3), "fd_ci_low": round(fd_["ci_low"], 3),
                 "fd_ci_high": round(fd_["ci_high"], 3), "fd_n": n,
@@ -158,6 +158,11 @@ class FashionFD:
 
     def __call__(self, images: torch.Tensor) -> float:
         return fd(self.classifier, images, self.reference)
+
+    def of_features(self, rows) -> float:
+        """FD of the judge's features ``rows`` (one per image) against the test set: the statistic a
+        bootstrap recomputes in every resample."""
+        return frechet_distance(*gaussian_stats(torch.as_tensor(rows)), *self.reference, self.reference_half)
 
     def real_vs_real(self, train_images_uint8: torch.Tensor, n: int, seed: int = 0) -> float:
         """FD of ``n`` real training images: the best a generator of ``n`` samples can hope for."""

@@ -4,6 +4,11 @@ Classifier guidance steers chapter 01's unconditional UNet (loaded from the cach
 a noise-aware classifier; classifier-free guidance uses a class-conditional UNet of the same size
 and recipe, trained with label dropout. Every sample is judged by the course's Fashion-MNIST
 classifier, a different network from the guidance classifier, trained on clean images only.
+
+The class-conditional UNet also learns its variances, as GLIDE's and ADM's do (Nichol & Dhariwal
+2021): :func:`variance_study` samples it with few respaced ancestral steps under its learned Σ and
+under the two fixed choices, and :func:`conditional_guidance` guides it with the classifier, in
+its conditional mode and in its unconditional one.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ NUM_CLASSES = 10
 def cfg_unet_config(budget: str) -> dict:
     """Chapter 01's UNet and recipe, plus a label embedding and label dropout p_uncond = 0.1
     (Ho & Salimans found 0.1 to 0.2 best), for a third fewer steps: the label makes the task easier,
-    and the classifier of classifier guidance needs the time more."""
+    and the classifier of classifier guidance needs the time more. It learns its variances too, with
+    the hybrid loss L_simple + 0.001 L_vlb (Nichol & Dhariwal 2021, eq. 16), as GLIDE's UNet does."""
     return dict(fashion_diffusion.unet_config(budget), num_classes=NUM_CLASSES, p_uncond=0.1,
+                learn_sigma=True, vlb_weight=0.001,
                 steps=by_budget(quick=60, standard=2400, full=30_000, budget=budget))
 
 
@@ -50,6 +57,20 @@ def sweep_config(budget: str) -> dict:
                 per_class=by_budget(quick=2, standard=40, full=100, budget=budget), seed=0,
                 cfg_scales=by_budget(quick=[0.0, 1.0, 3.0], standard=[0.0, 1.0, 2.0, 3.0, 5.0, 8.0], budget=budget),
                 cg_scales=by_budget(quick=[0.0, 4.0], standard=[0.0, 1.0, 4.0, 8.0, 16.0, 32.0], budget=budget))
+
+
+def variance_config(budget: str) -> dict:
+    """The learned-variance study: respaced ancestral sampling of the class-conditional UNet (s = 1,
+    no guidance) at each number of steps, under each variance, from the same noise; and classifier
+    guidance of the same UNet in its conditional and its unconditional mode, with the learned Σ."""
+    return dict(steps=by_budget(quick=[5, 10], standard=[10, 25, 100], full=[10, 25, 50, 100, 250, 1000],
+                                budget=budget),
+                variances=["learned", "beta", "beta_tilde"],
+                per_class=by_budget(quick=2, standard=30, full=100, budget=budget),
+                guidance_steps=by_budget(quick=5, standard=25, full=50, budget=budget),
+                guidance_scales=by_budget(quick=[0.0, 2.0], standard=[0.0, 2.0, 8.0], full=[0.0, 1.0, 2.0, 4.0, 8.0],
+                                          budget=budget),
+                guidance_per_class=by_budget(quick=2, standard=20, full=100, budget=budget), seed=0)
 
 
 def load_cfg_unet(config: dict, preview=None, preview_every: int = 0, device: torch.device | str | None = None):
@@ -202,6 +223,94 @@ def summarize(sweep: dict, fd_metric: FashionFD) -> dict:
     return result
 
 
+def ancestral_sample(model: nn.Module, labels: torch.Tensor, steps: int, variance: str, seed: int,
+                     progress: bool = True) -> torch.Tensor:
+    """One image per label by respaced ancestral sampling (Nichol & Dhariwal 2021, section 4) in
+    ``steps`` steps with σ² = the learned Σ, β or β̃, clipping x̂_0; the same ``seed`` gives the same
+    initial noise and the same draws z (scaled by each variance's σ), so sample i is a pair across
+    variances and step counts of one length."""
+    scheduler = DDPMScheduler(fashion_diffusion.betas("linear"), variance=variance, clip_sample=True)
+    images, _ = sample(model, scheduler, (len(labels), 1, 28, 28), steps,
+                       generator=torch.Generator().manual_seed(seed), progress=progress, y=labels)
+    return images
+
+
+def variance_study(cfg_unet: nn.Module, judge: nn.Module, fd_metric: FashionFD, v: dict) -> dict:
+    """FD-FMNIST of the class-conditional UNet's samples against the number of respaced ancestral
+    steps, under its learned Σ and under the fixed σ² = β and σ² = β̃ (``v``: :func:`variance_config`).
+    One network, one training: only the variance it is sampled with changes. Returns ``{"steps",
+    "images": {variance: [images per step count]}, "fd": {variance: [FD per step count]},
+    "learned_minus": {fixed variance: [difference per step count]}}``; each difference, learned Σ
+    minus the fixed σ², is a paired bootstrap over the samples (the same noise), FD recomputed in
+    every resample."""
+    labels = class_labels(v["per_class"])
+    study = {"steps": v["steps"], "images": {}, "fd": {}, "learned_minus": {}}
+    feats = {}
+    for variance in v["variances"]:
+        study["images"][variance], study["fd"][variance], feats[variance] = [], [], []
+        for steps in v["steps"]:
+            images = ancestral_sample(cfg_unet, labels, steps, variance, v["seed"])
+            feats[variance].append(features(judge, images).numpy())
+            study["images"][variance].append(images)
+            study["fd"][variance].append(round(fd_metric.of_features(feats[variance][-1]), 3))
+            print(f"{variance:>10} Σ, {steps:>4} steps: FD {study['fd'][variance][-1]:7.1f}")
+    for variance in v["variances"]:
+        if variance != "learned":
+            study["learned_minus"][variance] = [
+                stats.rounded(stats.difference(a, b, statistic=fd_metric.of_features), 3)
+                for a, b in zip(feats["learned"], feats[variance])]
+    return study
+
+
+def conditional_guidance(cfg_unet: nn.Module, classifier: NoisyClassifier, judge: nn.Module, fd_metric: FashionFD,
+                         v: dict) -> dict:
+    """Classifier guidance with the learned Σ, μ̂ = μ(x_t | y) + s Σ ∇ log p_φ(y | x_t) (Dhariwal &
+    Nichol 2021, Algorithm 1), of the class-conditional UNet in its conditional mode and in its
+    unconditional mode (the null label), at each scale of ``v["guidance_scales"]``, from the same
+    noise. Returns ``{"scales", "conditional": [row, …], "unconditional": [row, …], "labels"}`` with
+    :func:`measure`'s rows."""
+    labels = class_labels(v["guidance_per_class"])
+    out = {"scales": v["guidance_scales"], "labels": labels}
+    for mode in ("conditional", "unconditional"):
+        out[mode] = []
+        for scale in v["guidance_scales"]:
+            guided = ClassifierGuidance(cfg_unet, classifier, scale, conditional=mode == "conditional")
+            images = ancestral_sample(guided, labels, v["guidance_steps"], "learned", v["seed"])
+            out[mode].append({"scale": scale, "images": images, **measure(images, labels, judge, fd_metric)})
+            row = out[mode][-1]
+            print(f"{mode:>13} model, s = {scale:<4g} accuracy {row['accuracy']:.3f}  FD {row['fd']:7.1f}")
+    return out
+
+
+def summarize_variances(study: dict, guidance: dict, fd_metric: FashionFD) -> dict:
+    """The learned-variance study and the conditional guidance as ``eval 03`` reports them: FD by
+    the course's protocol (with its interval) for every variance and number of steps, the paired
+    differences, and each mode's guidance scales with the best accuracy of each, compared paired."""
+    train_images = load_fashion_mnist("train").images
+
+    def by_steps(values):
+        return {str(steps): value for steps, value in zip(study["steps"], values)}
+
+    reports = {variance: by_steps([fd_metric.report(images, train_images) for images in sets])
+               for variance, sets in study["images"].items()}
+    result = {"learned_sigma_fd_by_steps": reports.pop("learned"),
+              "fixed_sigma_fd_by_steps": reports,
+              "learned_minus_fixed_sigma_fd": {variance: by_steps(diffs)
+                                               for variance, diffs in study["learned_minus"].items()}}
+    best = {mode: max(guidance[mode], key=lambda row: row["accuracy"]) for mode in ("conditional", "unconditional")}
+    result["conditional_guidance"] = {
+        "scales": guidance["scales"],
+        **{f"{mode}_{key}": [row[key] for row in guidance[mode]] for mode in ("conditional", "unconditional")
+           for key in ("accuracy", "fd")},
+        **{f"{mode}_best_scale": best[mode]["scale"] for mode in best},
+        **{f"{mode}_best_accuracy": stats.rounded(stats.interval(best[mode]["hits"])) for mode in best},
+        "conditional_minus_unconditional_best_accuracy": stats.rounded(stats.difference(
+            best["conditional"]["hits"], best["unconditional"]["hits"])),
+        "samples_per_scale": len(guidance["labels"]),
+    }
+    return result
+
+
 def trainings(budget: str) -> list[Training]:
     """What the notebook trains at ``budget``: the class-conditional UNet, the noise-aware classifier,
     chapter 01's UNet (the unguided reference) and the classifier that judges."""
@@ -213,7 +322,9 @@ def trainings(budget: str) -> list[Training]:
 
 def evaluate(budget: str) -> dict:
     """``python -m gensynth_course eval 03``: train or load the three networks, sweep both
-    guidance scales, and measure accuracy, FD-FMNIST and diversity at each scale."""
+    guidance scales, and measure accuracy, FD-FMNIST and diversity at each scale; then FD by the
+    number of sampling steps under learned and fixed variances, and classifier guidance of the
+    conditional model against the unconditional one."""
     judge, judge_info = load_classifier(classifier_config(budget))      # the cached judge is not timed
     fd_metric = FashionFD(judge, load_fashion_mnist("test").images)
     start = time.perf_counter()
@@ -223,6 +334,11 @@ def evaluate(budget: str) -> dict:
     sweep_start = time.perf_counter()
     s = sweep_config(budget)
     result = summarize(run_sweep(unet, cfg_unet, classifier, judge, fd_metric, s), fd_metric)
+    sweep_seconds = round(time.perf_counter() - sweep_start, 1)
+    variance_start = time.perf_counter()
+    v = variance_config(budget)
+    result.update(summarize_variances(variance_study(cfg_unet, judge, fd_metric, v),
+                                      conditional_guidance(cfg_unet, classifier, judge, fd_metric, v), fd_metric))
     result.update({
         "noisy_classifier_accuracy_by_step": dict(zip(map(str, classifier_info["accuracy_steps"]),
                                                       classifier_info["accuracy_by_step"])),
@@ -231,7 +347,8 @@ def evaluate(budget: str) -> dict:
         "train_seconds": {"unet (chapter 01)": round(unet_info["seconds"], 1),
                           "cfg_unet": round(cfg_info["seconds"], 1),
                           "noisy_classifier": round(classifier_info["seconds"], 1)},
-        "sweep_seconds": round(time.perf_counter() - sweep_start, 1),
+        "sweep_seconds": sweep_seconds,
+        "variance_seconds": round(time.perf_counter() - variance_start, 1),
         "measure_seconds": round(time.perf_counter() - start, 1),
     })
     return result

@@ -37,7 +37,7 @@ def build(config: dict) -> torch.nn.Module:
     if config["model"] == "SeedUNet":
         return SeedUNet(config["T"], first_norm=config.get("first_norm", True))
     return UNet(channels=tuple(config["channels"]), blocks=config["blocks"], patch=config["patch"],
-                num_classes=config.get("num_classes", 0))
+                num_classes=config.get("num_classes", 0), learn_sigma=config.get("learn_sigma", False))
 
 
 def load_diffusion(config: dict, name: str, preview=None, preview_every: int = 0,
@@ -46,19 +46,21 @@ def load_diffusion(config: dict, name: str, preview=None, preview_every: int = 0
     (the course's device unless given), where the returned model stays. It is cached under ``chapter``.
 
     A config with ``num_classes`` trains a class-conditional UNet whose labels are replaced by the
-    null label with probability ``p_uncond`` (classifier-free guidance, chapter 03)."""
+    null label with probability ``p_uncond`` (classifier-free guidance, chapter 03); one with
+    ``learn_sigma`` and ``vlb_weight`` = λ a UNet that also learns its variances, with the hybrid
+    loss L_simple + λ L_vlb (Nichol & Dhariwal 2021, eq. 16; chapter 03)."""
     def train(model, checkpoint):
         scheduler = DDPMScheduler(betas(config["schedule"], config["T"]))
         batch_fn = load_fashion_mnist("train").batch_fn(config["batch_size"], config["seed"],
                                                        drop_last=config["model"] != "SeedUNet")
-        gamma = config.get("min_snr_gamma")
+        gamma, vlb_weight = config.get("min_snr_gamma"), config.get("vlb_weight", 0.0)
 
         def loss_fn(m, batch, generator):
             x, y = batch
             if not config.get("num_classes"):
-                return scheduler.loss(m, x, generator, min_snr_gamma=gamma)
+                return scheduler.loss(m, x, generator, min_snr_gamma=gamma, vlb_weight=vlb_weight)
             y = drop_labels(y, config["p_uncond"], m.null_label, generator)
-            return scheduler.loss(m, x, generator, min_snr_gamma=gamma, y=y)
+            return scheduler.loss(m, x, generator, min_snr_gamma=gamma, vlb_weight=vlb_weight, y=y)
 
         history = fit(model, loss_fn, batch_fn, config["steps"], lr=config["lr"], seed=config["seed"],
                       seconds=config.get("seconds"), ema_decay=config.get("ema_decay"), warmup=config.get("warmup", 0),

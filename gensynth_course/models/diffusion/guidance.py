@@ -56,7 +56,9 @@ class ClassifierFreeGuidance(nn.Module):
     predictions come from one batched forward pass of 2N images. ``y`` is whatever the model is
     conditioned on (class labels here, captions in chapter 05); ``model.null_condition(y)`` gives
     the "nothing" it was trained with (the null label, or the empty caption). Other keyword
-    arguments (an image condition, for instance) go to both halves unchanged.
+    arguments (an image condition, for instance) go to both halves unchanged. A network that
+    predicts its variance too has only its ε guided; the variance is the conditional one's, as in
+    GLIDE's code.
     """
 
     def __init__(self, model: nn.Module, scale: float):
@@ -66,14 +68,18 @@ class ClassifierFreeGuidance(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, **model_kwargs) -> torch.Tensor:
         null = self.model.null_condition(y)
         doubled = {k: torch.cat([v, v]) if torch.is_tensor(v) else v for k, v in model_kwargs.items()}
-        eps_cond, eps_uncond = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]), **doubled).chunk(2)
-        return eps_uncond + self.scale * (eps_cond - eps_uncond)
+        cond, uncond = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]), **doubled).chunk(2)
+        c = x.shape[1]
+        guided = uncond[:, :c] + self.scale * (cond[:, :c] - uncond[:, :c])
+        return torch.cat([guided, cond[:, c:]], 1)
 
 
 class ClassifierGuidance(nn.Module):
-    """An unconditional ``model`` steered by ``classifier`` (a :class:`NoisyClassifier`) at scale s.
+    """A ``model`` steered by ``classifier`` (a :class:`NoisyClassifier`) at scale s.
 
-    Called, it is the model itself: ε(x_t). The guidance is :meth:`guidance_gradient`,
+    Called, it is the model itself: ε(x_t), or ε(x_t | y) for a class-conditional ``model`` with
+    ``conditional=True``, ADM's best setting (Dhariwal & Nichol 2021, Table 4: guiding a conditional
+    model beats guiding an unconditional one). The guidance is :meth:`guidance_gradient`,
     s ∇_{x_t} log p_φ(y | x_t), which :func:`~gensynth_course.models.diffusion.schedulers.sample`
     hands to each ``step``: for a :class:`DDIMScheduler` it becomes Dhariwal & Nichol's Algorithm 2,
     ε̂ = ε − s √(1 − ᾱ_t) ∇ log p_φ, for the ancestral :class:`DDPMScheduler` Algorithm 1,
@@ -81,9 +87,10 @@ class ClassifierGuidance(nn.Module):
     folded into ε beforehand, the clip would undo it wherever x̂_0 leaves [−1, 1].
     """
 
-    def __init__(self, model: nn.Module, classifier: nn.Module, scale: float):
+    def __init__(self, model: nn.Module, classifier: nn.Module, scale: float, conditional: bool = False):
         super().__init__()
         self.model, self.classifier, self.scale = model, classifier, check_scale(scale)
+        self.conditional = conditional
 
     def score(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """What the guidance climbs, one value per image: log p_φ(y | x_t, t)."""
@@ -101,4 +108,4 @@ class ClassifierGuidance(nn.Module):
         return None if self.scale == 0 else self.scale * self.log_prob_gradient(x, t, y)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.model(x, t)
+        return self.model(x, t, y) if self.conditional else self.model(x, t)

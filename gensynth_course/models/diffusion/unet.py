@@ -108,11 +108,16 @@ class UNet(nn.Module):
     With ``cond_channels`` = C it also takes an image-shaped condition (B, C, H, W), concatenated
     with x_t before the first convolution: the low-resolution image of an upsampler, or the masked
     image and the mask of an inpainting model (GLIDE, sections 3.3 and 4).
+
+    With ``learn_sigma`` it also predicts its reverse-process variance, as GLIDE's and ADM's networks
+    do: twice the image channels out, ε̂ and then v of Σ_θ = exp(v log β_t + (1 − v) log β̃_t)
+    (Nichol & Dhariwal 2021, eq. 15; see :func:`~gensynth_course.models.diffusion.schedulers.split_output`).
     """
 
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (32, 64, 96), blocks: int = 1,
                  attention_heads: int = 4, dropout: float = 0.0, patch: int = 1, num_classes: int = 0,
-                 context_dim: int = 0, cond_channels: int = 0, attention_levels: tuple[int, ...] = ()):
+                 context_dim: int = 0, cond_channels: int = 0, attention_levels: tuple[int, ...] = (),
+                 learn_sigma: bool = False):
         super().__init__()
         if not set(attention_levels) <= set(range(len(channels))):
             raise ValueError(f"attention_levels {tuple(attention_levels)} must be indices of channels "
@@ -157,7 +162,7 @@ class UNet(nn.Module):
             if level > 0:
                 self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
                                              nn.Conv2d(c, c, 3, padding=1)))
-        self.out = nn.Sequential(group_norm(c), nn.SiLU(), nn.Conv2d(c, in_channels * patch**2, 3, padding=1),
+        self.out = nn.Sequential(group_norm(c), nn.SiLU(), nn.Conv2d(c, in_channels * (2 if learn_sigma else 1) * patch**2, 3, padding=1),
                                  nn.PixelShuffle(patch))
         nn.init.zeros_(self.out[2].weight)
         nn.init.zeros_(self.out[2].bias)
