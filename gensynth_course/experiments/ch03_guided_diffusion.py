@@ -28,7 +28,7 @@ from gensynth_course.evaluation.metrics import FashionFD, features, mean_pairwis
 from gensynth_course.experiments import Training, fashion_diffusion
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample, split_output
 from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
@@ -235,6 +235,26 @@ def ancestral_sample(model: nn.Module, labels: torch.Tensor, steps: int, varianc
     return images
 
 
+@torch.no_grad()
+def learned_interpolation(cfg_unet: nn.Module, steps: list[int], n: int = 500, seed: int = 0) -> list[float]:
+    """Where the network puts its Σ between the two bounds, per step t: the mean of (v + 1) / 2 over
+    ``n`` noised test images with their labels, 0 meaning σ² = β̃_t and 1 meaning σ² = β_t."""
+    test = load_fashion_mnist("test")
+    x0, y = to_model_range(test.images[:n]), test.labels[:n]
+    scheduler = DDPMScheduler(fashion_diffusion.betas("linear"))
+    generator = torch.Generator().manual_seed(seed)
+    device, out = model_device(cfg_unet), []
+    was_training = cfg_unet.training
+    cfg_unet.eval()
+    for t in steps:
+        tt = torch.full((n,), t, dtype=torch.long)
+        x_t = scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), tt)
+        _, v = split_output(cfg_unet(x_t.to(device), tt.to(device), y.to(device)).float().cpu(), x_t)
+        out.append(round(float(((v + 1) / 2).mean()), 4))
+    cfg_unet.train(was_training)
+    return out
+
+
 def variance_study(cfg_unet: nn.Module, judge: nn.Module, fd_metric: FashionFD, v: dict) -> dict:
     """FD-FMNIST of the class-conditional UNet's samples against the number of respaced ancestral
     steps, under its learned Σ and under the fixed σ² = β and σ² = β̃ (``v``: :func:`variance_config`).
@@ -282,10 +302,9 @@ def conditional_guidance(cfg_unet: nn.Module, classifier: NoisyClassifier, judge
     return out
 
 
-def summarize_variances(study: dict, guidance: dict, fd_metric: FashionFD) -> dict:
-    """The learned-variance study and the conditional guidance as ``eval 03`` reports them: FD by
-    the course's protocol (with its interval) for every variance and number of steps, the paired
-    differences, and each mode's guidance scales with the best accuracy of each, compared paired."""
+def summarize_variances(study: dict, fd_metric: FashionFD) -> dict:
+    """The learned-variance study as ``eval 03`` reports it: FD by the course's protocol (with its
+    interval) for every variance and number of steps, and the paired differences."""
     train_images = load_fashion_mnist("train").images
 
     def by_steps(values):
@@ -293,22 +312,27 @@ def summarize_variances(study: dict, guidance: dict, fd_metric: FashionFD) -> di
 
     reports = {variance: by_steps([fd_metric.report(images, train_images) for images in sets])
                for variance, sets in study["images"].items()}
-    result = {"learned_sigma_fd_by_steps": reports.pop("learned"),
-              "fixed_sigma_fd_by_steps": reports,
-              "learned_minus_fixed_sigma_fd": {variance: by_steps(diffs)
-                                               for variance, diffs in study["learned_minus"].items()}}
-    best = {mode: max(guidance[mode], key=lambda row: row["accuracy"]) for mode in ("conditional", "unconditional")}
-    result["conditional_guidance"] = {
+    return {"learned_sigma_fd_by_steps": reports.pop("learned"),
+            "fixed_sigma_fd_by_steps": reports,
+            "learned_minus_fixed_sigma_fd": {variance: by_steps(diffs)
+                                             for variance, diffs in study["learned_minus"].items()}}
+
+
+def summarize_guidance(guidance: dict) -> dict:
+    """:func:`conditional_guidance` as ``eval 03`` reports it: accuracy and FD at every scale for
+    both modes, each mode's most accurate scale with its accuracy, and the two best accuracies
+    compared, paired over the samples (the same noise and requests)."""
+    modes = ("conditional", "unconditional")
+    best = {mode: max(guidance[mode], key=lambda row: row["accuracy"]) for mode in modes}
+    return {
         "scales": guidance["scales"],
-        **{f"{mode}_{key}": [row[key] for row in guidance[mode]] for mode in ("conditional", "unconditional")
-           for key in ("accuracy", "fd")},
-        **{f"{mode}_best_scale": best[mode]["scale"] for mode in best},
-        **{f"{mode}_best_accuracy": stats.rounded(stats.interval(best[mode]["hits"])) for mode in best},
+        **{f"{mode}_{key}": [row[key] for row in guidance[mode]] for mode in modes for key in ("accuracy", "fd")},
+        **{f"{mode}_best_scale": best[mode]["scale"] for mode in modes},
+        **{f"{mode}_best_accuracy": stats.rounded(stats.interval(best[mode]["hits"])) for mode in modes},
         "conditional_minus_unconditional_best_accuracy": stats.rounded(stats.difference(
             best["conditional"]["hits"], best["unconditional"]["hits"])),
         "samples_per_scale": len(guidance["labels"]),
     }
-    return result
 
 
 def trainings(budget: str) -> list[Training]:
@@ -337,8 +361,8 @@ def evaluate(budget: str) -> dict:
     sweep_seconds = round(time.perf_counter() - sweep_start, 1)
     variance_start = time.perf_counter()
     v = variance_config(budget)
-    result.update(summarize_variances(variance_study(cfg_unet, judge, fd_metric, v),
-                                      conditional_guidance(cfg_unet, classifier, judge, fd_metric, v), fd_metric))
+    result.update(summarize_variances(variance_study(cfg_unet, judge, fd_metric, v), fd_metric))
+    result["conditional_guidance"] = summarize_guidance(conditional_guidance(cfg_unet, classifier, judge, fd_metric, v))
     result.update({
         "noisy_classifier_accuracy_by_step": dict(zip(map(str, classifier_info["accuracy_steps"]),
                                                       classifier_info["accuracy_by_step"])),
