@@ -39,6 +39,11 @@
 # within-class diversity falls, and FD-FMNIST, which needs both fidelity and diversity, improves
 # at first and then gets worse. `python -m gensynth_course eval 03` measures all three for both
 # methods.
+#
+# Section 8 adds what GLIDE and ADM took from Improved DDPM (Nichol & Dhariwal 2021): a network
+# that **learns its own variances** samples well in far fewer steps than one with a fixed σ², and
+# ADM's best setting, classifier guidance of a **class-conditional** model, beats guiding an
+# unconditional one. Both are measured on the class-conditional model trained in section 4.
 
 # %% [markdown]
 # *Outside a clone of the course* (Colab, Kaggle, a JupyterHub), the next cell installs the course's
@@ -85,7 +90,7 @@ from gensynth_course.experiments import ch03_guided_diffusion, fashion_diffusion
 from gensynth_course.images import show_rows
 from gensynth_course.models.diffusion.guidance import ClassifierFreeGuidance, ClassifierGuidance, drop_labels
 from gensynth_course.models.diffusion.noisy_classifier import NoisyClassifier, NoisyTrunk
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, learned_log_variance, sample
 from gensynth_course.models.diffusion.unet import UNet
 from gensynth_course.notebook import LivePreview, show_source, slider
 from gensynth_course.seeding import seed_everything
@@ -203,8 +208,9 @@ show_source(DDIMScheduler.step)
 
 # %% [markdown]
 # The unconditional model is chapter 01's UNet, loaded from the cache (or trained now if chapter
-# 01 has not run at this budget). First Algorithm 1, the ancestral sampler with all 1000 steps,
-# one sample per class, unguided and guided; the same starting noise in both rows.
+# 01 has not run at this budget). First Algorithm 1, the ancestral sampler, one sample per class,
+# unguided and guided; the same starting noise in both rows. It takes 100 of the 1000 steps, each
+# jumping over nine (section 8 shows how a sampler skips steps, and what it costs).
 
 # %%
 unet, _ = fashion_diffusion.load_unet(fashion_diffusion.unet_config(BUDGET))
@@ -213,7 +219,8 @@ ancestral = DDPMScheduler(fashion_diffusion.betas("linear"), clip_sample=True)
 pair = []
 for s in (0.0, 4.0):
     guided = ClassifierGuidance(unet, classifier, s)
-    images, _ = sample(guided, ancestral, (10, 1, 28, 28), generator=torch.Generator().manual_seed(1), y=one_per_class)
+    images, _ = sample(guided, ancestral, (10, 1, 28, 28), 100, generator=torch.Generator().manual_seed(1),
+                       y=one_per_class)
     pair.append(images)
 fig, ax = plt.subplots(figsize=(9, 2.8))
 show_rows(torch.cat(pair), ["s = 0", "s = 4"], "Classifier guidance, ancestral sampler (Algorithm 1)", ax=ax)
@@ -264,7 +271,8 @@ show_source(ClassifierFreeGuidance)
 
 # %% [markdown]
 # Training is chapter 01's recipe with the label added (`fashion_diffusion.load_diffusion` handles
-# both). The preview samples one item of every class with s = 3.
+# both). The network also learns its variances (`learn_sigma`, `vlb_weight` in the config), which
+# DDIM ignores and section 8 explains. The preview samples one item of every class with s = 3.
 
 # %%
 config = ch03_guided_diffusion.cfg_unet_config(BUDGET)
@@ -442,7 +450,190 @@ print(textwrap.fill(
 # wrong directions. Ho & Salimans match classifier guidance's trade-off without any classifier,
 # and GLIDE's raters preferred classifier-free guidance to CLIP guidance.
 #
-# ## 8 · Exercises
+# ## 8 · Learned variances: fewer steps, and guiding a conditional model
+#
+# DDPM fixes the variance of every reverse step to σ_t² = β_t or to the posterior's
+# β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t, the upper and the lower bound on the true reverse variance.
+# With all 1000 steps the choice hardly matters; Ho et al. found both work about equally. Nichol &
+# Dhariwal ("Improved Denoising Diffusion Probabilistic Models", 2021) showed that it matters a lot
+# once a sampler skips steps, and let the network choose. It outputs a second channel v per pixel
+# and interpolates in log space between the two bounds (their eq. 15):
+#
+#   Σ_θ(x_t, t) = exp(v log β_t + (1 − v) log β̃_t).
+#
+# GLIDE's and ADM's networks do the same: their UNets return 6 channels for an RGB image.
+
+# %%
+show_source(learned_log_variance)
+
+# %% [markdown]
+# L_simple, the ε-loss of chapter 01, does not depend on Σ at all, so it cannot train v. The
+# variational bound does: each of its terms is the KL divergence between two Gaussians, the true
+# posterior q(x_{t−1} | x_t, x_0) = N(μ̃_t, β̃_t) and the model's p_θ(x_{t−1} | x_t) = N(μ_θ, Σ_θ),
+# in closed form (and at t = 0 the decoder's log-likelihood of the 256 pixel levels). The hybrid
+# objective adds it with a small weight (eq. 16),
+#
+#   L_hybrid = L_simple + λ L_vlb,  λ = 0.001,
+#
+# and stops the gradient of L_vlb through the mean, so that L_simple alone trains ε (and with it μ)
+# and L_vlb only Σ. Both are one call of the scheduler's `loss`:
+
+# %%
+show_source(DDPMScheduler.vlb_terms)
+show_source(DDPMScheduler.loss)
+
+# %% [markdown]
+# **Respacing.** To sample in K < 1000 steps, Improved DDPM keeps K evenly spaced steps S_1 < … < S_K
+# and recomputes the schedule for them from ᾱ, which stays what it was at the kept steps:
+# β_{S_i} = 1 − ᾱ_{S_i} / ᾱ_{S_{i−1}}. Each step then jumps over the steps left out, and β̃ and the
+# learned Σ follow from the recomputed β. Unlike DDIM this is still the ancestral sampler, with
+# noise at every step, so its variance matters:
+
+# %%
+show_source(DDPMScheduler.step)
+
+# %% [markdown]
+# Where did our network put its variance? Between the two bounds, 0 meaning β̃_t and 1 meaning β_t,
+# averaged over test images noised to each step:
+
+# %%
+interp_steps = [0, 10, 50, 100, 250, 500, 750, 999]
+interp = ch03_guided_diffusion.learned_interpolation(cfg_unet, interp_steps)
+bounds = DDPMScheduler(fashion_diffusion.betas("linear"))
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
+axes[0].plot(interp_steps, interp, "o-")
+axes[0].set(title="Learned interpolation (v + 1) / 2", xlabel="step t", ylabel="0: β̃_t    1: β_t", ylim=(0, 1))
+axes[1].plot(bounds.posterior_variance[1:] / bounds.betas[1:])
+axes[1].set(title="β̃_t / β_t: the bounds differ only near t = 0", xlabel="step t", ylabel="ratio", ylim=(0, 1.05))
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# With all 1000 steps the two bounds agree except in the first few steps, which is why the choice
+# did not matter in chapter 01. With K steps, each step's β is the jump over 1000 / K of them, and
+# the two bounds differ over many more of the steps. The study samples the class-conditional model (s = 1, no guidance) in
+# few respaced steps with each variance: its learned Σ and the two fixed ones. One network, one
+# training, the same starting noise and the same random draws, so only the variance changes, and
+# sample i is a pair across the three.
+
+# %%
+variance_config = ch03_guided_diffusion.variance_config(BUDGET)
+print(variance_config)
+study = ch03_guided_diffusion.variance_study(cfg_unet, judge, fd_metric, variance_config)
+
+names = {"learned": "learned Σ", "beta": "σ² = β", "beta_tilde": "σ² = β̃"}
+fig, ax = plt.subplots(figsize=(7, 4))
+for variance, fds in study["fd"].items():
+    ax.plot(study["steps"], fds, "o-", label=names[variance])
+ax.set(title="FD-FMNIST against sampling steps (lower is better)", xlabel="respaced ancestral steps",
+       ylabel="FD-FMNIST", xscale="log")
+ax.legend()
+plt.show()
+
+fewest = study["steps"][0]
+study_labels = ch03_guided_diffusion.class_labels(variance_config["per_class"])
+fig, axes = plt.subplots(1, 3, figsize=(15, 6))
+for ax, (variance, sets) in zip(axes, study["images"].items()):
+    grid = torch.cat([sets[0][study_labels == c][:per_row] for c in range(10)])
+    show_rows(grid, list(CLASSES), f"{names[variance]}, {fewest} steps: FD {study['fd'][variance][0]:.0f}", ax=ax)
+fig.suptitle("The same network and noise, sampled in the fewest steps with each variance")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# What the study found, with each difference (learned Σ minus a fixed σ², in FD-FMNIST) a paired
+# 95 % bootstrap interval over the samples:
+
+# %%
+def fd_comparison(diff):
+    if not excludes_zero(diff):
+        return "cannot be told apart from"
+    return "better than" if diff["value"] < 0 else "worse than"
+
+
+for variance, diffs in study["learned_minus"].items():
+    for steps, diff in zip(study["steps"], diffs):
+        print(textwrap.fill(f"{steps:>4} steps: the learned Σ is {fd_comparison(diff)} {names[variance]} "
+                            f"(FD difference {describe(diff, 1)}).", 100))
+better_at_fewest = all(excludes_zero(diffs[0]) and diffs[0]["value"] < 0 for diffs in study["learned_minus"].values())
+print(textwrap.fill(
+    "At the fewest steps the learned Σ beats both fixed variances, Improved DDPM's finding in miniature."
+    if better_at_fewest else
+    "At the fewest steps the learned Σ does not beat both fixed variances here: Improved DDPM's finding does not "
+    "hold in full in this miniature (see the lines above for which comparison fails).", 100))
+
+# %% [markdown]
+# What should happen, and what can go wrong in miniature. With K steps each step has to cover the
+# noise of 1000 / K original ones, and the right amount of fresh noise depends on how much of the
+# image the network has already pinned down, which a schedule fixed in advance cannot know: σ² = β̃
+# adds the least noise, σ² = β the most, and a network that has learned Σ can choose between them
+# step by step and pixel by pixel. But it learns v only where v changes L_vlb, and with 1000 steps
+# the two bounds agree at almost every step (the right-hand plot above), so a short training run
+# may leave v nearly untrained there. Respaced, the bounds separate and that v decides the noise.
+# How much did ours learn?
+
+# %%
+spread = max(interp) - min(interp)
+print(textwrap.fill(
+    f"Across the steps measured, the learned interpolation ranges from {min(interp):.2f} to {max(interp):.2f} "
+    f"(0 is β̃, 1 is β). "
+    + ("It is nearly constant, so in respaced sampling the learned Σ is close to a fixed point between the bounds "
+       f"(about {sum(interp) / len(interp):.2f} of the way from β̃ to β in log space) rather than a choice made per step."
+       if spread < 0.1 else
+       "It varies with the step, so the network does choose where its variance lies."), 100))
+
+# %% [markdown]
+# `eval 03` reports FD with the course's protocol (interval, real-vs-real floor, KID) for every
+# variance and step count as `learned_sigma_fd_by_steps` and `fixed_sigma_fd_by_steps`, and the
+# paired differences above as `learned_minus_fixed_sigma_fd`. Nichol & Dhariwal trained for hundreds
+# of thousands of steps; ours trains for a few thousand.
+#
+# ## 9 · Guiding a class-conditional model
+#
+# Classifier guidance does not need an unconditional model. ADM's best results (Dhariwal & Nichol,
+# Table 4) guide a **class-conditional** one, which already knows the classes, with the same
+# formula, written with the learned variance as the seed writes it:
+#
+#   μ̂ = μ_θ(x_t | y) + s Σ_θ(x_t | y) ∇_{x_t} log p_φ(y | x_t).
+#
+# Our class-conditional UNet is both models at once: with the label it is ε(x_t | y), with the null
+# label ε(x_t | ∅). `ClassifierGuidance(..., conditional=True)` passes the label on. Both modes are
+# guided by the noise-aware classifier of section 2 with the respaced ancestral sampler and the
+# learned Σ, the same noise and requests at every scale.
+
+# %%
+guidance = ch03_guided_diffusion.conditional_guidance(cfg_unet, classifier, judge, fd_metric, variance_config)
+guidance_results = ch03_guided_diffusion.summarize_guidance(guidance)
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+for mode, marker in (("conditional", "o-"), ("unconditional", "s-")):
+    for ax, key in zip(axes, ("accuracy", "fd")):
+        ax.plot(guidance["scales"], guidance_results[f"{mode}_{key}"], marker, label=f"{mode} model")
+axes[0].set(title="Fidelity: judge agrees with the request", xlabel="classifier scale s", ylabel="accuracy")
+axes[1].set(title="FD-FMNIST (lower is better)", xlabel="classifier scale s", ylabel="FD-FMNIST")
+for ax in axes:
+    ax.legend()
+plt.tight_layout()
+plt.show()
+
+d = guidance_results["conditional_minus_unconditional_best_accuracy"]
+print(textwrap.fill(
+    f"Guided at its best scale (s = {guidance_results['conditional_best_scale']:g}), the conditional model's samples "
+    f"are judged to be the requested class for {describe(guidance_results['conditional_best_accuracy'])}; the "
+    f"unconditional mode's at its best (s = {guidance_results['unconditional_best_scale']:g}) for "
+    f"{describe(guidance_results['unconditional_best_accuracy'])}. The difference, paired over samples, is "
+    f"{describe(d)}: "
+    + ("guiding the conditional model is the more accurate, as ADM found." if excludes_zero(d) and d["value"] > 0 else
+       "guiding the unconditional mode is the more accurate here, unlike ADM." if excludes_zero(d) else
+       "the two cannot be told apart on these samples, so ADM's finding is not shown here."), 100))
+
+# %% [markdown]
+# The unconditional mode starts from a weaker model than chapter 01's (it saw the null label only a
+# tenth of the time in training), so this compares the two ways of using one network, not two
+# networks trained for each role as in ADM. The best scales are chosen on these same samples, which
+# flatters both a little, alike.
+#
+# ## 10 · Exercises
 #
 # Each exercise has a checker that compares your function with the package on random inputs.
 # The cells start with an attempt that is *not* right: fix it until the checker says "correct".
@@ -483,11 +674,23 @@ def classifier_guided_eps(eps, grad_log_p, alpha_bar_t, s):
 check.check_classifier_guided_eps(classifier_guided_eps)
 
 # %% [markdown]
-# **4.** (No checker.) Train the classifier-free model with `p_uncond = 0` by changing
+# **4.** Respacing: given ᾱ for all T steps and the kept steps `kept` (ascending, a tensor of step
+# indices), return the β of each kept step, recomputed so that ᾱ at every kept step stays what it
+# was (section 8).
+
+# %%
+def respaced_betas(alpha_bars, kept):
+    return 1 - alpha_bars[kept] / alpha_bars[kept - 1]  # not yet: a kept step jumps from the kept step below, not from t − 1
+
+
+check.check_respaced_betas(respaced_betas)
+
+# %% [markdown]
+# **5.** (No checker.) Train the classifier-free model with `p_uncond = 0` by changing
 # `cfg_unet_config`, and sample with s = 3. What does ε(x_t | ∅) predict for a network that has
 # never seen the null label, and what happens to the samples?
 #
-# **5.** (No checker.) Guide chapter 01's model with the *clean-image* judge instead of the
+# **6.** (No checker.) Guide chapter 01's model with the *clean-image* judge instead of the
 # noise-aware classifier (it has the same `log_prob`-style interface once you wrap it to ignore t).
 # Look at the samples at s = 4. Why do the gradients of a classifier that never saw noise fail to
 # steer the early steps?
@@ -501,6 +704,9 @@ check.check_classifier_guided_eps(classifier_guided_eps)
 # * Classifier-free guidance trains one model with label dropout and extrapolates from ε(x_t | ∅)
 #   through ε(x_t | y); its implicit classifier comes for free.
 # * Both trade diversity for fidelity as s grows; FD-FMNIST, which needs both, is best in between.
+# * A network that learns its variance (Σ between β̃ and β, trained by the hybrid loss) can be
+#   sampled in a few respaced ancestral steps; classifier guidance works on a class-conditional
+#   model too, ADM's best setting.
 #
 # Next, chapter 04 learns a joint embedding of images and captions (CLIP), the ingredient that
 # lets chapter 05 replace the class label by a sentence.

@@ -72,7 +72,8 @@ def test_chapter03_solutions_pass(capsys):
     assert ch03_guided_diffusion.check_cfg_combine(sol3.cfg_combine)
     assert ch03_guided_diffusion.check_drop_labels(sol3.drop_labels)
     assert ch03_guided_diffusion.check_classifier_guided_eps(sol3.classifier_guided_eps)
-    assert capsys.readouterr().out.count("correct") == 5      # cfg_combine checks three scales
+    assert ch03_guided_diffusion.check_respaced_betas(sol3.respaced_betas)
+    assert capsys.readouterr().out.count("correct") == 7      # cfg_combine checks three scales, respacing two
 
 
 def test_chapter03_wrong_answers_fail_with_a_hint(capsys):
@@ -83,8 +84,9 @@ def test_chapter03_wrong_answers_fail_with_a_hint(capsys):
     assert not ch03_guided_diffusion.check_cfg_combine(lambda c, u, s: c + s * (c - u))
     assert not ch03_guided_diffusion.check_drop_labels(lambda y, p, null, g: y)
     assert not ch03_guided_diffusion.check_classifier_guided_eps(lambda e, grad, ab, s: e + s * math.sqrt(1 - ab) * grad)
+    assert not ch03_guided_diffusion.check_respaced_betas(lambda ab, kept: 1 - ab[kept] / ab[kept - 1].clamp(min=1e-9))
     out = capsys.readouterr().out
-    assert out.count("not yet") == 3 and "0.0% of the labels" in out
+    assert out.count("not yet") == 5 and "0.0% of the labels" in out
 
 
 def test_chapter04_solutions_pass(capsys):

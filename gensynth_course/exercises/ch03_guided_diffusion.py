@@ -10,7 +10,7 @@ import math
 import torch
 
 from gensynth_course.exercises.checking import call, compare, report
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, linear_betas
+from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, linear_betas
 
 
 def check_cfg_combine(fn) -> bool:
@@ -55,3 +55,21 @@ def check_classifier_guided_eps(fn) -> bool:
     return compare("classifier_guided_eps", fn, (eps.clone(), grad.clone(), alpha_bar, s), expected,
                    "the score is −ε / √(1 − ᾱ_t): adding s ∇ log p to the score subtracts s √(1 − ᾱ_t) ∇ log p from ε.",
                    atol=1e-5)
+
+
+def check_respaced_betas(fn) -> bool:
+    """``fn(alpha_bars, kept) -> β`` for the kept steps ``kept`` (ascending), recomputed so that ᾱ at
+    every kept step stays what it was: β_{S_i} = 1 − ᾱ_{S_i} / ᾱ_{S_{i−1}}, with ᾱ = 1 before the first
+    (Nichol & Dhariwal 2021, section 4), as ``DDPMScheduler.step`` uses them with fewer steps."""
+    scheduler = DDPMScheduler(linear_betas())
+    ok = True
+    for steps in (10, 37):
+        scheduler.set_timesteps(steps)
+        kept = scheduler.timesteps.flip(0)
+        expected = torch.tensor([1 - scheduler.alpha_bars[t].item() / (scheduler.alpha_bars[scheduler._prev[t]].item()
+                                                                        if scheduler._prev[t] >= 0 else 1.0)
+                                 for t in kept.tolist()], dtype=torch.float64)
+        ok = compare(f"respaced_betas ({steps} steps)", fn, (scheduler.alpha_bars.clone(), kept.clone()), expected,
+                     "each kept step jumps from the kept step below it: divide ᾱ at this step by ᾱ at the previous "
+                     "kept step (1 before the first) and take it from 1.", atol=1e-8) and ok
+    return ok

@@ -16,3 +16,8 @@ def drop_labels(y, p_uncond, null_label, generator):
 
 def classifier_guided_eps(eps, grad_log_p, alpha_bar_t, s):
     return eps - s * math.sqrt(1 - alpha_bar_t) * grad_log_p
+
+
+def respaced_betas(alpha_bars, kept):
+    ab = alpha_bars[kept]
+    return 1 - ab / torch.cat([torch.ones(1, dtype=ab.dtype), ab[:-1]])

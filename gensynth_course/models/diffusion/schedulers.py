@@ -303,7 +303,8 @@ def sample(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Generate ``shape[0]`` images by running the reverse process from pure noise.
 
-    ``num_inference_steps``: how many steps to take, 1 to T (DDIM); ``None`` takes all T.
+    ``num_inference_steps``: how many steps to take, 1 to T (DDIM, or respaced ancestral sampling);
+    ``None`` takes all T.
     Returns ``(images, snapshots)``: the final images (clipped to [−1, 1]) and, if ``frames`` > 0,
     about that many intermediate x_t of the first batch, for a GIF of the sampling process.
     Large requests run in batches of ``batch_size``, on ``device`` (by default where ``model`` is);
