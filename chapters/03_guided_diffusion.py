@@ -569,7 +569,8 @@ print(textwrap.fill(
 # adds the least noise, σ² = β the most, and a network that has learned Σ can choose between them
 # step by step and pixel by pixel. But it learns v only where v changes L_vlb, and with 1000 steps
 # the two bounds agree at almost every step (the right-hand plot above), so a short training run
-# may leave v nearly untrained there. Respaced, the bounds separate and that v decides the noise.
+# may leave v shaped by the few steps where they differ, or by the mean's errors. Respaced, the
+# bounds separate and that v decides the noise.
 # How much did ours learn?
 
 # %%
@@ -580,7 +581,10 @@ print(textwrap.fill(
     + ("It is nearly constant, so in respaced sampling the learned Σ is close to a fixed point between the bounds "
        f"(about {sum(interp) / len(interp):.2f} of the way from β̃ to β in log space) rather than a choice made per step."
        if spread < 0.1 else
-       "It varies with the step, so the network does choose where its variance lies."), 100))
+       "It varies with the step, so the network does choose where its variance lies.")
+    + (" It sits near β: the KL of a Gaussian with the wrong mean is smallest for a variance of β̃ plus the squared "
+       "error of the mean, so a network whose mean is still off widens its Σ towards the upper bound."
+       if sum(interp) / len(interp) > 0.8 else ""), 100))
 
 # %% [markdown]
 # `eval 03` reports FD with the course's protocol (interval, real-vs-real floor, KID) for every

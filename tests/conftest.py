@@ -1,6 +1,13 @@
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def in_a_notebook(monkeypatch):
+    """Each test starts as a notebook would; the GENSYNTH_CLI=1 that an in-process ``main()`` sets
+    is undone after it, so no test's messages depend on which tests ran before it."""
+    monkeypatch.setenv("GENSYNTH_CLI", "")
+
+
 @pytest.fixture
 def tmp_cache(tmp_path, monkeypatch):
     """A fresh, empty model cache for one test."""

@@ -17,12 +17,6 @@ from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError, caption_list
 
 
-@pytest.fixture(autouse=True)
-def in_a_notebook(monkeypatch):
-    """Each test starts as a notebook would; the command line's GENSYNTH_CLI=1 is undone after it."""
-    monkeypatch.setenv("GENSYNTH_CLI", "")
-
-
 def one_line(message: str) -> str:
     assert "\n" not in message.strip(), message
     return message
@@ -240,7 +234,7 @@ def test_ddim_sampling_steps_out_of_range_are_refused(steps):
 def test_ancestral_sampling_refuses_zero_steps_instead_of_taking_all():
     from gensynth_course.models.diffusion.schedulers import DDPMScheduler, linear_betas, sample
 
-    with pytest.raises(ValueError, match="^DDPM ancestral sampling visits all 1000 steps, not 0; use DDIMScheduler"):
+    with pytest.raises(ValueError, match="^0 sampling steps is not allowed; use a whole number from 1 to 1000"):
         sample(torch.nn.Identity(), DDPMScheduler(linear_betas()), (1, 1, 4, 4), 0, progress=False)
 
 
