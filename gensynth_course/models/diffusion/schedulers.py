@@ -88,8 +88,9 @@ def split_output(output: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, t
 
 def learned_log_variance(v: torch.Tensor, beta: torch.Tensor, beta_tilde: torch.Tensor) -> torch.Tensor:
     """log Σ_θ = v log β_t + (1 − v) log β̃_t (Nichol & Dhariwal 2021, eq. 15), with the network's raw
-    output in [−1, 1] mapped to v in [0, 1] as in the authors' code: Σ stays between the two fixed
-    choices of DDPM, the lower and upper bounds on the reverse variance."""
+    output mapped to v = (output + 1) / 2 as in the authors' code, which does not clamp it: an output
+    in [−1, 1] puts Σ between the two fixed choices of DDPM, the lower and upper bounds on the
+    reverse variance, and the network learns to stay near them."""
     frac = (v + 1) / 2
     return frac * beta.log() + (1 - frac) * beta_tilde.log()
 
