@@ -78,20 +78,25 @@ def load_cfg_unet(config: dict, preview=None, preview_every: int = 0, device: to
     return fashion_diffusion.load_diffusion(config, "cfg_unet", preview, preview_every, device, chapter=CHAPTER)
 
 
-@torch.no_grad()
-def accuracy_by_step(classifier: NoisyClassifier, steps: list[int], n: int = 2000, seed: int = 0) -> list[float]:
-    """Test accuracy of the noise-aware classifier on x_t ~ q(x_t | x_0) at each step t."""
+def noised_test_images(steps: list[int], n: int, seed: int = 0):
+    """For each step t of ``steps``: (t repeated once per image, x_t ~ q(x_t | x_0) for the first
+    ``n`` test images, their labels), one noise draw per step from a generator seeded with ``seed``."""
     test = load_fashion_mnist("test")
     x0, y = to_model_range(test.images[:n]), test.labels[:n]
     scheduler = DDPMScheduler(fashion_diffusion.betas("linear"))
     generator = torch.Generator().manual_seed(seed)
-    classifier.eval()
-    device, out = model_device(classifier), []
     for t in steps:
         tt = torch.full((len(x0),), t, dtype=torch.long)
-        x_t = scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), tt)
-        out.append(round(float((classifier(x_t.to(device), tt.to(device)).argmax(1).cpu() == y).float().mean()), 4))
-    return out
+        yield tt, scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), tt), y
+
+
+@torch.no_grad()
+def accuracy_by_step(classifier: NoisyClassifier, steps: list[int], n: int = 2000, seed: int = 0) -> list[float]:
+    """Test accuracy of the noise-aware classifier on x_t ~ q(x_t | x_0) at each step t."""
+    classifier.eval()
+    device = model_device(classifier)
+    return [round(float((classifier(x_t.to(device), tt.to(device)).argmax(1).cpu() == y).float().mean()), 4)
+            for tt, x_t, y in noised_test_images(steps, n, seed)]
 
 
 def load_noisy_classifier(config: dict, device: torch.device | str | None = None):
@@ -239,16 +244,10 @@ def ancestral_sample(model: nn.Module, labels: torch.Tensor, steps: int, varianc
 def learned_interpolation(cfg_unet: nn.Module, steps: list[int], n: int = 500, seed: int = 0) -> list[float]:
     """Where the network puts its Σ between the two bounds, per step t: the mean of (v + 1) / 2 over
     ``n`` noised test images with their labels, 0 meaning σ² = β̃_t and 1 meaning σ² = β_t."""
-    test = load_fashion_mnist("test")
-    x0, y = to_model_range(test.images[:n]), test.labels[:n]
-    scheduler = DDPMScheduler(fashion_diffusion.betas("linear"))
-    generator = torch.Generator().manual_seed(seed)
     device, out = model_device(cfg_unet), []
     was_training = cfg_unet.training
     cfg_unet.eval()
-    for t in steps:
-        tt = torch.full((n,), t, dtype=torch.long)
-        x_t = scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), tt)
+    for tt, x_t, y in noised_test_images(steps, n, seed):
         _, v = split_output(cfg_unet(x_t.to(device), tt.to(device), y.to(device)).float().cpu(), x_t)
         out.append(round(float(((v + 1) / 2).mean()), 4))
     cfg_unet.train(was_training)
