@@ -391,8 +391,9 @@ plt.show()
 # %% [markdown]
 # ## 7 · The result
 #
-# The chapter's measurement, exactly as `python -m gensynth_course eval 03` reports it, from the
-# sweep above:
+# The chapter's measurement, computed by the function `python -m gensynth_course eval 03` reports
+# with, from the sweep above (the eval draws more samples per scale, `sweep_config(BUDGET,
+# for_eval=True)`, so its intervals are narrower):
 
 # %%
 results = ch03_guided_diffusion.summarize(sweep, fd_metric)
@@ -589,7 +590,9 @@ print(textwrap.fill(
 # %% [markdown]
 # `eval 03` reports FD with the course's protocol (interval, real-vs-real floor, KID) for every
 # variance and step count as `learned_sigma_fd_by_steps` and `fixed_sigma_fd_by_steps`, and the
-# paired differences above as `learned_minus_fixed_sigma_fd`. Nichol & Dhariwal trained for hundreds
+# paired differences above as `learned_minus_fixed_sigma_fd`; it also samples a longer chain and
+# guides more samples in section 9 (`variance_config(BUDGET, for_eval=True)`), which shows whether
+# the picture changes once the steps are many. Nichol & Dhariwal trained for hundreds
 # of thousands of steps; ours trains for a few thousand.
 #
 # ## 9 · Guiding a class-conditional model
