@@ -567,6 +567,72 @@ else:
 # * `*_sharpness`: the mean gradient magnitude of the reconstructions over that of the originals
 #   (1 is ideal, blur falls below it), the "sharper" of the paper measured rather than seen.
 #
+# ### The downsampling factor f, and pixels against codes
+#
+# How far should the autoencoder compress? The paper keeps its transformer at a 16×16 grid and
+# varies f, so a larger f means a larger image and a wider view for every token; f = 16 came out
+# best. Our image is fixed at 28×28, so here f trades detail for sequence length: f = 2 leaves a
+# 14×14 grid (196 tokens), f = 4 the chapter's 7×7 (49), f = 7 a 4×4 (16). A smaller f should
+# reconstruct better, but gives the prior a longer sequence to learn in the same time; a larger f
+# gives it an easy sequence of codes that each carry more of the image. `eval 02` trains the
+# VQGAN recipe at each f from the three seeds (`ch02_vqgan.factor_study`), and on each a prior of
+# one size trained for the same wall-clock time (`factor_prior_config`); it also times one
+# transformer of that size on raw pixels (784 tokens) against on codes (`pixels_vs_codes`).
+
+# %%
+if study is None or "fd_by_f" not in study:
+    no_study_yet(f"02 --budget {BUDGET}", "study of the downsampling factor")
+else:
+    by_f, factors = study["fd_by_f"], sorted(study["fd_by_f"], key=int)
+    measures = {"recon_fd": "reconstruction FD", "bits_per_code": "prior bits / code", "sample_fd": "sample FD",
+                "sample_accuracy": "sample accuracy"}
+    print(f"{'f':<3}{'grid':>7}" + "".join(f"{name:>24}" for name in measures.values()))
+    for f in factors:
+        row = by_f[f]
+        print(f"{f:<3}{row['grid']:>4}×{row['grid']:<2}" + "".join(f"{describe(row[m], 2):>24}" for m in measures))
+    print(f"(means over {len(by_f['4']['recon_fd']['seeds'])} seeds with 95 % t-intervals; each prior trained for "
+          f"{by_f['4']['prior_seconds'][0]:.0f} s, reaching " + ", ".join(
+              f"{sum(by_f[f]['prior_steps']) / len(by_f[f]['prior_steps']):.0f} steps at f = {f}" for f in factors)
+          + f"; {study['f_samples_per_run']} samples per run)")
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    for ax, m in zip(axes, ("recon_fd", "sample_fd", "sample_accuracy")):
+        means = [by_f[f][m]["mean"] for f in factors]
+        errors = [[by_f[f][m]["mean"] - by_f[f][m]["ci_low"] for f in factors],
+                  [by_f[f][m]["ci_high"] - by_f[f][m]["mean"] for f in factors]]
+        ax.errorbar([int(f) for f in factors], means, yerr=errors, fmt="o-", capsize=4)
+        ax.set(title=measures[m], xlabel="downsampling factor f", xticks=[int(f) for f in factors])
+    plt.tight_layout()
+    plt.show()
+
+    for pair, d in study["f_differences"].items():
+        a, b = pair.split("_minus_")
+        for m, lower_is_better in (("recon_fd", True), ("sample_fd", True), ("sample_accuracy", False)):
+            diff = d[m]
+            if not excludes_zero(diff):
+                verdict = "no difference beyond the noise of the seeds"
+            else:
+                better = a if (diff["mean"] < 0) == lower_is_better else b
+                verdict = f"f = {better} is better"
+            print(f"f = {a} − f = {b}, {measures[m]}: {describe(diff, 2)}: {verdict}.")
+    best = min(factors, key=lambda f: by_f[f]["sample_fd"]["mean"])
+    print(f"The lowest mean sample FD is at f = {best}.")
+
+    timing = study["pixels_vs_codes"]
+    print(f"\nOne transformer of the prior's size, a batch of {timing['batch_size']}: "
+          f"{timing['pixels']['seconds_per_step']:.3f} s per training step on pixels against "
+          f"{timing['codes']['seconds_per_step']:.3f} s on codes ({timing['step_ratio']:g}×), and "
+          f"{timing['pixels']['seconds_per_image']:.2f} s against {timing['codes']['seconds_per_image']:.3f} s per "
+          f"sampled image ({timing['sample_ratio']:g}×).")
+
+# %% [markdown]
+# Read the differences against the paper's claim. Its study keeps the transformer's grid fixed, so
+# a larger f is pure gain in context; ours keeps the image fixed, so the question becomes where
+# the balance between detail and sequence length lies for a prior trained for a few minutes. The
+# timing line is why the paper compresses at all: on pixels, every training step and every
+# sampled image costs many times more than on codes, and the gap grows with the square of the
+# length for attention.
+#
 # ## 11 · Exercises
 #
 # Each checker compares your function with the package on random inputs. The attempts below are

@@ -9,8 +9,8 @@ from torch.nn import functional as F
 from gensynth_course.experiments import ch02_vqgan
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
 from gensynth_course.models.vq.quantizer import CodeUsage, VectorQuantizer
-from gensynth_course.models.vq.vqgan import (PatchDiscriminator, VQAutoencoder, VQGANTrainer, adaptive_weight,
-                                             hinge_d_loss)
+from gensynth_course.models.vq.vqgan import (GRID_SIDE, PatchDiscriminator, VQAutoencoder, VQGANTrainer,
+                                             adaptive_weight, hinge_d_loss)
 
 
 def test_nearest_code_is_the_true_argmin():
@@ -228,6 +228,40 @@ def test_sharpness_is_one_for_a_faithful_copy_and_falls_with_blur():
     assert blurred["sharpness"] < 0.6
 
 
+@pytest.mark.parametrize("factor", sorted(GRID_SIDE))
+def test_each_downsampling_factor_gives_its_grid_and_decodes_back_to_28(factor):
+    torch.manual_seed(0)
+    autoencoder = VQAutoencoder((8, 16), dim=4, num_codes=16, factor=factor)
+    x_rec, indices, _ = autoencoder(torch.rand(3, 1, 28, 28) * 2 - 1)
+    side = 28 // factor if 28 % factor == 0 else 28 // factor + 1
+    assert autoencoder.grid == side and indices.shape == (3, side, side)
+    assert x_rec.shape == (3, 1, 28, 28)
+    assert autoencoder.decode_indices(indices).shape == (3, 1, 28, 28)
+
+
+def test_factor_four_is_the_chapters_autoencoder_and_bad_factors_are_refused():
+    # the chapter's models keep their layout: the same parameter names and shapes as without a factor
+    plain, four = VQAutoencoder((8, 16), dim=4, num_codes=16), VQAutoencoder((8, 16), dim=4, num_codes=16, factor=4)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in four.state_dict().items()}
+    assert VQAutoencoder((8, 16), dim=4, num_codes=16).decode_indices(torch.zeros(1, 14, 21, dtype=torch.long)).shape \
+        == (1, 1, 56, 84)                                   # f = 4 still decodes any grid (sliding windows)
+    for bad in (3, 8, True, "4"):
+        with pytest.raises(ValueError, match="downsampling factor .* is not supported; use one of 2, 4, 7"):
+            VQAutoencoder(factor=bad)
+    with pytest.raises(ValueError, match="downsampling factor"):
+        ch02_vqgan.autoencoder_config("vqgan", "quick", factor=5)
+
+
+def test_a_factors_prior_fits_its_grid_and_trains_for_a_time_not_a_step_count():
+    for factor, side in GRID_SIDE.items():
+        config = ch02_vqgan.factor_prior_config(factor, "standard")
+        assert ch02_vqgan.build_prior(config, 128).length == side * side
+        assert config["seconds"] == ch02_vqgan.factor_prior_config(2, "standard")["seconds"]   # equal time
+        assert {k: v for k, v in config.items() if k not in ("codes_from", "factor", "steps", "seconds")} \
+            == {k: v for k, v in ch02_vqgan.prior_config("standard").items() if k not in ("codes_from", "factor", "steps")}
+    assert ch02_vqgan.build_prior(ch02_vqgan.prior_config("standard"), 128).length == 49
+
+
 def test_eval_02_compares_the_autoencoders_over_three_seeds(tmp_cache):
     results = ch02_vqgan.evaluate("quick")
     assert results["training_seeds"] == len(ch02_vqgan.SEEDS) >= 3
@@ -249,3 +283,18 @@ def test_eval_02_compares_the_autoencoders_over_three_seeds(tmp_cache):
     assert ch02_vqgan.cached_study({**infos, "vqgan": {"model_id": "0000000000-0000000000"}}) is None
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         ch02_vqgan.autoencoder_config("vqgan", "quick", seed=-1)
+    # the factor study: every factor over the same seeds, paired differences taken seed by seed
+    by_f = results["fd_by_f"]
+    assert sorted(by_f, key=int) == [str(f) for f in ch02_vqgan.FACTORS]
+    for f, row in by_f.items():
+        assert row["tokens"] == GRID_SIDE[int(f)] ** 2
+        for measure in ("recon_fd", "bits_per_code", "sample_fd", "sample_accuracy"):
+            assert len(row[measure]["seeds"]) == 2, (f, measure)             # the quick budget's seeds 0 and 1
+    # f = 4 is the chapter's VQGAN: the same models as the seed comparison's
+    assert by_f["4"]["recon_fd"]["seeds"] == pytest.approx(results["vqgan_recon_fd"]["seeds"][:2], abs=2e-4)
+    d = results["f_differences"]["2_minus_4"]["sample_fd"]
+    assert d["seeds"] == pytest.approx([a - b for a, b in zip(by_f["2"]["sample_fd"]["seeds"],
+                                                               by_f["4"]["sample_fd"]["seeds"])], abs=2e-3)
+    timing = results["pixels_vs_codes"]
+    assert timing["pixels"]["tokens"] == 784 and timing["codes"]["tokens"] == 49
+    assert timing["pixels"]["seconds_per_step"] > 0 and timing["codes"]["seconds_per_image"] > 0

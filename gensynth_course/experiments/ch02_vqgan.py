@@ -12,7 +12,9 @@ architecture, a 7×7 grid of codes from a 128-entry codebook, and one training b
 
 The prior is trained on the VQGAN's codes, as in the paper. ``eval 02`` trains the three compared
 autoencoders from :data:`SEEDS` (the notebook trains seed 0) and states each comparison as the mean
-over seeds with its t-interval.
+over seeds with its t-interval. It also studies the downsampling factor f (:func:`factor_study`: the
+VQGAN at f = 2, 4 and 7, each with a prior trained for the same time) and times the transformer on
+raw pixels against on codes (:func:`pixels_vs_codes`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from gensynth_course.budget import by_budget
 from gensynth_course.cache import config_hash, load_or_train, load_study, save_study
 from gensynth_course.data.fashion_mnist import load_fashion_mnist, to_model_range
-from gensynth_course.device import model_device
+from gensynth_course.device import model_device, resolve
 from gensynth_course.evaluation import stats
 from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
 from gensynth_course.evaluation.metrics import FashionFD
@@ -33,7 +35,7 @@ from gensynth_course.evaluation.perceptual import PerceptualLoss, perceptual_net
 from gensynth_course.experiments import Training
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
 from gensynth_course.models.vq.quantizer import CodeUsage
-from gensynth_course.models.vq.vqgan import VQAutoencoder, VQGANTrainer
+from gensynth_course.models.vq.vqgan import GRID_SIDE, VQAutoencoder, VQGANTrainer, check_factor
 from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
@@ -45,16 +47,19 @@ SEEDS = (0, 1, 2)
 MEASURES = ("recon_fd", "l1", "psnr", "sharpness")
 
 
-def autoencoder_config(kind: str, budget: str, seed: int = 0) -> dict:
+def autoencoder_config(kind: str, budget: str, seed: int = 0, factor: int = 4) -> dict:
     """One recipe for every autoencoder; only the loss and the restart switch differ. ``seed``
-    sets the initial weights and the order of the training batches."""
+    sets the initial weights and the order of the training batches; ``factor`` is the downsampling
+    factor f (4: the chapter's 7×7 grid; 2 and 7 for :func:`factor_study`)."""
+    check_factor(factor)
     if kind not in AUTOENCODERS:
         raise ValueError(f"unknown autoencoder {kind!r}; choose one of {AUTOENCODERS}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
     steps = by_budget(quick=40, standard=800, full=6000, budget=budget)
     config = dict(kind=kind, widths=[32, 64], dim=16, num_codes=128, beta=0.25,
-                  restart_dead=kind != "vqvae", batch_size=64, lr=1e-3, betas=[0.5, 0.9], seed=seed, steps=steps)
+                  restart_dead=kind != "vqvae", batch_size=64, lr=1e-3, betas=[0.5, 0.9], seed=seed, steps=steps,
+                  factor=factor)
     if kind in ("l1_perceptual", "vqgan"):
         config.update(perceptual=perceptual_net_config(budget))
     if kind == "vqgan":
@@ -67,7 +72,7 @@ def autoencoder_config(kind: str, budget: str, seed: int = 0) -> dict:
 
 def build_trainer(config: dict) -> VQGANTrainer:
     autoencoder = VQAutoencoder(tuple(config["widths"]), config["dim"], config["num_codes"], config["beta"],
-                                ema=config.get("ema", False), restart_dead=config["restart_dead"])
+                                ema=config.get("ema", False), restart_dead=config["restart_dead"], factor=config["factor"])
     perceptual = PerceptualLoss("course", config["perceptual"]) if "perceptual" in config else None
     if config["kind"] != "vqgan":
         return VQGANTrainer(autoencoder, perceptual=perceptual, gan=False)
@@ -102,7 +107,7 @@ def load_autoencoder(config: dict, preview=None, preview_every: int = 0, device:
 
 @torch.no_grad()
 def encode_dataset(autoencoder: VQAutoencoder, images_uint8: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Code grids (N, 7, 7) of a whole image set."""
+    """Code grids (N, grid, grid) of a whole image set."""
     autoencoder.eval()
     device = model_device(autoencoder)
     return torch.cat([autoencoder.encode(to_model_range(images_uint8[i:i + batch_size].to(device)))[1].cpu()
@@ -141,13 +146,24 @@ def reconstruction_report(autoencoder: VQAutoencoder, images_uint8: torch.Tensor
 
 
 def prior_config(budget: str) -> dict:
-    return dict(model="CodePrior", codes_from=config_hash(autoencoder_config("vqgan", budget)), dim=128, layers=3,
-                heads=4, dropout=0.0, batch_size=64, lr=1e-3, warmup=100, unconditional_share=0.1, seed=0,
-                steps=by_budget(quick=30, standard=800, full=8000, budget=budget))
+    return dict(model="CodePrior", codes_from=config_hash(autoencoder_config("vqgan", budget)), factor=4, dim=128,
+                layers=3, heads=4, dropout=0.0, batch_size=64, lr=1e-3, warmup=100, unconditional_share=0.1, seed=0,
+                steps=by_budget(quick=30, standard=800, full=8000, budget=budget),
+                train_images=by_budget(quick=2000, standard=60_000, budget=budget))
+
+
+def factor_prior_config(factor: int, budget: str, seed: int = 0) -> dict:
+    """The prior of :func:`prior_config` (same size and recipe) over the codes of the VQGAN with
+    downsampling factor ``factor`` trained from ``seed``, trained for a fixed wall-clock time
+    rather than a number of steps: every factor gets the same compute, as in the paper's study."""
+    return dict(prior_config(budget), codes_from=config_hash(autoencoder_config("vqgan", budget, seed, factor)),
+                factor=check_factor(factor), seed=seed, steps=10**7,
+                seconds=by_budget(quick=2, standard=100, full=900, budget=budget))
 
 
 def build_prior(config: dict, num_codes: int) -> CodePrior:
-    return CodePrior(num_codes, 49, 10, config["dim"], config["layers"], config["heads"], config["dropout"])
+    return CodePrior(num_codes, GRID_SIDE[config["factor"]] ** 2, 10, config["dim"], config["layers"], config["heads"],
+                     config["dropout"])
 
 
 def _code_batch(codes: torch.Tensor, labels: torch.Tensor, batch_size: int, unconditional_share: float,
@@ -165,14 +181,14 @@ def load_prior(autoencoder: VQAutoencoder, config: dict, device: torch.device | 
     VQGAN's training-set codes, from the cache or trained now."""
     def train(prior, checkpoint):
         train_set = load_fashion_mnist("train")
-        codes = encode_dataset(autoencoder, train_set.images)
+        codes = encode_dataset(autoencoder, train_set.images[:config["train_images"]])
 
         def batch_fn(step, generator):
             return _code_batch(codes, train_set.labels, config["batch_size"], config["unconditional_share"], generator)
 
         history = fit(prior, lambda m, batch, generator: m.loss(*batch), batch_fn, config["steps"], lr=config["lr"],
-                      seed=config["seed"], warmup=config["warmup"], checkpoint=checkpoint, desc="training the code prior",
-                      device=device)
+                      seed=config["seed"], warmup=config["warmup"], seconds=config.get("seconds"),
+                      checkpoint=checkpoint, desc="training the code prior", device=device)
         return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"]}
 
     return load_or_train(CHAPTER, "code_prior", config, lambda: build_prior(config, autoencoder.num_codes), train,
@@ -203,7 +219,7 @@ def load_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, config: dict,
     for sliding-window sampling; from the cache or trained now."""
     def train(model, checkpoint):
         model.load_state_dict(prior.state_dict())
-        codes = encode_dataset(autoencoder, load_fashion_mnist("train").images)
+        codes = encode_dataset(autoencoder, load_fashion_mnist("train").images[:config["train_images"]])
         history = fit(model, lambda m, batch, generator: m.loss(*batch),
                       lambda step, generator: page_window(codes, config["batch_size"], generator),
                       config["steps"], lr=config["lr"], seed=config["seed"], checkpoint=checkpoint,
@@ -217,6 +233,7 @@ def load_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, config: dict,
 def sampling_config(budget: str) -> dict:
     """How the chapter samples and how many test images it measures on."""
     return dict(temperature=0.8, top_k=16, per_class=by_budget(quick=10, standard=100, budget=budget), seed=0,
+                factor_per_class=by_budget(quick=2, standard=50, full=100, budget=budget),
                 eval_images=by_budget(quick=500, standard=2000, full=10_000, budget=budget))
 
 
@@ -226,7 +243,7 @@ def sample_images(autoencoder: VQAutoencoder, prior: CodePrior, cond: torch.Tens
     """Codes from the prior for conditions ``cond``, decoded to images in [−1, 1]."""
     generator = torch.Generator().manual_seed(seed)
     codes = prior.generate(cond, temperature, top_k, generator, progress=progress)
-    return autoencoder.decode_indices(codes.reshape(-1, 7, 7)).clamp(-1, 1)
+    return autoencoder.decode_indices(codes.reshape(-1, autoencoder.grid, autoencoder.grid)).clamp(-1, 1)
 
 
 @torch.no_grad()
@@ -264,6 +281,93 @@ def prior_report(vqgan: VQAutoencoder, prior: CodePrior, classifier, fd_metric: 
         "test_images": len(images),
         "sampler": f"temperature {s['temperature']}, top-k {s['top_k']}",
     }
+
+
+FACTORS = (2, 4, 7)
+
+
+def factor_study(budget: str, classifier, fd_metric: FashionFD, seeds=SEEDS) -> dict:
+    """The downsampling factor f on a fixed 28×28 image (seed 002; Esser et al. 2021, section 4.3):
+    for each f of :data:`FACTORS` and each seed, the VQGAN recipe at that f and a prior of one size
+    trained for the same wall-clock time (:func:`factor_prior_config`), then the reconstruction
+    FD-FMNIST of the test images, the bits per code of their codes, and ``per_class`` class-conditional
+    samples per class (:func:`sampling_config`): their FD-FMNIST and the share the course classifier
+    puts in the requested class. A smaller f keeps more detail but gives the prior a longer
+    sequence to learn in the same time. Returns ``{"fd_by_f": {f: {measure: over seeds}},
+    "f_differences": {"a_minus_b": {measure: over seeds}}}``, seed s of two factors paired."""
+    s = sampling_config(budget)
+    test = load_fashion_mnist("test")
+    images, labels = test.images[:s["eval_images"]], test.labels[:s["eval_images"]]
+    asked = torch.arange(10).repeat_interleave(s["factor_per_class"])
+    runs = {factor: [] for factor in FACTORS}
+    for factor in FACTORS:
+        for seed in seeds:
+            autoencoder, ae_info = load_autoencoder(autoencoder_config("vqgan", budget, seed, factor))
+            prior, prior_info = load_prior(autoencoder, factor_prior_config(factor, budget, seed))
+            test_codes = encode_dataset(autoencoder, images).flatten(1)
+            samples = sample_images(autoencoder, prior, asked, s["temperature"], s["top_k"], s["seed"], progress=False)
+            with torch.no_grad():
+                predicted = classifier(samples.to(model_device(classifier))).argmax(1).cpu()
+            runs[factor].append({
+                "recon_fd": reconstruction_report(autoencoder, images, fd_metric)["recon_fd"],
+                "bits_per_code": prior.bits_per_code(labels, test_codes),
+                "sample_fd": fd_metric(samples),
+                "sample_accuracy": float((predicted == asked).double().mean()),
+                "prior_steps": prior_info["steps"], "prior_seconds": prior_info["seconds"],
+                "autoencoder_seconds": ae_info["seconds"]})
+    measures = ("recon_fd", "bits_per_code", "sample_fd", "sample_accuracy")
+    by_f = {str(factor): {"grid": GRID_SIDE[factor], "tokens": GRID_SIDE[factor] ** 2,
+                          **{m: stats.rounded(stats.over_seeds([r[m] for r in rows])) for m in measures},
+                          **{m: [round(r[m], 1) for r in rows] for m in ("prior_steps", "prior_seconds",
+                                                                         "autoencoder_seconds")}}
+            for factor, rows in runs.items()}
+    differences = {f"{a}_minus_{b}": {m: stats.rounded(stats.over_seeds([x[m] - y[m] for x, y in zip(runs[a], runs[b])]))
+                                      for m in measures}
+                   for a, b in ((2, 4), (7, 4))}
+    return {"fd_by_f": by_f, "f_differences": differences, "f_samples_per_run": len(asked)}
+
+
+@torch.no_grad()
+def _seconds_per_sample(prior: CodePrior, n: int) -> float:
+    start = time.perf_counter()
+    prior.generate(torch.zeros(n, dtype=torch.long, device=model_device(prior)), generator=None)
+    return (time.perf_counter() - start) / n
+
+
+def pixels_vs_codes(budget: str, device: torch.device | str | None = None) -> dict:
+    """What the code grid saves the transformer (seed 002): one transformer of :func:`prior_config`'s
+    size over raw pixels (784 tokens of 256 grey levels) and over the chapter's codes (49 tokens of
+    128), timed on ``device``: seconds per training step (a batch of the prior's ``batch_size``
+    sequences, forward, backward and the update, the median of ``timed_steps`` after a warm-up) and
+    per sampled image (one token at a time). Timing does not depend on the weights, so neither is
+    trained. The quick budget times a smaller batch, only to check that it runs."""
+    config, device = prior_config(budget), resolve(device)
+    timed_steps, batch_size = by_budget(quick=(1, 8), standard=(10, config["batch_size"]), full=(20, config["batch_size"]),
+                                        budget=budget)
+    out = {}
+    for name, (num_codes, length) in (("pixels", (256, 28 * 28)), ("codes", (128, 49))):
+        torch.manual_seed(0)
+        prior = CodePrior(num_codes, length, 10, config["dim"], config["layers"], config["heads"]).to(device)
+        optimizer = torch.optim.AdamW(prior.parameters(), lr=config["lr"])
+        cond = torch.zeros(batch_size, dtype=torch.long, device=device)
+        tokens = torch.randint(num_codes, (batch_size, length), device=device)
+        step_seconds = []
+        for _ in range(timed_steps + 1):                     # the first step warms up
+            start = time.perf_counter()
+            optimizer.zero_grad()
+            prior.loss(cond, tokens).backward()
+            optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            step_seconds.append(time.perf_counter() - start)
+        out[name] = {"tokens": length, "vocabulary": num_codes,
+                     "seconds_per_step": round(float(torch.tensor(step_seconds[1:]).median()), 4),
+                     "seconds_per_image": round(_seconds_per_sample(prior, by_budget(quick=1, standard=4, full=16,
+                                                                                    budget=budget)), 4)}
+    out["step_ratio"] = round(out["pixels"]["seconds_per_step"] / out["codes"]["seconds_per_step"], 1)
+    out["sample_ratio"] = round(out["pixels"]["seconds_per_image"] / out["codes"]["seconds_per_image"], 1)
+    out["batch_size"] = batch_size
+    return out
 
 
 def seed_study(reports: dict[str, list[dict]]) -> dict:
@@ -314,7 +418,9 @@ def trainings(budget: str) -> list[Training]:
 
 
 def evaluate(budget: str) -> dict:
-    """``python -m gensynth_course eval 02``: train or load everything, then measure."""
+    """``python -m gensynth_course eval 02``: train or load everything, then measure; then the study
+    of the downsampling factor (:func:`factor_study`) and the transformer's cost on pixels against
+    codes (:func:`pixels_vs_codes`)."""
     classifier, _ = load_classifier(classifier_config(budget))     # the cached evaluation classifier is not timed
     test = load_fashion_mnist("test")
     fd_metric = FashionFD(classifier, test.images)
@@ -347,7 +453,12 @@ def evaluate(budget: str) -> dict:
         "vqgan_perplexity": round(gan["perplexity"], 2),
         **prior_report(vqgan, prior, classifier, fd_metric, sampling_config(budget)),
         "train_seconds": seconds | {"prior": round(prior_info["seconds"], 1)},
-        "measure_seconds": round(time.perf_counter() - start, 1),
     }
+    factor_start = time.perf_counter()
+    results.update(factor_study(budget, classifier, fd_metric, seeds=by_budget(quick=SEEDS[:2], standard=SEEDS,
+                                                                               budget=budget)))
+    results["pixels_vs_codes"] = pixels_vs_codes(budget)
+    results["factor_seconds"] = round(time.perf_counter() - factor_start, 1)
+    results["measure_seconds"] = round(time.perf_counter() - start, 1)
     save_study(CHAPTER, results, {kind: infos[kind]["model_id"] for kind in NOTEBOOK_MODELS})
     return results

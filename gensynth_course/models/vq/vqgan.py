@@ -1,7 +1,8 @@
 """VQ-VAE and VQGAN: compress a 28×28 image into a 7×7 grid of discrete codes and back.
 
 Both share one autoencoder (:class:`VQAutoencoder`: a convolutional encoder, the vector
-quantizer of ``quantizer.py`` and a mirrored decoder, f = 4 downsampling). They differ only in how
+quantizer of ``quantizer.py`` and a mirrored decoder, f = 4 downsampling; f = 2 and f = 7 for
+the study of the factor). They differ only in how
 the reconstruction is judged:
 
 * VQ-VAE (van den Oord et al. 2017, eq. 3): L = ‖x − x̂‖² + L_VQ.
@@ -24,40 +25,63 @@ from gensynth_course.models.layers import ConvResBlock, group_norm_8
 from gensynth_course.models.vq.quantizer import VectorQuantizer
 
 
+# The downsampling factors f the autoencoder supports on a 28×28 image, and the side of the code
+# grid each gives (f = 7 turns the 7×7 grid into 4×4 with one more stride-2 convolution).
+GRID_SIDE = {2: 14, 4: 7, 7: 4}
+
+
+def check_factor(factor) -> int:
+    """``factor`` if it is one of :data:`GRID_SIDE`'s downsampling factors."""
+    if isinstance(factor, bool) or factor not in GRID_SIDE:
+        raise ValueError(f"downsampling factor {factor!r} is not supported; use one of "
+                         f"{', '.join(map(str, GRID_SIDE))} (a 28×28 image becomes a "
+                         f"{' / '.join(f'{s}×{s}' for s in GRID_SIDE.values())} code grid).")
+    return factor
+
+
 class Encoder(nn.Module):
-    """(B, 1, 28, 28) → (B, D, 7, 7): two stride-2 convolutions, a residual block after each.
+    """(B, 1, 28, 28) → (B, D, 28/f, 28/f): stride-2 convolutions, a residual block after each.
 
     The first convolution downsamples at once: residual blocks at 28×28 would cost most of the
-    compute and add little at this size.
+    compute and add little at this size. With f = 4 (the chapter's) there are two; f = 2 keeps the
+    second width at 14×14, and f = 7 adds a third stride-2 convolution, 7×7 → 4×4.
     """
 
-    def __init__(self, widths=(32, 64), dim: int = 16):
+    def __init__(self, widths=(32, 64), dim: int = 16, factor: int = 4):
         super().__init__()
         c1, c2 = widths
-        self.net = nn.Sequential(
-            nn.Conv2d(1, c1, 4, stride=2, padding=1), ConvResBlock(c1),           # 14×14
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1), ConvResBlock(c2),          # 7×7
-            group_norm_8(c2), nn.SiLU(), nn.Conv2d(c2, dim, 1),
-        )
+        layers = [nn.Conv2d(1, c1, 4, stride=2, padding=1), ConvResBlock(c1)]                      # 14×14
+        if check_factor(factor) == 2:
+            layers += [nn.Conv2d(c1, c2, 3, padding=1), ConvResBlock(c2)]                          # 14×14
+        else:
+            layers += [nn.Conv2d(c1, c2, 4, stride=2, padding=1), ConvResBlock(c2)]                # 7×7
+        if factor == 7:
+            layers += [nn.Conv2d(c2, c2, 3, stride=2, padding=1), ConvResBlock(c2)]                # 4×4
+        self.net = nn.Sequential(*layers, group_norm_8(c2), nn.SiLU(), nn.Conv2d(c2, dim, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
 class Decoder(nn.Module):
-    """(B, D, h, w) → (B, 1, 4h, 4w), the encoder mirrored with nearest-neighbour upsampling.
+    """(B, D, h, w) → (B, 1, 28, 28) for the grid of its factor f, the encoder mirrored with
+    nearest-neighbour upsampling (4 × 4 → 7 × 7 for f = 7).
 
-    Fully convolutional, so it also decodes code grids larger than 7×7 (sliding-window samples).
+    With f = 4 it is fully convolutional, so it also decodes code grids larger than 7×7
+    (sliding-window samples) into images 4× larger.
     """
 
-    def __init__(self, widths=(32, 64), dim: int = 16):
+    def __init__(self, widths=(32, 64), dim: int = 16, factor: int = 4):
         super().__init__()
         c1, c2 = widths
-        self.net = nn.Sequential(
-            nn.Conv2d(dim, c2, 3, padding=1), ConvResBlock(c2),                                    # 7×7
-            nn.Upsample(scale_factor=2), nn.Conv2d(c2, c1, 3, padding=1), ConvResBlock(c1),        # 14×14
-            nn.Upsample(scale_factor=2), nn.Conv2d(c1, c1 // 2, 3, padding=1), nn.SiLU(),      # 28×28
-        )
+        layers = [nn.Conv2d(dim, c2, 3, padding=1), ConvResBlock(c2)]                              # 28/f
+        if check_factor(factor) == 7:
+            layers += [nn.Upsample(scale_factor=7 / 4), nn.Conv2d(c2, c2, 3, padding=1), ConvResBlock(c2)]   # 7×7
+        if factor != 2:
+            layers.append(nn.Upsample(scale_factor=2))
+        layers += [nn.Conv2d(c2, c1, 3, padding=1), ConvResBlock(c1),                              # 14×14
+                   nn.Upsample(scale_factor=2), nn.Conv2d(c1, c1 // 2, 3, padding=1), nn.SiLU()]    # 28×28
+        self.net = nn.Sequential(*layers)
         self.last_layer = nn.Conv2d(c1 // 2, 1, 3, padding=1)   # G_L of eq. 7
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -65,25 +89,33 @@ class Decoder(nn.Module):
 
 
 class VQAutoencoder(nn.Module):
-    """Encoder → vector quantizer → decoder. ``forward(x)`` returns ``(x̂, indices, vq_loss)``."""
+    """Encoder → vector quantizer → decoder. ``forward(x)`` returns ``(x̂, indices, vq_loss)``.
+    ``factor``: the downsampling factor f, 4 (a 7×7 grid of codes), 2 (14×14) or 7 (4×4)."""
 
     def __init__(self, widths=(32, 64), dim: int = 16, num_codes: int = 256, beta: float = 0.25,
-                 ema: bool = False, restart_dead: bool = False):
+                 ema: bool = False, restart_dead: bool = False, factor: int = 4):
         super().__init__()
-        self.encoder = Encoder(widths, dim)
+        self.factor = check_factor(factor)
+        self.encoder = Encoder(widths, dim, factor)
         self.quantizer = VectorQuantizer(num_codes, dim, beta=beta, ema=ema, restart_dead=restart_dead)
-        self.decoder = Decoder(widths, dim)
+        self.decoder = Decoder(widths, dim, factor)
 
     @property
     def num_codes(self) -> int:
         return self.quantizer.num_codes
 
+    @property
+    def grid(self) -> int:
+        """The side of the code grid of a 28×28 image: 28 / f, rounded up."""
+        return GRID_SIDE[self.factor]
+
     def encode(self, x: torch.Tensor):
-        """Images (B, 1, 28, 28) in [−1, 1] → ``(z_q, indices (B, 7, 7), vq_loss)``."""
+        """Images (B, 1, 28, 28) in [−1, 1] → ``(z_q, indices (B, grid, grid), vq_loss)``."""
         return self.quantizer(self.encoder(x))
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """A code grid (B, h, w) of integers → images (B, 1, 4h, 4w)."""
+        """A code grid (B, h, w) of integers → images (B, 1, 28, 28) for the autoencoder's own grid
+        (with f = 4, any grid: (B, 1, 4h, 4w))."""
         return self.decoder(self.quantizer.lookup(indices))
 
     def forward(self, x: torch.Tensor):
