@@ -584,12 +584,16 @@ if study is None or "fd_by_f" not in study:
     no_study_yet(f"02 --budget {BUDGET}", "study of the downsampling factor")
 else:
     by_f, factors = study["fd_by_f"], sorted(study["fd_by_f"], key=int)
-    measures = {"recon_fd": "reconstruction FD", "bits_per_code": "prior bits / code", "sample_fd": "sample FD",
+    for row in by_f.values():        # bits per code × codes per image: what the prior pays for a whole image
+        row["bits_per_image"] = {k: v * row["tokens"] for k, v in row["bits_per_code"].items()
+                                 if k in ("mean", "ci_low", "ci_high")}
+    measures = {"recon_fd": "reconstruction FD", "bits_per_image": "prior bits / image", "sample_fd": "sample FD",
                 "sample_accuracy": "sample accuracy"}
     print(f"{'f':<3}{'grid':>7}" + "".join(f"{name:>24}" for name in measures.values()))
     for f in factors:
         row = by_f[f]
-        print(f"{f:<3}{row['grid']:>4}×{row['grid']:<2}" + "".join(f"{describe(row[m], 2):>24}" for m in measures))
+        cells = (describe(row[m], 3 if m == "sample_accuracy" else 1) for m in measures)
+        print(f"{f:<3}{row['grid']:>4}×{row['grid']:<2}" + "".join(f"{cell:>24}" for cell in cells))
     print(f"(means over {len(by_f['4']['recon_fd']['seeds'])} seeds with 95 % t-intervals; each prior trained for "
           f"{by_f['4']['prior_seconds'][0]:.0f} s, reaching " + ", ".join(
               f"{sum(by_f[f]['prior_steps']) / len(by_f[f]['prior_steps']):.0f} steps at f = {f}" for f in factors)
@@ -616,7 +620,7 @@ else:
                 verdict = f"f = {better} is better"
             print(f"f = {a} − f = {b}, {measures[m]}: {describe(diff, 2)}: {verdict}.")
     best = min(factors, key=lambda f: by_f[f]["sample_fd"]["mean"])
-    print(f"The lowest mean sample FD is at f = {best}.")
+    print(f"The lowest mean sample FD is at f = {best} (the lines above say which differences are beyond the noise).")
 
     timing = study["pixels_vs_codes"]
     print(f"\nOne transformer of the prior's size, a batch of {timing['batch_size']}: "
