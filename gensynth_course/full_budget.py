@@ -49,7 +49,7 @@ def throwaway_cache():
 # What ``tiny`` shrinks in a config and every config nested in it: the data drawn and the batches,
 # never the architecture. A nested config (a model that another loads) shrinks exactly as its own
 # training does, so the loader finds it in the cache.
-TINY = {"train_scenes": 256, "eval_scenes": 64, "batch_size": 8}
+TINY = {"train_scenes": 256, "train_images": 256, "eval_scenes": 64, "batch_size": 8}
 
 
 def shrink(config: dict) -> dict:

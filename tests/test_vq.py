@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from gensynth_course.cache import config_hash
 from gensynth_course.experiments import ch02_vqgan
 from gensynth_course.models.vq.prior import CodePrior, sample_sliding_window
 from gensynth_course.models.vq.quantizer import CodeUsage, VectorQuantizer
@@ -21,11 +22,13 @@ def test_nearest_code_is_the_true_argmin():
 
 
 def test_quantized_output_equals_the_codes_and_gradient_goes_straight_through():
+    torch.manual_seed(0)
     q = VectorQuantizer(16, 4)
     z = torch.randn(2, 4, 3, 3, requires_grad=True)
     quantized, indices, _ = q(z)
     expected = q.codebook[indices].permute(0, 3, 1, 2)
-    assert torch.allclose(quantized, expected)
+    # z + (e − z).detach() is e up to the rounding of the two float32 operations
+    assert torch.allclose(quantized, expected, rtol=0, atol=1e-6)
     weights = torch.randn_like(z)
     (grad,) = torch.autograd.grad((quantized * weights).sum(), z)
     assert torch.allclose(grad, weights)   # identity Jacobian: the straight-through estimator
@@ -260,6 +263,17 @@ def test_a_factors_prior_fits_its_grid_and_trains_for_a_time_not_a_step_count():
         assert {k: v for k, v in config.items() if k not in ("codes_from", "factor", "steps", "seconds")} \
             == {k: v for k, v in ch02_vqgan.prior_config("standard").items() if k not in ("codes_from", "factor", "steps")}
     assert ch02_vqgan.build_prior(ch02_vqgan.prior_config("standard"), 128).length == 49
+
+
+def test_the_factor_study_pairs_every_factor_with_the_same_seeds():
+    config = ch02_vqgan.factor_study_config("standard")
+    runs = {(run["factor"], run["seed"]): run for run in config["runs"]}
+    assert sorted(runs) == sorted((f, s) for f in ch02_vqgan.FACTORS for s in ch02_vqgan.SEEDS)
+    for (factor, seed), run in runs.items():
+        assert run["autoencoder"]["factor"] == run["prior"]["factor"] == factor
+        assert run["prior"]["codes_from"] == config_hash(run["autoencoder"])
+    for seed in ch02_vqgan.SEEDS:      # f = 4 is the chapter's VQGAN from that seed, not a retrained copy
+        assert runs[4, seed]["autoencoder"] == ch02_vqgan.autoencoder_config("vqgan", "standard", seed)
 
 
 def test_eval_02_compares_the_autoencoders_over_three_seeds(tmp_cache):

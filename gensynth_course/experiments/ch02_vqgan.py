@@ -233,7 +233,6 @@ def load_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, config: dict,
 def sampling_config(budget: str) -> dict:
     """How the chapter samples and how many test images it measures on."""
     return dict(temperature=0.8, top_k=16, per_class=by_budget(quick=10, standard=100, budget=budget), seed=0,
-                factor_per_class=by_budget(quick=2, standard=50, full=100, budget=budget),
                 eval_images=by_budget(quick=500, standard=2000, full=10_000, budget=budget))
 
 
@@ -286,35 +285,48 @@ def prior_report(vqgan: VQAutoencoder, prior: CodePrior, classifier, fd_metric: 
 FACTORS = (2, 4, 7)
 
 
-def factor_study(budget: str, classifier, fd_metric: FashionFD, seeds=SEEDS) -> dict:
+def factor_study_config(budget: str) -> dict:
+    """What :func:`factor_study` trains and measures at ``budget``: a run for each f of
+    :data:`FACTORS` and each seed (the VQGAN's config at that f and its prior's,
+    :func:`factor_prior_config`), the sampler of :func:`sampling_config` with ``per_class`` samples
+    per class for every run, and the test images measured."""
+    sampling = sampling_config(budget)
+    seeds = by_budget(quick=SEEDS[:2], standard=SEEDS, budget=budget)
+    return dict(runs=[dict(factor=factor, seed=seed, autoencoder=autoencoder_config("vqgan", budget, seed, factor),
+                           prior=factor_prior_config(factor, budget, seed)) for factor in FACTORS for seed in seeds],
+                temperature=sampling["temperature"], top_k=sampling["top_k"], sample_seed=sampling["seed"],
+                per_class=by_budget(quick=2, standard=50, full=100, budget=budget),
+                eval_images=sampling["eval_images"])
+
+
+def factor_study(config: dict, classifier, fd_metric: FashionFD) -> dict:
     """The downsampling factor f on a fixed 28×28 image (seed 002; Esser et al. 2021, section 4.3):
-    for each f of :data:`FACTORS` and each seed, the VQGAN recipe at that f and a prior of one size
-    trained for the same wall-clock time (:func:`factor_prior_config`), then the reconstruction
+    for each run of ``config`` (:func:`factor_study_config`: an f and a seed), the VQGAN recipe at
+    that f and a prior of one size trained for the same wall-clock time, then the reconstruction
     FD-FMNIST of the test images, the bits per code of their codes, and ``per_class`` class-conditional
-    samples per class (:func:`sampling_config`): their FD-FMNIST and the share the course classifier
-    puts in the requested class. A smaller f keeps more detail but gives the prior a longer
-    sequence to learn in the same time. Returns ``{"fd_by_f": {f: {measure: over seeds}},
-    "f_differences": {"a_minus_b": {measure: over seeds}}}``, seed s of two factors paired."""
-    s = sampling_config(budget)
+    samples per class: their FD-FMNIST and the share the course classifier puts in the requested
+    class. A smaller f keeps more detail but gives the prior a longer sequence to learn in the same
+    time. Returns ``{"fd_by_f": {f: {measure: over seeds}}, "f_differences": {"a_minus_b": {measure:
+    over seeds}}}``, seed s of two factors paired."""
     test = load_fashion_mnist("test")
-    images, labels = test.images[:s["eval_images"]], test.labels[:s["eval_images"]]
-    asked = torch.arange(10).repeat_interleave(s["factor_per_class"])
-    runs = {factor: [] for factor in FACTORS}
-    for factor in FACTORS:
-        for seed in seeds:
-            autoencoder, ae_info = load_autoencoder(autoencoder_config("vqgan", budget, seed, factor))
-            prior, prior_info = load_prior(autoencoder, factor_prior_config(factor, budget, seed))
-            test_codes = encode_dataset(autoencoder, images).flatten(1)
-            samples = sample_images(autoencoder, prior, asked, s["temperature"], s["top_k"], s["seed"], progress=False)
-            with torch.no_grad():
-                predicted = classifier(samples.to(model_device(classifier))).argmax(1).cpu()
-            runs[factor].append({
-                "recon_fd": reconstruction_report(autoencoder, images, fd_metric)["recon_fd"],
-                "bits_per_code": prior.bits_per_code(labels, test_codes),
-                "sample_fd": fd_metric(samples),
-                "sample_accuracy": float((predicted == asked).double().mean()),
-                "prior_steps": prior_info["steps"], "prior_seconds": prior_info["seconds"],
-                "autoencoder_seconds": ae_info["seconds"]})
+    images, labels = test.images[:config["eval_images"]], test.labels[:config["eval_images"]]
+    asked = torch.arange(10).repeat_interleave(config["per_class"])
+    runs = {}
+    for run in config["runs"]:
+        autoencoder, ae_info = load_autoencoder(run["autoencoder"])
+        prior, prior_info = load_prior(autoencoder, run["prior"])
+        test_codes = encode_dataset(autoencoder, images).flatten(1)
+        samples = sample_images(autoencoder, prior, asked, config["temperature"], config["top_k"],
+                                config["sample_seed"], progress=False)
+        with torch.no_grad():
+            predicted = classifier(samples.to(model_device(classifier))).argmax(1).cpu()
+        runs.setdefault(run["factor"], []).append({
+            "recon_fd": reconstruction_report(autoencoder, images, fd_metric)["recon_fd"],
+            "bits_per_code": prior.bits_per_code(labels, test_codes),
+            "sample_fd": fd_metric(samples),
+            "sample_accuracy": float((predicted == asked).double().mean()),
+            "prior_steps": prior_info["steps"], "prior_seconds": prior_info["seconds"],
+            "autoencoder_seconds": ae_info["seconds"]})
     measures = ("recon_fd", "bits_per_code", "sample_fd", "sample_accuracy")
     by_f = {str(factor): {"grid": GRID_SIDE[factor], "tokens": GRID_SIDE[factor] ** 2,
                           **{m: stats.rounded(stats.over_seeds([r[m] for r in rows])) for m in measures},
@@ -334,16 +346,25 @@ def _seconds_per_sample(prior: CodePrior, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
-def pixels_vs_codes(budget: str, device: torch.device | str | None = None) -> dict:
-    """What the code grid saves the transformer (seed 002): one transformer of :func:`prior_config`'s
-    size over raw pixels (784 tokens of 256 grey levels) and over the chapter's codes (49 tokens of
-    128), timed on ``device``: seconds per training step (a batch of the prior's ``batch_size``
-    sequences, forward, backward and the update, the median of ``timed_steps`` after a warm-up) and
-    per sampled image (one token at a time). Timing does not depend on the weights, so neither is
-    trained. The quick budget times a smaller batch, only to check that it runs."""
-    config, device = prior_config(budget), resolve(device)
-    timed_steps, batch_size = by_budget(quick=(1, 8), standard=(10, config["batch_size"]), full=(20, config["batch_size"]),
-                                        budget=budget)
+def pixels_vs_codes_config(budget: str) -> dict:
+    """The transformer of :func:`prior_config` (its size, learning rate and batch) and how long
+    :func:`pixels_vs_codes` times it: ``timed_steps`` training steps and ``sampled_images`` images.
+    The quick budget times one step of a smaller batch, only to check that it runs."""
+    prior = prior_config(budget)
+    return dict({k: prior[k] for k in ("dim", "layers", "heads", "lr")},
+                batch_size=by_budget(quick=8, standard=prior["batch_size"], budget=budget),
+                timed_steps=by_budget(quick=1, standard=10, full=20, budget=budget),
+                sampled_images=by_budget(quick=1, standard=4, full=16, budget=budget))
+
+
+def pixels_vs_codes(config: dict, device: torch.device | str | None = None) -> dict:
+    """What the code grid saves the transformer (seed 002): one transformer of ``config``'s size
+    (:func:`pixels_vs_codes_config`) over raw pixels (784 tokens of 256 grey levels) and over the
+    chapter's codes (49 tokens of 128), timed on ``device``: seconds per training step (a batch of
+    ``batch_size`` sequences, forward, backward and the update, the median of ``timed_steps`` after
+    a warm-up) and per sampled image (one token at a time). Timing does not depend on the weights,
+    so neither is trained."""
+    device, batch_size = resolve(device), config["batch_size"]
     out = {}
     for name, (num_codes, length) in (("pixels", (256, 28 * 28)), ("codes", (128, 49))):
         torch.manual_seed(0)
@@ -352,7 +373,7 @@ def pixels_vs_codes(budget: str, device: torch.device | str | None = None) -> di
         cond = torch.zeros(batch_size, dtype=torch.long, device=device)
         tokens = torch.randint(num_codes, (batch_size, length), device=device)
         step_seconds = []
-        for _ in range(timed_steps + 1):                     # the first step warms up
+        for _ in range(config["timed_steps"] + 1):            # the first step warms up
             start = time.perf_counter()
             optimizer.zero_grad()
             prior.loss(cond, tokens).backward()
@@ -362,8 +383,7 @@ def pixels_vs_codes(budget: str, device: torch.device | str | None = None) -> di
             step_seconds.append(time.perf_counter() - start)
         out[name] = {"tokens": length, "vocabulary": num_codes,
                      "seconds_per_step": round(float(torch.tensor(step_seconds[1:]).median()), 4),
-                     "seconds_per_image": round(_seconds_per_sample(prior, by_budget(quick=1, standard=4, full=16,
-                                                                                    budget=budget)), 4)}
+                     "seconds_per_image": round(_seconds_per_sample(prior, config["sampled_images"]), 4)}
     out["step_ratio"] = round(out["pixels"]["seconds_per_step"] / out["codes"]["seconds_per_step"], 1)
     out["sample_ratio"] = round(out["pixels"]["seconds_per_image"] / out["codes"]["seconds_per_image"], 1)
     out["batch_size"] = batch_size
@@ -455,9 +475,8 @@ def evaluate(budget: str) -> dict:
         "train_seconds": seconds | {"prior": round(prior_info["seconds"], 1)},
     }
     factor_start = time.perf_counter()
-    results.update(factor_study(budget, classifier, fd_metric, seeds=by_budget(quick=SEEDS[:2], standard=SEEDS,
-                                                                               budget=budget)))
-    results["pixels_vs_codes"] = pixels_vs_codes(budget)
+    results.update(factor_study(factor_study_config(budget), classifier, fd_metric))
+    results["pixels_vs_codes"] = pixels_vs_codes(pixels_vs_codes_config(budget))
     results["factor_seconds"] = round(time.perf_counter() - factor_start, 1)
     results["measure_seconds"] = round(time.perf_counter() - start, 1)
     save_study(CHAPTER, results, {kind: infos[kind]["model_id"] for kind in NOTEBOOK_MODELS})
