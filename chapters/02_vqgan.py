@@ -456,7 +456,9 @@ show_source(sample_sliding_window)
 # every image is one centred item, so a window's contents depend on where it is. The map of
 # code entropy per position shows it: at the borders one code (background) is nearly certain, at
 # the centre anything goes. Put four items side by side on a "catalogue page" and cut windows at
-# random offsets, and the statistics no longer depend on the position.
+# random offsets, and the statistics no longer depend on the position. (The other way, spatial
+# conditioning, is chapter 08: a segmentation map of the Shapes world, turned into tokens by a
+# second VQ autoencoder with its own codebook, tells every window what belongs in it.)
 
 # %%
 train_codes = ch02_vqgan.encode_dataset(vqgan, train.images[:5000])

@@ -719,3 +719,6 @@ check.check_average_precision(average_precision)
 # * A pretrained audio head is a starting point for new sound tasks: fine-tuned with a new layer on
 #   a few labels, it is measured here against a head trained from scratch, and the sound and image
 #   heads are measured alone and fused.
+#
+# Last, chapter 08 returns to chapter 02's transformer over codes and conditions it on a whole
+# segmentation map of the Shapes world, through a second codebook.

@@ -206,3 +206,23 @@ def test_every_checker_of_a_chapter_is_an_exercise_of_its_assignment():
             assert any(s.startswith(f"def {e.name}(") and "### BEGIN SOLUTION" in s for s in sources)
             assert f"### BEGIN HIDDEN TESTS\nassert check.check_{e.name}({e.name})" in "\n".join(sources)
     assert [e.returns_value for e in assignments.exercises(chapter("01"))] == [False, False, True, False, False]
+
+
+def test_chapter08_solutions_pass(capsys):
+    from gensynth_course.exercises import ch08_semantic_synthesis
+    sol8 = solutions(chapter("08"))
+
+    assert ch08_semantic_synthesis.check_one_hot_maps(sol8.one_hot_maps)
+    assert ch08_semantic_synthesis.check_map_from_coverage(sol8.map_from_coverage)
+    assert ch08_semantic_synthesis.check_window_corner(sol8.window_corner)
+    assert capsys.readouterr().out.count("correct") == 3
+
+
+def test_chapter08_wrong_answers_fail_with_a_hint(capsys):
+    from gensynth_course.exercises import ch08_semantic_synthesis
+
+    assert not ch08_semantic_synthesis.check_one_hot_maps(lambda m, k: torch.nn.functional.one_hot(m, k).float())
+    assert not ch08_semantic_synthesis.check_map_from_coverage(lambda c, k: torch.where(c[0] > 0.5, k[0], 0))
+    assert not ch08_semantic_synthesis.check_window_corner(lambda i, j, h, w, n: (i - n // 2, j - n // 2))
+    out = capsys.readouterr().out
+    assert out.count("not yet") == 3 and "clamp" in out and "dimension 1" in out

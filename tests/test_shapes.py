@@ -2,6 +2,7 @@
 that keeps the held-out pairs out of training, the renderer, the tokenizer and the evaluator's
 bookkeeping."""
 
+import math
 import random
 
 import pytest
@@ -170,3 +171,61 @@ def test_likeness_scenes_are_balanced_true_to_their_label_and_never_held_out():
         shapes.likeness(shapes.scene_of(shapes.Description((("circle", "red", "small"),), "left")))
     with pytest.raises(ValueError, match="train or test"):
         shapes.likeness_scenes(4, "heldout")
+
+
+def test_segment_classes_name_each_shape_colour_pair_once():
+    assert shapes.SEGMENT_CLASSES[0] == "background"
+    assert len(shapes.SEGMENT_CLASSES) == 1 + len(shapes.SHAPES) * len(shapes.COLOURS) == 25
+    indices = {shapes.segment_class(s, c) for s in shapes.SHAPES for c in shapes.COLOURS}
+    assert indices == set(range(1, 25))
+    assert shapes.SEGMENT_CLASSES[shapes.segment_class("cross", "cyan")] == "cyan cross"
+    with pytest.raises(ValueError, match="no segment class for a 'pink' 'circle'"):
+        shapes.segment_class("circle", "pink")
+
+
+def _closed_form_area(shape: str, r: float) -> float:
+    """The area of a shape of half-extent r, from the inside tests of ``shapes._coverage``."""
+    return {"circle": math.pi * r ** 2, "square": (1.7 * r) ** 2,     # side 2 · 0.85 r
+            "triangle": 1.85 * r ** 2,                               # height 1.85 r, base 2 · 1.85 r / 1.85
+            "cross": 2 * (2 * r) * (2 * r / 3) - (2 * r / 3) ** 2}[shape]   # two bars less their overlap
+
+
+def test_segmentation_maps_agree_with_the_rendered_image():
+    scenes = shapes.make_scenes(300, "all", seed=3)
+    for size in (32, 64):
+        maps, images = shapes.segmentation_maps(scenes, size), shapes.render(scenes, size).long()
+        assert maps.shape == (300, size, size) and maps.dtype == torch.long
+        colour_of = torch.tensor([shapes.BACKGROUND] + [shapes.COLOURS[name.split()[0]]
+                                                        for name in shapes.SEGMENT_CLASSES[1:]])   # (25, 3)
+        expected = colour_of[maps].permute(0, 3, 1, 2)                                            # (N, 3, H, W)
+        background = torch.tensor(shapes.BACKGROUND).view(1, 3, 1, 1)
+        # a pixel drawn fully in an object's colour lies in that object's region (of that colour)
+        full = torch.stack([(images == torch.tensor(c).view(1, 3, 1, 1)).all(1) for c in shapes.COLOURS.values()])
+        assert (expected == images).all(1)[full.any(0)].all()
+        # a region pixel is at least half its object's colour: nearer to it than to the background
+        region = maps > 0
+        to_colour = (images - expected).abs().sum(1).float()
+        to_background = (images - background).abs().sum(1).float()
+        assert (to_colour <= to_background + 3)[region].float().mean() > 0.99
+        assert (maps == 0)[(images == background).all(1)].all()
+    # region areas are the shapes' closed-form areas (one-object scenes: nothing overlaps)
+    lone = [s for s in scenes if len(s.objects) == 1]
+    maps = shapes.segmentation_maps(lone, 64)
+    areas = {}
+    for scene, area in zip(lone, (maps > 0).sum((1, 2)).tolist()):
+        areas.setdefault(scene.objects[0].shape, []).append(area / _closed_form_area(
+            scene.objects[0].shape, shapes.HALF_SIZE[scene.objects[0].size] * 64))
+    assert set(areas) == set(shapes.SHAPES)
+    for shape, ratios in areas.items():
+        assert sum(ratios) / len(ratios) == pytest.approx(1.0, rel=0.05), shape
+
+
+def test_segmentation_maps_give_each_object_its_class_where_it_is():
+    scene = shapes.Scene((shapes.ShapeObject("square", "red", "large", 0.27, 0.5),
+                          shapes.ShapeObject("circle", "blue", "small", 0.73, 0.5)), "side by side")
+    seg = shapes.segmentation_maps([scene], 32)[0]
+    assert seg[16, int(0.27 * 32)] == shapes.segment_class("square", "red")
+    assert seg[16, int(0.73 * 32)] == shapes.segment_class("circle", "blue")
+    assert seg[1, 1] == 0 and set(seg.unique().tolist()) == {0, shapes.segment_class("square", "red"),
+                                                              shapes.segment_class("circle", "blue")}
+    assert shapes.segmentation_maps([], 32).shape == (0, 32, 32)

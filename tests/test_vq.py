@@ -312,3 +312,99 @@ def test_eval_02_compares_the_autoencoders_over_three_seeds(tmp_cache):
     timing = results["pixels_vs_codes"]
     assert timing["pixels"]["tokens"] == 784 and timing["codes"]["tokens"] == 49
     assert timing["pixels"]["seconds_per_step"] > 0 and timing["codes"]["seconds_per_image"] > 0
+
+
+@pytest.fixture(scope="module")
+def constrained():
+    torch.manual_seed(0)
+    return CodePrior(num_codes=8, length=9, n_classes=0, dim=32, layers=2, heads=4, constraint_codes=5,
+                     constraint_length=9).eval()
+
+
+def test_every_image_code_sees_the_whole_constraint_and_only_earlier_image_codes(constrained):
+    cond, codes, constraint = torch.zeros(2, dtype=torch.long), torch.randint(8, (2, 9)), torch.randint(5, (2, 9))
+    logits = constrained(cond, codes, constraint)
+    assert logits.shape == (2, 9, 8)                           # logits for the image codes only
+    last_changed = constraint.clone()
+    last_changed[:, -1] = (constraint[:, -1] + 1) % 5
+    moved = constrained(cond, codes, last_changed)
+    assert all(not torch.allclose(logits[:, i], moved[:, i]) for i in range(9))   # even s_1 sees r_P
+    later = codes.clone()
+    later[:, 4:] = (codes[:, 4:] + 1) % 8
+    assert torch.allclose(logits[:, :5], constrained(cond, later, constraint)[:, :5], atol=1e-5)
+    assert not torch.allclose(logits[:, 5:], constrained(cond, later, constraint)[:, 5:])
+
+
+def test_a_prior_without_a_constraint_builds_the_chapters_layers_and_refuses_one():
+    torch.manual_seed(0)
+    plain = CodePrior(num_codes=16, length=49, dim=32, layers=2, heads=4)
+    torch.manual_seed(0)
+    explicit = CodePrior(num_codes=16, length=49, dim=32, layers=2, heads=4, constraint_codes=0, constraint_length=0)
+    assert list(plain.state_dict()) == list(explicit.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), explicit.state_dict().values()))
+    cond, codes = torch.tensor([1]), torch.randint(16, (1, 49))
+    with pytest.raises(ValueError, match="built without a constraint"):
+        plain(cond, codes, torch.zeros(1, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="give both"):
+        CodePrior(num_codes=16, constraint_codes=5)
+
+
+def test_a_constrained_prior_explains_a_missing_or_malformed_constraint(constrained):
+    cond, codes = torch.zeros(2, dtype=torch.long), torch.randint(8, (2, 9))
+    with pytest.raises(ValueError, match="pass constraint="):
+        constrained(cond, codes)
+    with pytest.raises(ValueError, match=r"must be \(B, P\) = \(2, 9\) integer codes, got \(2, 3, 3\)"):
+        constrained(cond, codes, torch.zeros(2, 3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="must lie in 0..4"):
+        constrained(cond, codes, torch.full((2, 9), 5))
+    with pytest.raises(ValueError, match="code grid of the whole canvas"):
+        sample_sliding_window(constrained, cond, 4, 4, window=3, constraint=torch.zeros(2, 3, 3, dtype=torch.long),
+                              progress=False)
+    with pytest.raises(ValueError, match="must fit the canvas"):
+        sample_sliding_window(constrained, cond, 2, 4, window=3, progress=False)
+
+
+def test_a_constrained_prior_learns_to_draw_what_the_map_says_and_slides_over_a_larger_map():
+    """Image code at each place = (2 r + 1) mod 8 of the constraint code r at that place: a rule only
+    the constraint can tell. Learned on 3×3 windows, it must hold on fresh maps and, by the sliding
+    window, on a 5×6 canvas whose every window is a training-size map."""
+    torch.manual_seed(0)
+    rule = lambda r: (2 * r + 1) % 8  # noqa: E731
+    model = CodePrior(num_codes=8, length=9, n_classes=0, dim=32, layers=2, heads=4, constraint_codes=4,
+                      constraint_length=9)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    cond = torch.zeros(64, dtype=torch.long)
+    for _ in range(400):
+        constraint = torch.randint(4, (64, 9))
+        loss = model.loss(cond, rule(constraint), constraint)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    fresh = torch.randint(4, (64, 9), generator=torch.Generator().manual_seed(1))
+    assert model.bits_per_code(cond, rule(fresh), fresh) < 0.05
+    assert torch.equal(model.generate(cond[:8], top_k=1, constraint=fresh[:8]), rule(fresh[:8]))
+    canvas = torch.randint(4, (3, 5, 6), generator=torch.Generator().manual_seed(2))
+    drawn = sample_sliding_window(model, cond[:3], 5, 6, window=3, top_k=1, constraint=canvas, progress=False)
+    assert torch.equal(drawn, rule(canvas))
+
+
+def test_the_autoencoder_takes_other_channels_and_sides_at_factor_four():
+    torch.manual_seed(0)
+    rgb = VQAutoencoder((8, 16), dim=4, num_codes=16, in_channels=3, out_channels=3, image_size=32)
+    x_rec, indices, _ = rgb(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert rgb.grid == 8 and indices.shape == (2, 8, 8) and x_rec.shape == (2, 3, 32, 32)
+    maps = VQAutoencoder((8, 16), dim=4, num_codes=16, in_channels=25, out_channels=25, image_size=32)
+    onehot = F.one_hot(torch.randint(25, (2, 32, 32)), 25).permute(0, 3, 1, 2).float()
+    logits, indices, _ = maps(onehot)
+    assert logits.shape == (2, 25, 32, 32) and indices.shape == (2, 8, 8)
+    trainer = VQGANTrainer(rgb, perceptual=None, gan=True, disc_start=0, disc_width=8)
+    assert trainer.discriminator(torch.zeros(1, 3, 32, 32)).shape == (1, 1, 8, 8)
+    assert torch.isfinite(trainer.loss(torch.rand(2, 3, 32, 32) * 2 - 1))
+    # the Fashion-MNIST autoencoder is unchanged: one channel in and out at 28×28
+    plain = VQAutoencoder((8, 16), dim=4, num_codes=16)
+    one = VQAutoencoder((8, 16), dim=4, num_codes=16, in_channels=1, out_channels=1, image_size=28)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in one.state_dict().items()}
+    with pytest.raises(ValueError, match="factor 2 is built for 28×28 images only"):
+        VQAutoencoder(factor=2, image_size=32)
+    with pytest.raises(ValueError, match="image side 30 is not supported"):
+        VQAutoencoder(image_size=30)

@@ -14,6 +14,9 @@ true of its scene and any generated image can be checked against the caption tha
   the attribute evaluator, a judge that must know the held-out pairs too).
 * Rendering is vectorised and anti-aliased (each pixel averages a 4 × 4 grid of sub-samples);
   scenes and captions are deterministic given a seed.
+* Every scene also has an exact segmentation map (:func:`segmentation_maps`): one class per pixel,
+  the background or a shape–colour pair, from the same coverage the renderer blends with; it is the
+  image-shaped constraint of semantic image synthesis.
 """
 
 from __future__ import annotations
@@ -179,32 +182,77 @@ def _coverage(shape_index: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: 
     return inside.gather(0, shape_index.expand(1, *dx.shape)).squeeze(0).float()
 
 
+def _slot_coverage(chunk: list[Scene], slot: int, size: int, supersample: int):
+    """For the scenes of ``chunk`` that have an object in ``slot``: their rows in the chunk, those
+    objects, and the share of each pixel the object covers (n, 1, size, size), from a
+    ``supersample × supersample`` grid of sub-samples per pixel; None when no scene has one."""
+    objects = [(i, sc.objects[slot]) for i, sc in enumerate(chunk) if len(sc.objects) > slot]
+    if not objects:
+        return None
+    s = size * supersample
+    coords = (torch.arange(s, dtype=torch.float32) + 0.5) / s                # sub-sample centres in [0, 1]
+    rows = torch.tensor([i for i, _ in objects])
+    shape_index = torch.tensor([SHAPES.index(o.shape) for _, o in objects]).view(1, -1, 1, 1)
+    cx = torch.tensor([o.x for _, o in objects]).view(-1, 1, 1)
+    cy = torch.tensor([o.y for _, o in objects]).view(-1, 1, 1)
+    r = torch.tensor([HALF_SIZE[o.size] for _, o in objects]).view(-1, 1, 1)
+    dx, dy = coords.view(1, 1, s) - cx, coords.view(1, s, 1) - cy
+    inside = _coverage(shape_index, dx.expand(-1, s, s), dy.expand(-1, s, s), r)
+    return rows, [o for _, o in objects], torch.nn.functional.avg_pool2d(inside[:, None], supersample)
+
+
 @torch.no_grad()
 def render(scenes: list[Scene], size: int = 32, supersample: int = 4, batch_size: int = 512) -> torch.Tensor:
     """Draw scenes as uint8 images (N, 3, size, size); 32 × 32 by default, 64 × 64 works too."""
     out = []
-    s = size * supersample
-    coords = (torch.arange(s, dtype=torch.float32) + 0.5) / s                # sub-sample centres in [0, 1]
     background = torch.tensor(BACKGROUND, dtype=torch.float32).view(1, 3, 1, 1)
     for start in range(0, len(scenes), batch_size):
         chunk = scenes[start:start + batch_size]
         image = background.expand(len(chunk), 3, size, size).clone()
         for slot in range(2):
-            objects = [(i, sc.objects[slot]) for i, sc in enumerate(chunk) if len(sc.objects) > slot]
-            if not objects:
+            covered = _slot_coverage(chunk, slot, size, supersample)
+            if covered is None:
                 continue
-            rows = torch.tensor([i for i, _ in objects])
-            shape_index = torch.tensor([SHAPES.index(o.shape) for _, o in objects]).view(1, -1, 1, 1)
-            cx = torch.tensor([o.x for _, o in objects]).view(-1, 1, 1)
-            cy = torch.tensor([o.y for _, o in objects]).view(-1, 1, 1)
-            r = torch.tensor([HALF_SIZE[o.size] for _, o in objects]).view(-1, 1, 1)
-            dx, dy = coords.view(1, 1, s) - cx, coords.view(1, s, 1) - cy
-            inside = _coverage(shape_index, dx.expand(-1, s, s), dy.expand(-1, s, s), r)
-            alpha = torch.nn.functional.avg_pool2d(inside[:, None], supersample)          # (n, 1, size, size)
-            colour = torch.tensor([COLOURS[o.colour] for _, o in objects], dtype=torch.float32).view(-1, 3, 1, 1)
+            rows, objects, alpha = covered                                      # alpha: (n, 1, size, size)
+            colour = torch.tensor([COLOURS[o.colour] for o in objects], dtype=torch.float32).view(-1, 3, 1, 1)
             image[rows] = image[rows] * (1 - alpha) + colour * alpha
         out.append(image.round().to(torch.uint8))
     return torch.cat(out) if out else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+
+
+# The classes of a segmentation map: the background, then one per shape–colour pair (size and place
+# are read off the region itself, as a segmentation map shows them).
+SEGMENT_CLASSES = ("background",) + tuple(f"{colour} {shape}" for shape in SHAPES for colour in COLOUR_NAMES)
+
+
+def segment_class(shape: str, colour: str) -> int:
+    """The index in :data:`SEGMENT_CLASSES` of the region of a ``colour`` ``shape``."""
+    if shape not in SHAPES or colour not in COLOURS:
+        raise ValueError(f"no segment class for a {colour!r} {shape!r}; shapes are {', '.join(SHAPES)} and "
+                         f"colours {', '.join(COLOUR_NAMES)}.")
+    return 1 + SHAPES.index(shape) * len(COLOUR_NAMES) + COLOUR_NAMES.index(colour)
+
+
+@torch.no_grad()
+def segmentation_maps(scenes: list[Scene], size: int = 32, supersample: int = 4,
+                      batch_size: int = 512) -> torch.Tensor:
+    """The exact segmentation map of each scene, (N, size, size) class indices into
+    :data:`SEGMENT_CLASSES`: a pixel belongs to the object that covers at least half of it, from the
+    same sub-sample coverage :func:`render` blends with (the second object, drawn on top, wins where
+    both do), and to the background otherwise."""
+    out = []
+    for start in range(0, len(scenes), batch_size):
+        chunk = scenes[start:start + batch_size]
+        maps = torch.zeros(len(chunk), size, size, dtype=torch.long)
+        for slot in range(2):
+            covered = _slot_coverage(chunk, slot, size, supersample)
+            if covered is None:
+                continue
+            rows, objects, alpha = covered
+            label = torch.tensor([segment_class(o.shape, o.colour) for o in objects]).view(-1, 1, 1)
+            maps[rows] = torch.where(alpha[:, 0] >= 0.5, label, maps[rows])
+        out.append(maps)
+    return torch.cat(out) if out else torch.zeros(0, size, size, dtype=torch.long)
 
 
 # ----------------------------------------------------------------------------- captions

@@ -26,11 +26,12 @@ class Training:
 MODULES = {"01": "gensynth_course.experiments.ch01_ddpm", "02": "gensynth_course.experiments.ch02_vqgan",
            "03": "gensynth_course.experiments.ch03_guided_diffusion", "04": "gensynth_course.experiments.ch04_clip",
            "05": "gensynth_course.experiments.ch05_glide", "06": "gensynth_course.experiments.ch06_xmc_gan",
-           "07": "gensynth_course.experiments.ch07_audioclip"}
+           "07": "gensynth_course.experiments.ch07_audioclip",
+           "08": "gensynth_course.experiments.ch08_semantic_synthesis"}
 
 
 def chapter_module(number: str) -> ModuleType:
-    """The experiment module of chapter ``number`` (``"01"`` … ``"07"``), imported on first use."""
+    """The experiment module of chapter ``number`` (``"01"`` … ``"08"``), imported on first use."""
     if number not in MODULES:
         raise ValueError(f"chapter {number!r} has no experiments; choose one of {', '.join(MODULES)}")
     return importlib.import_module(MODULES[number])

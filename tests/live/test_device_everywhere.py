@@ -16,7 +16,7 @@ from gensynth_course.models.diffusion import schedulers
 # A device no code path picks by itself, that still computes: the CPU with an explicit index.
 SENTINEL = torch.device("cpu", 0)
 CHAPTERS = ["ch01_ddpm", "ch02_vqgan", "ch03_guided_diffusion", "ch04_clip", "ch05_glide", "ch06_xmc_gan",
-            "ch07_audioclip"]
+            "ch07_audioclip", "ch08_semantic_synthesis"]
 
 
 def _replace_everywhere(monkeypatch, original, replacement):

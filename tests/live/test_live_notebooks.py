@@ -70,6 +70,7 @@ CONTROLS = {
     "05": [Control("prompt", text="a small red square on the right")],
     "06": [Control("prompt", text="a small red square on the right")],
     "07": [Control("slider", interactive=0), Control("prompt", interactive=1, text="a small red square on the right")],
+    "08": [Control("prompt", text="a small red square on the right")],
 }
 
 

@@ -2,7 +2,9 @@
 
 Both share one autoencoder (:class:`VQAutoencoder`: a convolutional encoder, the vector
 quantizer of ``quantizer.py`` and a mirrored decoder, f = 4 downsampling; f = 2 and f = 7 for
-the study of the factor). They differ only in how
+the study of the factor). At f = 4 it takes any square side divisible by 4 and any number of
+channels in and out: a 32×32 RGB Shapes scene, or a segmentation map as one-hot channels in and
+one logit per class out, becomes an 8×8 grid. VQ-VAE and VQGAN differ only in how
 the reconstruction is judged:
 
 * VQ-VAE (van den Oord et al. 2017, eq. 3): L = ‖x − x̂‖² + L_VQ.
@@ -39,18 +41,33 @@ def check_factor(factor) -> int:
     return factor
 
 
+def grid_side(factor: int, image_size: int) -> int:
+    """The side of the code grid of an ``image_size`` × ``image_size`` image at factor f: 28 / f
+    (rounded up) on the chapter's 28×28 images; image_size / 4 on other sides, which need f = 4."""
+    check_factor(factor)
+    if image_size == 28:
+        return GRID_SIDE[factor]
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8 or image_size % 4:
+        raise ValueError(f"image side {image_size!r} is not supported; use 28, or a multiple of 4 (at least 8) "
+                         "with factor 4.")
+    if factor != 4:
+        raise ValueError(f"factor {factor} is built for 28×28 images only; a {image_size}×{image_size} image "
+                         "takes factor 4.")
+    return image_size // 4
+
+
 class Encoder(nn.Module):
-    """(B, 1, 28, 28) → (B, D, 28/f, 28/f): stride-2 convolutions, a residual block after each.
+    """(B, C, 28, 28) → (B, D, 28/f, 28/f): stride-2 convolutions, a residual block after each.
 
     The first convolution downsamples at once: residual blocks at 28×28 would cost most of the
     compute and add little at this size. With f = 4 (the chapter's) there are two; f = 2 keeps the
     second width at 14×14, and f = 7 adds a third stride-2 convolution, 7×7 → 4×4.
     """
 
-    def __init__(self, widths=(32, 64), dim: int = 16, factor: int = 4):
+    def __init__(self, widths=(32, 64), dim: int = 16, factor: int = 4, in_channels: int = 1):
         super().__init__()
         c1, c2 = widths
-        layers = [nn.Conv2d(1, c1, 4, stride=2, padding=1), ConvResBlock(c1)]                      # 14×14
+        layers = [nn.Conv2d(in_channels, c1, 4, stride=2, padding=1), ConvResBlock(c1)]            # 14×14
         if check_factor(factor) == 2:
             layers += [nn.Conv2d(c1, c2, 3, padding=1), ConvResBlock(c2)]                          # 14×14
         else:
@@ -64,14 +81,14 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """(B, D, h, w) → (B, 1, 28, 28) for the grid of its factor f, the encoder mirrored with
+    """(B, D, h, w) → (B, C, 28, 28) for the grid of its factor f, the encoder mirrored with
     nearest-neighbour upsampling (4 × 4 → 7 × 7 for f = 7).
 
     With f = 4 it is fully convolutional, so it also decodes code grids larger than 7×7
     (sliding-window samples) into images 4× larger.
     """
 
-    def __init__(self, widths=(32, 64), dim: int = 16, factor: int = 4):
+    def __init__(self, widths=(32, 64), dim: int = 16, factor: int = 4, out_channels: int = 1):
         super().__init__()
         c1, c2 = widths
         layers = [nn.Conv2d(dim, c2, 3, padding=1), ConvResBlock(c2)]                              # 28/f
@@ -82,7 +99,7 @@ class Decoder(nn.Module):
         layers += [nn.Conv2d(c2, c1, 3, padding=1), ConvResBlock(c1),                              # 14×14
                    nn.Upsample(scale_factor=2), nn.Conv2d(c1, c1 // 2, 3, padding=1), nn.SiLU()]    # 28×28
         self.net = nn.Sequential(*layers)
-        self.last_layer = nn.Conv2d(c1 // 2, 1, 3, padding=1)   # G_L of eq. 7
+        self.last_layer = nn.Conv2d(c1 // 2, out_channels, 3, padding=1)   # G_L of eq. 7
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.last_layer(self.net(z))
@@ -90,32 +107,31 @@ class Decoder(nn.Module):
 
 class VQAutoencoder(nn.Module):
     """Encoder → vector quantizer → decoder. ``forward(x)`` returns ``(x̂, indices, vq_loss)``.
-    ``factor``: the downsampling factor f, 4 (a 7×7 grid of codes), 2 (14×14) or 7 (4×4)."""
+    ``factor``: the downsampling factor f, 4 (a 7×7 grid of codes), 2 (14×14) or 7 (4×4).
+    ``in_channels``, ``out_channels`` and ``image_size``: what it encodes and decodes, (B, in,
+    side, side) to (B, out, side, side); a side other than 28 takes f = 4."""
 
     def __init__(self, widths=(32, 64), dim: int = 16, num_codes: int = 256, beta: float = 0.25,
-                 ema: bool = False, restart_dead: bool = False, factor: int = 4):
+                 ema: bool = False, restart_dead: bool = False, factor: int = 4, in_channels: int = 1,
+                 out_channels: int = 1, image_size: int = 28):
         super().__init__()
         self.factor = check_factor(factor)
-        self.encoder = Encoder(widths, dim, factor)
+        self.image_size, self.grid = image_size, grid_side(factor, image_size)
+        self.encoder = Encoder(widths, dim, factor, in_channels)
         self.quantizer = VectorQuantizer(num_codes, dim, beta=beta, ema=ema, restart_dead=restart_dead)
-        self.decoder = Decoder(widths, dim, factor)
+        self.decoder = Decoder(widths, dim, factor, out_channels)
 
     @property
     def num_codes(self) -> int:
         return self.quantizer.num_codes
 
-    @property
-    def grid(self) -> int:
-        """The side of the code grid of a 28×28 image: 28 / f, rounded up."""
-        return GRID_SIDE[self.factor]
-
     def encode(self, x: torch.Tensor):
-        """Images (B, 1, 28, 28) in [−1, 1] → ``(z_q, indices (B, grid, grid), vq_loss)``."""
+        """Images (B, in, side, side) in [−1, 1] → ``(z_q, indices (B, grid, grid), vq_loss)``."""
         return self.quantizer(self.encoder(x))
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """A code grid (B, h, w) of integers → images (B, 1, 28, 28) for the autoencoder's own grid
-        (with f = 4, any grid: (B, 1, 4h, 4w))."""
+        """A code grid (B, h, w) of integers → images (B, out, side, side) for the autoencoder's own
+        grid (with f = 4, any grid: (B, out, 4h, 4w))."""
         return self.decoder(self.quantizer.lookup(indices))
 
     def forward(self, x: torch.Tensor):
@@ -124,16 +140,17 @@ class VQAutoencoder(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """PatchGAN: (B, 1, 28, 28) → (B, 1, 7, 7) logits, each judging one overlapping image patch.
+    """PatchGAN: (B, C, 28, 28) → (B, 1, 7, 7) logits, each judging one overlapping image patch
+    (a side s gives an s/4 × s/4 grid of them).
 
     Unlike the original it has no BatchNorm: real and fake batches go through it separately, and
     per-batch normalisation hid the difference between them (the discriminator stopped learning).
     """
 
-    def __init__(self, width: int = 32):
+    def __init__(self, width: int = 32, in_channels: int = 1):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),                      # 14×14
+            nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),            # 14×14
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),              # 7×7
             nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(2 * width, 1, 3, padding=1),
@@ -170,7 +187,8 @@ class VQGANTrainer(nn.Module):
         super().__init__()
         self.autoencoder = autoencoder
         self.perceptual = perceptual
-        self.discriminator = PatchDiscriminator(disc_width) if gan else None
+        channels = autoencoder.decoder.last_layer.out_channels          # the discriminator judges what it draws
+        self.discriminator = PatchDiscriminator(disc_width, channels) if gan else None
         self.disc_start, self.gan_weight = disc_start, gan_weight
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.last_terms: dict[str, float] = {}
