@@ -137,7 +137,8 @@ for scene, m in zip(scenes[:3], maps[:3]):
 # map autoencoder has the same layers with 25 channels in (the map one-hot: channel k is 1 where
 # the class is k) and 25 out, one logit per class, and is trained by cross-entropy against the
 # map's classes instead of a pixel loss: a map is a picture of labels, and its "reconstruction
-# error" is the share of pixels given the wrong class. Its codebook is its own, 32 codes.
+# error" is the share of pixels given the wrong class. Its codebook is its own,
+# 128 codes: each code must say which classes meet in its 4 × 4 patch and along which edge.
 
 # %%
 show_source(ch08.map_loss)
