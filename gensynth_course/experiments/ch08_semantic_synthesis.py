@@ -344,17 +344,16 @@ def cached_study(infos: dict[str, dict]) -> dict | None:
 
 
 def trainings(budget: str) -> list[Training]:
-    """What the notebook trains at ``budget``: the two autoencoders, the prior over their codes (its
-    config carries theirs under ``"autoencoders"``, so that a shrunk plan finds the ones it trained),
-    and the attribute evaluator that judges the pictures."""
+    """What the notebook trains at ``budget``: the two autoencoders and the prior over their codes
+    (its config carries theirs under ``"autoencoders"``, so that a shrunk plan finds the ones it
+    trained). The attribute evaluator that judges the pictures is chapter 04's training."""
     def prior(config):
         image, map_ = (load_autoencoder(config["autoencoders"][kind])[0] for kind in ("image", "map"))
         return load_prior(image, map_, {k: v for k, v in config.items() if k != "autoencoders"})
 
     autoencoders = {kind: autoencoder_config(kind, budget) for kind in ("image", "map")}
     return [*(Training(f"{kind}_autoencoder", config, load_autoencoder) for kind, config in autoencoders.items()),
-            Training("prior", dict(prior_config(budget), autoencoders=autoencoders), prior),
-            Training("attribute_evaluator", evaluator_config(budget), load_attribute_evaluator)]
+            Training("prior", dict(prior_config(budget), autoencoders=autoencoders), prior)]
 
 
 def evaluate(budget: str) -> dict:
