@@ -87,3 +87,13 @@ def test_mistakes_get_one_clear_line():
         stats.difference([1, 2, 3], [1, 2])
     with pytest.raises(ValueError, match="one finite figure per training seed"):
         stats.over_seeds([])
+
+
+def test_the_variance_ratio_has_the_f_interval():
+    ratio = stats.variance_ratio([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])      # variances 1 and 4
+    assert ratio["value"] == pytest.approx(0.25) and ratio["n"] == [3, 3]
+    # F(2, 2) has the CDF x / (1 + x), so its 2.5 % and 97.5 % quantiles are 1/39 and 39
+    assert ratio["ci_low"] == pytest.approx(0.25 / 39) and ratio["ci_high"] == pytest.approx(0.25 * 39)
+    for a, b in (([1.0], [1.0, 2.0]), ([1.0, 2.0], [3.0, 3.0]), ([1.0, float("nan")], [1.0, 2.0])):
+        with pytest.raises(ValueError, match="variance_ratio"):
+            stats.variance_ratio(a, b)

@@ -1,8 +1,10 @@
 """XMC-GAN's networks: shapes, attentional self-modulation that reads real words only, and the
 discriminator's three outputs."""
 
+import pytest
 import torch
 
+from gensynth_course.models.gan import xmc_losses
 from gensynth_course.models.gan.xmc_gan import (Discriminator, Generator, SelfModulation, discriminator_loss,
                                                 generator_loss)
 
@@ -116,3 +118,47 @@ def test_generator_loss_reaches_the_generator_through_every_term():
     _, parts = generator_loss(discriminator, real, generator(z, sentence, words, mask), sentence, words, mask,
                               sentence_weight=0, word_weight=0, image_weight=0)
     assert set(parts) == {"adversarial"}                        # the baseline of the ablation
+
+
+def test_a_deeper_contrastive_head_is_an_mlp_with_the_same_outputs():
+    torch.manual_seed(0)
+    shallow, deep = (Discriminator(channels=(8, 16, 16), head_depth=d) for d in (1, 2))
+    linears = [[m for m in d.contrastive.modules() if isinstance(m, torch.nn.Linear)] for d in (shallow, deep)]
+    assert [len(x) for x in linears] == [1, 2]
+    extra = sum(p.numel() for p in deep.parameters()) - sum(p.numel() for p in shallow.parameters())
+    assert extra == 16 * 16 + 16                                 # one hidden layer of the feature width
+    _, sentence, _, _ = _inputs()
+    outputs = [d(torch.rand(4, 3, 32, 32), sentence) for d in (shallow, deep)]
+    assert [tuple(o.shape) for o in outputs[0]] == [tuple(o.shape) for o in outputs[1]] == [(4,), (4, 64), (4, 64, 64)]
+    for wrong in (0, 1.5, True):
+        with pytest.raises(ValueError, match="head_depth must be a positive integer"):
+            Discriminator(head_depth=wrong)
+
+
+def test_the_perceptual_alternative_replaces_only_the_encoder_term():
+    torch.manual_seed(0)
+    discriminator, generator = Discriminator(), Generator()
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 4, 4), torch.nn.Flatten(), torch.nn.Linear(8 * 64, 16))
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    z, sentence, words, mask = _inputs()
+    fake = generator(z, sentence, words, mask)
+    discriminator.eval()                 # spectral norm's power iteration must not move between the two calls
+    _, contrastive = generator_loss(discriminator, real, fake, sentence, words, mask, encoder)
+    _, perceptual = generator_loss(discriminator, real, fake, sentence, words, mask, encoder, encoder_loss="perceptual")
+    with torch.no_grad():
+        expected = ((encoder(fake) - encoder(real)) ** 2).mean().item()
+    assert perceptual["encoder"] == pytest.approx(expected, rel=1e-5)
+    assert perceptual["encoder"] != pytest.approx(contrastive["encoder"])
+    assert {k: v for k, v in perceptual.items() if k != "encoder"} == pytest.approx(
+        {k: v for k, v in contrastive.items() if k != "encoder"})
+    with pytest.raises(ValueError, match="encoder_loss must be one of"):
+        generator_loss(discriminator, real, fake, sentence, words, mask, encoder, encoder_loss="vgg")
+
+
+def test_the_perceptual_loss_is_the_mean_squared_feature_distance_and_pulls_fakes_to_their_real_image():
+    real, fake = torch.zeros(4, 3), torch.full((4, 3), 2.0, requires_grad=True)
+    loss = xmc_losses.perceptual_loss(real, fake)
+    assert loss.item() == pytest.approx(4.0)                     # (2 − 0)² in every entry
+    loss.backward()
+    assert torch.allclose(fake.grad, torch.full((4, 3), 2 * 2.0 / 12))   # d/dx of mean (x − r)² = 2(x − r)/N
+    assert xmc_losses.perceptual_loss(real, real).item() == 0.0

@@ -8,8 +8,8 @@ import torch
 from gensynth_course.data import shapes
 from gensynth_course.data.fashion_mnist import to_model_range
 from gensynth_course.data.tokenizer import Tokenizer
-from gensynth_course.experiments.ch06_xmc_gan import (RUNS, CaptionEncoder, build_gan, gan_config, study_config,
-                                                      train_gan)
+from gensynth_course.experiments.ch06_xmc_gan import (RUNS, CaptionEncoder, build_gan, contrastive_accuracy, gan_config,
+                                                      stability, study_config, train_gan)
 from gensynth_course.models.contrastive.clip import make_clip
 from gensynth_course.models.gan import xmc_losses
 from gensynth_course.models.gan.xmc_gan import discriminator_loss
@@ -33,10 +33,14 @@ def test_the_ablation_switches_losses_on_one_at_a_time():
     assert gan_config("all", "standard")["weights"] == gan_config("all_plain", "standard")["weights"] == dict.fromkeys(
         ("sentence", "word", "image", "encoder"), 1.0)
     assert gan_config("all", "standard")["attentional"] and not gan_config("all_plain", "standard")["attentional"]
-    # every run shares the recipe: only the loss weights and the modulation differ
-    recipe = {k: v for k, v in gan_config("all", "standard").items() if k not in ("run", "weights", "attentional")}
+    assert [gan_config(run, "standard")["head_depth"] for run in ("all", "all_head2")] == [1, 2]
+    assert [gan_config(run, "standard")["encoder_loss"] for run in ("all", "all_perceptual")] == ["contrastive",
+                                                                                                 "perceptual"]
+    # every run shares the recipe: only the loss weights, the modulation, the head and the encoder term differ
+    varied = ("run", "weights", "attentional", "head_depth", "encoder_loss")
+    recipe = {k: v for k, v in gan_config("all", "standard").items() if k not in varied}
     for run in RUNS:
-        assert {k: v for k, v in gan_config(run, "standard").items() if k not in ("run", "weights", "attentional")} == recipe
+        assert {k: v for k, v in gan_config(run, "standard").items() if k not in varied} == recipe
     with pytest.raises(ValueError, match="run must be one of"):
         gan_config("everything", "standard")
 
@@ -46,7 +50,7 @@ def test_the_study_trains_three_seeds_of_the_headline_runs_and_one_of_the_others
     assert set(configs) == set(RUNS)
     for run, run_configs in configs.items():
         seeds = [c["seed"] for c in run_configs]
-        assert seeds == ([0, 1, 2] if run in ("baseline", "all", "all_plain") else [0])
+        assert seeds == ([0, 1, 2] if run in ("baseline", "all", "all_plain", "all_head2", "all_perceptual") else [0])
         assert all({k: v for k, v in c.items() if k != "seed"} == {k: v for k, v in run_configs[0].items() if k != "seed"}
                    for c in run_configs)                              # only the seed differs
     assert configs["all"][0] == gan_config("all", "standard")         # seed 0 is the notebook's run
@@ -139,3 +143,39 @@ def test_the_generator_learns_from_the_discriminators_contrastive_head():
         optimizer.step()
         losses.append(loss.item())
     assert min(losses[-10:]) < 0.4 * losses[0]
+
+
+class _EchoDiscriminator(torch.nn.Module):
+    """A stand-in whose contrastive embedding of image i is the sentence it is given, shifted by
+    ``shift`` places in the batch: with shift 0 every image picks its own caption."""
+
+    def __init__(self, shift=0):
+        super().__init__()
+        self.shift, self.anchor = shift, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, images, sentence):
+        return None, sentence.roll(self.shift, 0), None
+
+
+def test_contrastive_accuracy_counts_images_that_pick_their_own_caption_in_whole_batches():
+    captions = [f"caption {i}" for i in range(10)]
+    text = lambda chunk: (torch.eye(10)[[int(c.split()[1]) for c in chunk]], None, None)   # noqa: E731
+    images = torch.zeros(10, 3, 32, 32)
+    assert contrastive_accuracy(_EchoDiscriminator(0), text, captions, images, batch_size=4) == 1.0
+    assert contrastive_accuracy(_EchoDiscriminator(1), text, captions, images, batch_size=4) == 0.0
+    with pytest.raises(ValueError, match="one image per caption"):
+        contrastive_accuracy(_EchoDiscriminator(0), text, captions, images[:9], batch_size=4)
+
+
+def test_stability_counts_collapsed_seeds_and_compares_the_spread_of_fd():
+    rows = {"baseline": [{"fd": v} for v in (0.1, 0.3, 0.9)], "all": [{"fd": v} for v in (0.1, 0.2, 0.3)],
+            "word": [{"fd": 0.2}]}
+    found = stability(rows, blank_fd=0.5)
+    assert set(found["runs"]) == {"baseline", "all"}          # one seed has no spread
+    assert found["runs"]["baseline"]["collapsed"] == 1 and found["runs"]["all"]["collapsed"] == 0
+    assert found["runs"]["baseline"]["fd_sd"] == pytest.approx(0.4163, abs=1e-4)
+    assert (found["runs"]["baseline"]["fd_lowest"], found["runs"]["baseline"]["fd_highest"]) == (0.1, 0.9)
+    ratio = found["baseline_over_all_fd_variance"]            # 0.1733 / 0.01; F(2, 2) quantiles are 1/39 and 39
+    assert ratio["value"] == pytest.approx(17.3333, abs=1e-3)
+    assert ratio["ci_low"] == pytest.approx(17.3333 / 39, abs=1e-3)
+    assert ratio["ci_high"] == pytest.approx(17.3333 * 39, abs=0.1)

@@ -6,6 +6,8 @@
   *paired*: each resample draws the same items for both, so the noise they share cancels.
 * Over training seeds (one figure per trained model): Student's t-interval of the mean over the
   seeds, mean ± t_{0.975, n−1} · s / √n. One seed has no interval, and says so.
+* How much more one method's figures vary over seeds than another's: the F interval of the ratio
+  of their variances (:func:`variance_ratio`).
 
 Every function returns a plain dict that goes straight into an eval's JSON: the figure itself
 under ``value`` (or ``mean``), and ``ci_low``/``ci_high``. A difference is a finding only when its
@@ -107,6 +109,24 @@ def over_seeds(values: Sequence[float]) -> dict:
         return {"seeds": figures, "mean": mean, "ci_low": None, "ci_high": None}
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(figures) - 1) * np.std(figures, ddof=1) / math.sqrt(len(figures))
     return {"seeds": figures, "mean": mean, "ci_low": float(mean - half), "ci_high": float(mean + half)}
+
+
+def variance_ratio(a: Sequence[float], b: Sequence[float]) -> dict:
+    """How much more the figures ``a`` (one per training seed of one method) vary than ``b``: the
+    ratio of their sample variances s_a² / s_b² with its 95 % interval from the F distribution,
+    [F / F_{0.975}(n_a − 1, n_b − 1), F / F_{0.025}(n_a − 1, n_b − 1)] (the F-test of equal
+    variances, which assumes each set is drawn from a normal distribution). A ratio is a finding
+    only when its interval excludes 1; with three seeds on each side it must be beyond about 39."""
+    a, b = [float(v) for v in a], [float(v) for v in b]
+    if len(a) < 2 or len(b) < 2 or not all(math.isfinite(v) for v in a + b):
+        raise ValueError(f"variance_ratio: give at least two finite figures on each side, got {a!r} and {b!r}.")
+    var_a, var_b = float(np.var(a, ddof=1)), float(np.var(b, ddof=1))
+    if var_b == 0:
+        raise ValueError(f"variance_ratio: the figures of b do not vary ({b!r}); the ratio is undefined.")
+    ratio, dfs = var_a / var_b, (len(a) - 1, len(b) - 1)
+    tail = (1 - CONFIDENCE) / 2
+    return {"value": ratio, "ci_low": ratio / float(stats.f.ppf(1 - tail, *dfs)),
+            "ci_high": ratio / float(stats.f.ppf(tail, *dfs)), "n": [len(a), len(b)]}
 
 
 def excludes_zero(result: dict) -> bool:

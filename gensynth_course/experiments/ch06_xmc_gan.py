@@ -12,7 +12,15 @@ differ. ``eval 06`` trains three seeds of the rows of the headline comparisons (
   image encoder (the paper's VGG term);
 * ``sentence_word`` -- the two cross-modal losses;
 * ``all`` -- all four, with attentional self-modulation (XMC-GAN);
-* ``all_plain`` -- all four with plain self-modulation (the paper's table 5).
+* ``all_plain`` -- all four with plain self-modulation (the paper's table 5);
+* ``all_head2`` -- all four with a two-layer MLP as the discriminator's contrastive head (the
+  paper's Fig. 5: deeper heads win the contrastive game on generated images and give worse FID);
+* ``all_perceptual`` -- all four with the encoder's image–image term as a perceptual L2 loss
+  instead of a contrastive one (the paper's Table 6).
+
+Three training seeds of ``baseline`` and ``all`` also measure the paper's remark that the
+contrastive losses stabilise training: the spread of FD over seeds, and how many runs collapsed
+(:func:`stability`).
 
 The text encoder is chapter 04's CLIP text tower, frozen: its token features are the word
 embeddings e_w and its caption embedding is e_s (the paper uses a pretrained BERT). Chapter 04's
@@ -41,24 +49,28 @@ from gensynth_course.evaluation.judge import MEASURES, Judge, judge_config
 from gensynth_course.experiments import Training
 from gensynth_course.experiments.shapes_clip import load_clip
 from gensynth_course.models.contrastive.clip import CLIP
-from gensynth_course.models.gan.xmc_gan import XMCGAN, Generator, discriminator_loss, generator_loss
+from gensynth_course.models.gan import xmc_losses
+from gensynth_course.models.gan.xmc_gan import XMCGAN, Discriminator, Generator, discriminator_loss, generator_loss
 from gensynth_course.train import Objective, fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 LOSSES = ("sentence", "word", "image", "encoder")
 # Which contrastive losses each run of the ablation uses (weight 1.0 each, as in the paper).
 RUNS = {"baseline": (), "sentence": ("sentence",), "word": ("word",), "image": ("image",),
-        "encoder": ("encoder",), "sentence_word": ("sentence", "word"), "all": LOSSES, "all_plain": LOSSES}
-# ``eval 06`` trains every run with seed 0, and the runs of the two headline comparisons (all
-# against baseline, attentional against plain) with every seed of TRAINING_SEEDS.
+        "encoder": ("encoder",), "sentence_word": ("sentence", "word"), "all": LOSSES, "all_plain": LOSSES,
+        "all_head2": LOSSES, "all_perceptual": LOSSES}
+TABLE_4 = ("baseline", "sentence", "word", "image", "encoder", "sentence_word", "all")   # the loss ablation
+# ``eval 06`` trains every run with seed 0, and the runs of the headline comparisons (all against
+# baseline, attentional against plain, the head's depth, contrastive against perceptual) with every
+# seed of TRAINING_SEEDS.
 TRAINING_SEEDS = (0, 1, 2)
-SEEDED_RUNS = ("baseline", "all", "all_plain")
+SEEDED_RUNS = ("baseline", "all", "all_plain", "all_head2", "all_perceptual")
 NOTEBOOK_RUNS = ("all", "baseline")         # what the chapter trains itself (seed 0)
 # The measures of a run that the study summarises over seeds (one-object shape accuracy and the
 # other attributes alone are the partial credit of :func:`ablation`).
 SUMMARY = ("caption_accuracy", "caption_accuracy_one_object", "caption_accuracy_two_object", "caption_accuracy_heldout",
            "r_precision", "fd", "diversity", "one_object_shape_accuracy", "one_object_colour_accuracy",
-           "one_object_size_accuracy", "one_object_position_accuracy")
+           "one_object_size_accuracy", "one_object_position_accuracy", "fake_contrastive_accuracy")
 
 
 def gan_config(run: str, budget: str, seed: int = 0) -> dict:
@@ -72,7 +84,9 @@ def gan_config(run: str, budget: str, seed: int = 0) -> dict:
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
     return dict(model="XMCGAN", run=run, weights={name: float(name in RUNS[run]) for name in LOSSES},
-                attentional=run != "all_plain", z_dim=64, g_channels=[64, 64, 32, 16], d_channels=[32, 64, 64],
+                attentional=run != "all_plain", head_depth=2 if run == "all_head2" else 1,
+                encoder_loss="perceptual" if run == "all_perceptual" else "contrastive",
+                z_dim=64, g_channels=[64, 64, 32, 16], d_channels=[32, 64, 64],
                 text_encoder=clip_config(budget),
                 train_scenes=by_budget(quick=500, standard=20_000, full=50_000, budget=budget),
                 batch_size=32, g_lr=4e-4, d_lr=8e-4, betas=[0.5, 0.999], ema_decay=0.999, seed=seed,
@@ -101,7 +115,7 @@ class CaptionEncoder:
 
 def build_gan(config: dict, text: CaptionEncoder) -> XMCGAN:
     return XMCGAN(config["z_dim"], text.sentence_dim, text.word_dim, tuple(config["g_channels"]),
-                  tuple(config["d_channels"]), config["attentional"])
+                  tuple(config["d_channels"]), config["attentional"], config["head_depth"])
 
 
 def train_gan(model: XMCGAN, config: dict, text: CaptionEncoder, image_encoder: nn.Module | None,
@@ -129,7 +143,8 @@ def train_gan(model: XMCGAN, config: dict, text: CaptionEncoder, image_encoder: 
 
     def g_loss(m, batch, generator):
         return generator_loss(m.discriminator, step["real"], step["fake"], *step["text"], image_encoder,
-                              weights["sentence"], weights["word"], weights["image"], weights["encoder"])
+                              weights["sentence"], weights["word"], weights["image"], weights["encoder"],
+                              config["encoder_loss"])
 
     betas = tuple(config["betas"])
     objectives = [Objective("d", d_loss, config["d_lr"], lambda m: m.discriminator.parameters(), betas, grad_clip=None),
@@ -198,32 +213,57 @@ def generate(generator: Generator, text: CaptionEncoder, captions: list[str], se
     return torch.cat(out)
 
 
+@torch.no_grad()
+def contrastive_accuracy(discriminator: Discriminator, text: CaptionEncoder, captions: list[str],
+                         images: torch.Tensor, batch_size: int = 32) -> float:
+    """The paper's contrastive accuracy on generated images (its Fig. 5): in batches of
+    ``batch_size`` (the training batch), how often the discriminator's contrastive head picks each
+    generated image's own caption among the batch's by S_sent, the game its image–sentence loss
+    plays. Whole batches only; ``images`` (N, 3, 32, 32) were drawn for ``captions`` (N)."""
+    if len(captions) != len(images) or len(captions) < batch_size:
+        raise ValueError(f"contrastive_accuracy: give one image per caption and at least {batch_size} of each, "
+                         f"not {len(images)} images for {len(captions)} captions")
+    discriminator.eval()
+    device, hits = model_device(discriminator), []
+    for i in range(0, len(captions) - batch_size + 1, batch_size):
+        sentence = text(captions[i:i + batch_size])[0]
+        _, embedding, _ = discriminator(images[i:i + batch_size].to(device), sentence)
+        picked = xmc_losses.sentence_scores(embedding, sentence).argmax(1)
+        hits.append(picked == torch.arange(batch_size, device=device))
+    return round(float(torch.cat(hits).float().mean()), 4)
+
+
 def ablation(configs: dict[str, dict], judge: Judge) -> dict:
     """Train (or load) every run of ``configs`` (name → :func:`gan_config`) and judge each on the fixed
     caption set (``judge``: a :class:`~gensynth_course.evaluation.judge.Judge`). Returns name →
     measures: caption accuracy (all attributes right) per group, R-precision, FD and diversity, and
     for one-object captions the accuracy of each attribute alone (partial credit, to see *what* a
-    run gets right). Every run draws the same captions from the same noise z, so two runs compare
-    caption by caption (:func:`findings`)."""
+    run gets right), and the discriminator's :func:`contrastive_accuracy` on its generated images.
+    Every run draws the same captions from the same noise z, so two runs compare caption by
+    caption (:func:`findings`)."""
     prompts = judge.prompts()
     one_object = [i for i, group in enumerate(judge.group * judge.repeats) if group == "one_object"]
     labels = shapes.description_labels([shapes.parse_caption(prompts[i]) for i in one_object])
     out = {}
     for name, config in configs.items():
         model, info = load_gan(config)
-        images = generate(model.generator, load_text_encoder(config["text_encoder"]), prompts)
+        text = load_text_encoder(config["text_encoder"])
+        images = generate(model.generator, text, prompts)
         by_attribute = attribute_accuracy(judge.evaluator, images[one_object], labels)
         out[name] = {**judge(images), **{f"one_object_{attribute}_accuracy": by_attribute[key] for attribute, key in
                                          (("position", "layout"), ("shape", "shape_0"), ("colour", "colour_0"),
                                           ("size", "size_0"))},
+                     "fake_contrastive_accuracy": contrastive_accuracy(model.discriminator, text, prompts, images,
+                                                                       config["batch_size"]),
                      "train_seconds": info["seconds"], "model_id": info["model_id"]}
     return out
 
 
 def findings(rows: dict[str, list[dict]], judge: Judge) -> dict:
     """Each run of ``rows`` (run → its :func:`ablation` rows, one per training seed, in the order of
-    :data:`TRAINING_SEEDS`) against ``baseline``, and attentional (``all``) against plain
-    self-modulation (``all_plain``), on each measure of the judge, over the seeds both runs have:
+    :data:`TRAINING_SEEDS`) against ``baseline``, and ``all`` against each of its variants
+    (``all_plain``: plain self-modulation; ``all_head2``: the deeper head; ``all_perceptual``: the
+    perceptual term), on each measure of the judge, over the seeds both runs have:
 
     * ``{run}_vs_{other}_{measure}``: the difference with its paired 95 % bootstrap interval over
       the captions (images, for FD), every seed's samples of a caption resampled together;
@@ -231,8 +271,8 @@ def findings(rows: dict[str, list[dict]], judge: Judge) -> dict:
     * ``..._verdict``: "better" or "worse" only where every interval excludes zero (FD: lower is
       better), else "no difference"; ``..._seeds``: how many training seeds the comparison has."""
     pairs = [(run, "baseline") for run in rows if run != "baseline"]
-    if {"all", "all_plain"} <= set(rows):
-        pairs.append(("all", "all_plain"))
+    pairs += [("all", variant) for variant in ("all_plain", "all_head2", "all_perceptual")
+              if {"all", variant} <= set(rows)]
     out = {}
     for run, other in pairs:
         seeds = min(len(rows[run]), len(rows[other]))
@@ -252,6 +292,44 @@ def findings(rows: dict[str, list[dict]], judge: Judge) -> dict:
     return out
 
 
+def stability(rows: dict[str, list[dict]], blank_fd: float) -> dict:
+    """The paper's remark that the contrastive losses stabilise training, measured over the seeds of
+    each run of ``rows`` that has several: the spread of FD over its seeds (sample standard
+    deviation, lowest and highest) and how many of its seeds collapsed, i.e. ended with FD no better
+    than ``blank_fd``, the FD of a canvas with no object on it. With both ``baseline`` and ``all``,
+    ``baseline_over_all_fd_variance``: the ratio of their FD variances with its F interval."""
+    out = {"blank_fd": blank_fd, "runs": {}}
+    for run, seed_rows in rows.items():
+        fds = [row["fd"] for row in seed_rows]
+        if len(fds) > 1:
+            out["runs"][run] = {"fd_sd": round(float(torch.tensor(fds).std()), 4), "fd_lowest": min(fds),
+                                "fd_highest": max(fds), "collapsed": sum(fd >= blank_fd for fd in fds),
+                                "seeds": len(fds)}
+    if {"baseline", "all"} <= set(out["runs"]):
+        out["baseline_over_all_fd_variance"] = stats.rounded(stats.variance_ratio(
+            [row["fd"] for row in rows["baseline"]], [row["fd"] for row in rows["all"]]))
+    return out
+
+
+def variant_study(runs: dict, found: dict, rows: dict[str, list[dict]], variant: str) -> dict:
+    """``all`` against one of its variants: both runs' figures over seeds (the judge's measures and
+    the discriminator's contrastive accuracy on generated images), and the differences all − variant
+    from :func:`findings` with their verdicts; the contrastive accuracy's difference over seeds."""
+    measures = MEASURES + ("fake_contrastive_accuracy", "one_object_shape_accuracy")
+    seeds = min(len(rows["all"]), len(rows[variant]))
+    parts = (("pooled", ""), ("over_seeds", "_over_seeds"), ("verdict", "_verdict"))
+    differences = {measure: {part: found[f"all_vs_{variant}_{measure}{suffix}"] for part, suffix in parts
+                             if f"all_vs_{variant}_{measure}{suffix}" in found} for measure in MEASURES}
+    if seeds > 1:
+        differences["fake_contrastive_accuracy"] = {"over_seeds": stats.rounded(stats.over_seeds(
+            [a["fake_contrastive_accuracy"] - b["fake_contrastive_accuracy"]
+             for a, b in zip(rows["all"][:seeds], rows[variant][:seeds])]))}
+        sign = stats.direction(differences["fake_contrastive_accuracy"]["over_seeds"])
+        differences["fake_contrastive_accuracy"]["verdict"] = ("no difference" if sign == "no difference" else sign)
+    return {"runs": {run: {measure: runs[run][measure] for measure in measures} for run in ("all", variant)},
+            "all_minus_variant": differences, "seeds": seeds}
+
+
 def study_config(budget: str) -> dict[str, list[dict]]:
     """Every run of the ablation with its training seeds: all of :data:`TRAINING_SEEDS` for the
     :data:`SEEDED_RUNS`, seed 0 for the others."""
@@ -264,7 +342,8 @@ def study(configs: dict[str, list[dict]], judge: Judge) -> dict:
     ``runs`` (run → measure → the seeds' figures with their mean and t-interval), the
     :func:`findings`, ``seeds`` (run → its training seeds) and the headline figures of the ``all``
     run, means over its seeds: ``all_shape_accuracy`` and ``all_caption_accuracy`` (one-object
-    captions)."""
+    captions); ``head_depth`` and ``contrastive_vs_perceptual`` (:func:`variant_study` of
+    ``all_head2`` and ``all_perceptual``) and ``stability`` (:func:`stability`)."""
     rows = {run: [ablation({run: config}, judge)[run] for config in run_configs] for run, run_configs in configs.items()}
     runs = {run: {measure: stats.rounded(stats.over_seeds([row[measure] for row in seed_rows])) for measure in SUMMARY}
             for run, seed_rows in rows.items()}
@@ -272,7 +351,13 @@ def study(configs: dict[str, list[dict]], judge: Judge) -> dict:
     if "all" in runs:
         out.update(all_shape_accuracy=runs["all"]["one_object_shape_accuracy"]["mean"],
                    all_caption_accuracy=runs["all"]["caption_accuracy_one_object"]["mean"])
-    out.update(runs=runs, **findings(rows, judge),
+    found = findings(rows, judge)
+    for key, variant in (("head_depth", "all_head2"), ("contrastive_vs_perceptual", "all_perceptual")):
+        if {"all", variant} <= set(runs):
+            out[key] = variant_study(runs, found, rows, variant)
+    blank = to_model_range(shapes.render([shapes.Scene((), "centre")] * len(judge.prompts())))
+    out["stability"] = stability(rows, judge(blank)["fd"])
+    out.update(runs=runs, **found,
                train_seconds={run: [row["train_seconds"] for row in seed_rows] for run, seed_rows in rows.items()},
                models={run: seed_rows[0]["model_id"] for run, seed_rows in rows.items() if run in NOTEBOOK_RUNS})
     return out
@@ -292,8 +377,9 @@ def trainings(budget: str) -> list[Training]:
 
 
 def evaluate(budget: str) -> dict:
-    """Chapter 06's measured results (``python -m gensynth_course eval 06``): the ablation with three
-    training seeds for baseline, all and all_plain (:func:`study`). Kept as a study for the notebook."""
+    """Chapter 06's measured results (``python -m gensynth_course eval 06``): the ablation, the head and
+    perceptual studies and stability, with three training seeds for each run of :data:`SEEDED_RUNS`
+    (:func:`study`). Kept as a study for the notebook."""
     start = time.perf_counter()
     results = study(study_config(budget), Judge(judge_config(budget)))
     models = results.pop("models")

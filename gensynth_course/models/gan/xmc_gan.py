@@ -16,7 +16,9 @@ concern it.
 convolution gives region features in the word-embedding size (for the region–word loss); one more
 block and global sum pooling give the image feature, which feeds an adversarial head (a linear
 logit plus the projection term ⟨e_s, V φ(x)⟩, Miyato & Koyama 2018) and a contrastive head (the
-image embedding of the image–sentence and image–image losses).
+image embedding of the image–sentence and image–image losses). The contrastive head is one linear
+layer, as in the paper's final model; ``head_depth`` > 1 makes it an MLP, the deeper heads of the
+paper's Fig. 5 (which found that they fit the contrastive task better and the adversarial one worse).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch.nn.utils import spectral_norm
 from gensynth_course.models.gan import xmc_losses
 
 RHO_0 = 4.0   # sharpening of the generator's word attention (a default of ours)
+ENCODER_LOSSES = ("contrastive", "perceptual")    # the image–image term on the encoder's features
 
 
 class SelfModulation(nn.Module):
@@ -139,18 +142,23 @@ class Discriminator(nn.Module):
 
     32 × 32 → two blocks to 8 × 8 (region features by a 1 × 1 convolution: 64 regions of 4 × 4
     pixels each), one more block to 4 × 4, ReLU and global sum pooling φ(x);
-    logit = w·φ(x) + ⟨e_s, V φ(x)⟩; embedding = a linear projection of φ(x)."""
+    logit = w·φ(x) + ⟨e_s, V φ(x)⟩; embedding = a projection of φ(x): one linear layer, or with
+    ``head_depth`` = d > 1 an MLP of d linear layers with ReLUs between them (the paper's Fig. 5)."""
 
     def __init__(self, sentence_dim: int = 64, word_dim: int = 64, embed_dim: int = 64,
-                 channels: tuple[int, ...] = (64, 128, 128)):
+                 channels: tuple[int, ...] = (64, 128, 128), head_depth: int = 1):
         super().__init__()
+        if not isinstance(head_depth, int) or isinstance(head_depth, bool) or head_depth < 1:
+            raise ValueError(f"head_depth must be a positive integer (1: one linear layer), not {head_depth!r}")
         self.block16 = DownBlock(3, channels[0], first=True)
         self.block8 = DownBlock(channels[0], channels[1])
         self.regions = spectral_norm(nn.Conv2d(channels[1], word_dim, 1))
         self.block4 = DownBlock(channels[1], channels[2])
         self.adversarial = spectral_norm(nn.Linear(channels[2], 1))
         self.projection = spectral_norm(nn.Linear(sentence_dim, channels[2], bias=False))
-        self.contrastive = nn.Linear(channels[2], embed_dim)
+        hidden = [layer for _ in range(head_depth - 1) for layer in (nn.Linear(channels[2], channels[2]), nn.ReLU())]
+        last = nn.Linear(channels[2], embed_dim)
+        self.contrastive = nn.Sequential(*hidden, last) if hidden else last
 
     def forward(self, x: torch.Tensor, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h8 = self.block8(self.block16(x))
@@ -180,11 +188,16 @@ def discriminator_loss(discriminator: Discriminator, real: torch.Tensor, fake: t
 def generator_loss(discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor, sentence: torch.Tensor,
                    words: torch.Tensor, word_mask: torch.Tensor, image_encoder: nn.Module | None = None,
                    sentence_weight: float = 1.0, word_weight: float = 1.0, image_weight: float = 1.0,
-                   encoder_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+                   encoder_weight: float = 1.0, encoder_loss: str = "contrastive") -> tuple[torch.Tensor, dict]:
     """The generator's step: fool the discriminator (−D(G(z, s))), and make the generated image
     win the contrastive games: against the sentence, region by word, and against the real image of
     the same sentence, in the discriminator's features and, with ``image_encoder``, in a separately
-    trained encoder's (the paper's VGG term). Only the generator's optimiser takes this step."""
+    trained encoder's (the paper's VGG term). With ``encoder_loss="perceptual"`` that last term is
+    instead the perceptual loss, the squared distance between the encoder's features of the real and
+    the generated image (the alternative of the paper's Table 6). Only the generator's optimiser
+    takes this step."""
+    if encoder_loss not in ENCODER_LOSSES:
+        raise ValueError(f"encoder_loss must be one of {', '.join(ENCODER_LOSSES)}, not {encoder_loss!r}")
     fake_logit, fake_embedding, fake_regions = discriminator(fake, sentence)
     parts = {"adversarial": -fake_logit.mean()}
     loss = parts["adversarial"]
@@ -201,7 +214,8 @@ def generator_loss(discriminator: Discriminator, real: torch.Tensor, fake: torch
     if encoder_weight and image_encoder is not None:
         with torch.no_grad():
             real_features = image_encoder(real)
-        parts["encoder"] = xmc_losses.image_image_loss(real_features, image_encoder(fake))
+        term = xmc_losses.image_image_loss if encoder_loss == "contrastive" else xmc_losses.perceptual_loss
+        parts["encoder"] = term(real_features, image_encoder(fake))
         loss = loss + encoder_weight * parts["encoder"]
     return loss, {k: v.item() for k, v in parts.items()}
 
@@ -212,7 +226,7 @@ class XMCGAN(nn.Module):
 
     def __init__(self, z_dim: int = 64, sentence_dim: int = 64, word_dim: int = 64,
                  g_channels: tuple[int, ...] = (128, 128, 64, 32), d_channels: tuple[int, ...] = (64, 128, 128),
-                 attentional: bool = True):
+                 attentional: bool = True, head_depth: int = 1):
         super().__init__()
         self.generator = Generator(z_dim, sentence_dim, word_dim, g_channels, attentional)
-        self.discriminator = Discriminator(sentence_dim, word_dim, sentence_dim, d_channels)
+        self.discriminator = Discriminator(sentence_dim, word_dim, sentence_dim, d_channels, head_depth)

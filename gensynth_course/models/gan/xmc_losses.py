@@ -17,6 +17,10 @@ with a score S that differs per term:
   S_word(x, s) = (1/ρ₂) log Σ_h exp(ρ₂ cos(w_h, c_h)) / τ, a soft maximum over the words that
   tends to max_h cos(w_h, c_h) / τ as ρ₂ → ∞. Padding words take no part.
 
+The paper's Table 6 sets the image–image term on the encoder's features against the perceptual
+loss used widely before it (Johnson et al. 2016), which only pulls each generated image towards its
+real one, ‖f(x̃) − f(x)‖², and never pushes it away from the other images of the batch.
+
 As in the paper's formulas, each loss reads in one direction (image → sentences, real → generated,
 image → sentences by words); the scores themselves are symmetric in their arguments.
 """
@@ -49,6 +53,12 @@ def image_sentence_loss(image: torch.Tensor, sentence: torch.Tensor, tau: float 
 def image_image_loss(real: torch.Tensor, fake: torch.Tensor, tau: float = TAU) -> torch.Tensor:
     """L_img: each real image's features (B, D) pick the generated image of the same sentence."""
     return info_nce(sentence_scores(real, fake, tau))
+
+
+def perceptual_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The perceptual alternative to L_img: ‖f(x̃) − f(x)‖² between each generated image's features
+    (B, D) and its real image's, averaged over the batch and the D features (Johnson et al. 2016)."""
+    return F.mse_loss(fake, real)
 
 
 def word_region_scores(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor,
