@@ -676,25 +676,29 @@ if study is not None:
 # (for the variance ratio: to exclude 1), so with three seeds only large effects are findings.
 
 # %%
+def against(variant_study: dict) -> tuple[str, bool]:
+    """Where all beats (or loses to) one of its variants beyond the noise, in words, and whether the
+    paper's claim (all is better) holds: better somewhere and worse nowhere."""
+    differences = variant_study["all_minus_variant"]
+    better = [NAMES[m] for m in NAMES if differences[m]["verdict"] == "better"]
+    worse = [NAMES[m] for m in NAMES if differences[m]["verdict"] == "worse"]
+    words = (f"better on {', '.join(better)}" if better else "better on no measure beyond the noise")
+    return words + (f" and worse on {', '.join(worse)}" if worse else ""), bool(better) and not worse
+
+
 if study is not None:
-    head = study["head_depth"]["all_minus_variant"]
-    depth_found = {m: head[m]["verdict"] for m in ("fd", "fake_contrastive_accuracy")}
-    print("deeper head: the one-layer head's FD is "
-          + {"better": "lower (better) than the two-layer head's, as in the paper",
-             "worse": "higher (worse) than the two-layer head's, the opposite of the paper",
-             "no difference": "not distinguishable from the two-layer head's"}[depth_found["fd"]]
-          + "; the contrastive accuracy on generated images is "
-          + {"lower": "lower with one layer, as in the paper (the deeper head wins its game more often)",
-             "higher": "higher with one layer, the opposite of the paper",
-             "no difference": "not distinguishable between the two heads"}[depth_found["fake_contrastive_accuracy"]]
-          + f" ({describe(head['fake_contrastive_accuracy']['over_seeds'])}, all − all_head2 over seeds).")
-    versus = study["contrastive_vs_perceptual"]["all_minus_variant"]
-    better = [NAMES[m] for m in NAMES if versus[m]["verdict"] == "better"]
-    worse = [NAMES[m] for m in NAMES if versus[m]["verdict"] == "worse"]
-    print("contrastive against perceptual encoder term: the contrastive one is "
-          + (f"better on {', '.join(better)}" if better else "better on no measure beyond the noise")
-          + (f" and worse on {', '.join(worse)}" if worse else "")
-          + (" (the paper's Table 6 holds)" if better and not worse else " (the paper's Table 6 is not reproduced)"))
+    words, holds = against(study["head_depth"])
+    head = study["head_depth"]["all_minus_variant"]["fake_contrastive_accuracy"]
+    print(f"deeper head: the one-layer head is {words}, so the paper's finding that a deeper head hurts "
+          + ("holds in miniature" if holds else "is not reproduced in miniature")
+          + "; its contrastive accuracy on generated images is "
+          + {"lower": "lower than the deeper head's, as in the paper (the deeper head wins its own game more often)",
+             "higher": "higher than the deeper head's, the opposite of the paper's explanation",
+             "no difference": "not distinguishable from the deeper head's"}[head["verdict"]]
+          + f" ({describe(head['over_seeds'])}, all − all_head2 over seeds).")
+    words, holds = against(study["contrastive_vs_perceptual"])
+    print(f"contrastive against perceptual encoder term: the contrastive one is {words} "
+          + ("(the paper's Table 6 holds)" if holds else "(the paper's Table 6 is not reproduced)"))
     stable = study["stability"]
     for run, row in stable["runs"].items():
         print(f"  {run:<15} FD over {row['seeds']} seeds: {row['fd_lowest']:.4f} to {row['fd_highest']:.4f} "
