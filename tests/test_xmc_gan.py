@@ -105,12 +105,15 @@ def test_discriminator_contrastive_heads_learn_from_real_images_only():
     assert all(p.grad is None for p in generator.parameters())   # and nothing flows back into G
 
 
-def test_generator_loss_reaches_the_generator_through_every_term():
+def _generator_step_inputs():
+    """A fresh pair, a small image encoder, real images and the generator's inputs."""
     torch.manual_seed(0)
-    discriminator, generator = Discriminator(), Generator()
     encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 4, 4), torch.nn.Flatten(), torch.nn.Linear(8 * 64, 16))
-    real = torch.rand(4, 3, 32, 32) * 2 - 1
-    z, sentence, words, mask = _inputs()
+    return Discriminator(), Generator(), encoder, torch.rand(4, 3, 32, 32) * 2 - 1, _inputs()
+
+
+def test_generator_loss_reaches_the_generator_through_every_term():
+    discriminator, generator, encoder, real, (z, sentence, words, mask) = _generator_step_inputs()
     loss, parts = generator_loss(discriminator, real, generator(z, sentence, words, mask), sentence, words, mask, encoder)
     assert set(parts) == {"adversarial", "sentence", "word", "image", "encoder"}
     loss.backward()
@@ -136,11 +139,7 @@ def test_a_deeper_contrastive_head_is_an_mlp_with_the_same_outputs():
 
 
 def test_the_perceptual_alternative_replaces_only_the_encoder_term():
-    torch.manual_seed(0)
-    discriminator, generator = Discriminator(), Generator()
-    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 4, 4), torch.nn.Flatten(), torch.nn.Linear(8 * 64, 16))
-    real = torch.rand(4, 3, 32, 32) * 2 - 1
-    z, sentence, words, mask = _inputs()
+    discriminator, generator, encoder, real, (z, sentence, words, mask) = _generator_step_inputs()
     fake = generator(z, sentence, words, mask)
     discriminator.eval()                 # spectral norm's power iteration must not move between the two calls
     _, contrastive = generator_loss(discriminator, real, fake, sentence, words, mask, encoder)
