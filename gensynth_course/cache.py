@@ -4,10 +4,11 @@ A model is stored under ``<cache>/models/<chapter>/<name>-<config hash>-<code ha
 The config hash covers every hyper-parameter; the code hash covers the source the model is trained
 with (:func:`code_hash`): the modules that define its layers, the module of its training function and
 the modules that function calls (its loss, its data, the loop). Changing either trains a new model
-instead of silently loading an old one; an edit elsewhere in the package, or to a comment or a
-docstring, keeps the cached weights. Files are written atomically (a temporary file, then ``os.replace``) and read
-with ``torch.load(weights_only=True)``: a cache file can never run code. A file that cannot be read
-is reported, moved aside and the model trained again.
+instead of silently loading an old one; an edit elsewhere in the package, or to a comment, a
+docstring or a blank line, keeps the cached weights, and so does another Python version. Files are
+written atomically (a temporary file, then ``os.replace``) and read with
+``torch.load(weights_only=True)``: a cache file can never run code. A file that cannot be read is
+reported, moved aside and the model trained again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import io
 import json
 import os
 import tempfile
+import tokenize
 import types
 from pathlib import Path
 from typing import Callable
@@ -80,14 +82,30 @@ def config_hash(config: dict) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _module_code(path: str) -> str:
-    """A module's code without its comments and docstrings (an AST dump): what changes behaviour."""
-    tree = ast.parse(Path(path).read_text())
-    for node in ast.walk(tree):
+    """A module's code without its comments, docstrings, blank lines and trailing spaces: what
+    changes behaviour. It is cut out of the source text by position (the tokenizer's comments, the
+    parser's docstrings), so one file gives one text under every Python version. An AST dump would
+    not: its format changes between versions, and a cache shared between two of them (a laptop's
+    and a hosted notebook's) would train every model again."""
+    source = Path(path).read_text()
+    lines = source.split("\n")
+
+    def column(row: int, utf8_offset: int) -> int:          # the parser counts bytes, not characters
+        return len(lines[row - 1].encode()[:utf8_offset].decode())
+
+    cuts = []
+    for node in ast.walk(ast.parse(source)):
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
+            doc = body[0]
+            cuts.append((doc.lineno, column(doc.lineno, doc.col_offset),
+                         doc.end_lineno, column(doc.end_lineno, doc.end_col_offset)))
+    cuts += [(*token.start, *token.end) for token in tokenize.generate_tokens(io.StringIO(source).readline)
+             if token.type == tokenize.COMMENT]
+    for first, start, last, end in sorted(cuts, reverse=True):     # from the end: earlier cuts keep their place
+        lines[first - 1:last] = [lines[first - 1][:start] + lines[last - 1][end:]]
+    return "\n".join(line.rstrip() for line in lines if line.strip())
 
 
 def _package_file(obj) -> str | None:

@@ -94,6 +94,21 @@ def test_the_code_hash_covers_the_model_its_loss_and_the_loop_but_not_comments(m
     assert files[0] == files[1] != files[2]
 
 
+def test_the_hashed_code_is_the_source_without_comments_and_docstrings(tmp_path):
+    """What the code hash reads is the module's own text, cut by position: the same file gives the
+    same text under every Python version (an AST dump changes between versions). Docstrings go even
+    where they hold non-ASCII characters (the parser's columns count bytes), comments go, a # inside
+    a string stays."""
+    source = ('"""Module docstring: ε-prediction."""\n\nimport math  # a comment\n\n\n'
+              'class A:\n    """λ = 0.1,\n    over two lines: ∇."""\n\n    def f(self, x):\n'
+              '        """Σ."""; y = x  # after the docstring\n        # a whole-line comment\n'
+              '        return y + len("# kept") * math.pi   \n')
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    assert cache._module_code.__wrapped__(str(path)) == (
+        'import math\nclass A:\n    def f(self, x):\n        ; y = x\n        return y + len("# kept") * math.pi')
+
+
 @pytest.mark.parametrize("damage", [b"", b"not a checkpoint at all", None])
 def test_corrupt_file_is_reported_set_aside_and_retrained(tmp_cache, capsys, damage):
     calls = []
