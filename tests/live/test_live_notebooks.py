@@ -225,6 +225,18 @@ def _read_saved(path: Path, timeout_s: float = 30) -> dict:
             time.sleep(0.5)
 
 
+def _read_settled(path: Path, expected: bytes, timeout_s: float = 30) -> bytes:
+    """``path``'s bytes once they equal ``expected``, or what is there after ``timeout_s``.
+
+    The server's "atomic" save truncates a file and then writes it in place, so a read that meets
+    the paired ``.py`` mid-write sees it empty or cut short; a real rewrite stays different.
+    """
+    deadline = time.monotonic() + timeout_s
+    while (found := path.read_bytes()) != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found
+
+
 def _clean_with_git_filter(path: Path) -> bytes | None:
     """``path`` as the repository's nbstripout filter would store it (None when not installed)."""
     try:
@@ -282,7 +294,8 @@ def test_chapter_runs_live(lab, browser, chapter):
         failed = [o for c in stored["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
                   if o["output_type"] == "error"]
         assert not failed, f"chapter {chapter.number}: {failed[0]['ename']}: {failed[0]['evalue']}"
-        assert (lab["root"] / f"{name}.py").read_bytes() == chapter.source.read_bytes(), \
+        source = chapter.source.read_bytes()
+        assert _read_settled(lab["root"] / f"{name}.py", source) == source, \
             f"saving {name}.ipynb in JupyterLab rewrote {name}.py (kernelspec or jupytext header?)"
         cleaned = _clean_with_git_filter(saved)
         if cleaned is not None:
