@@ -35,6 +35,14 @@ def _ready(number: str):
     return c
 
 
+def _kernels_import_this_package() -> None:
+    """Put this clone first on the PYTHONPATH that kernels inherit. A kernel starts in ``chapters/``,
+    where ``import gensynth_course`` finds whichever copy is installed, and an editable install may
+    point at another clone: the notebook would then run other code than the command that started it."""
+    others = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(REPO_ROOT)]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *others])
+
+
 def _run_notebook(c, budget: str) -> tuple[float, list[str], Path]:
     """Execute chapter ``c`` headless at ``budget``: (seconds, the models it trained, the executed
     notebook's path). A failing cell ends the command with where the notebook up to it was kept."""
@@ -46,6 +54,7 @@ def _run_notebook(c, budget: str) -> tuple[float, list[str], Path]:
 
     os.environ["GENSYNTH_BUDGET"] = budget  # the kernel inherits both
     os.environ["GENSYNTH_HEADLESS"] = "1"
+    _kernels_import_this_package()
     nb = jupytext.read(c.source)
     out_dir = REPO_ROOT / "_build" / "run"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,15 @@
 """The command line."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from gensynth_course import device
 from gensynth_course.__main__ import main
+from gensynth_course.course import REPO_ROOT
 
 
 def test_list_shows_every_chapter_with_times(capsys):
@@ -62,6 +65,7 @@ def test_prepare_runs_the_chapters_and_says_what_it_trained(capsys, monkeypatch)
     monkeypatch.setenv("GENSYNTH_BUDGET", "quick")           # main() sets both; restored after the test
     monkeypatch.setenv("GENSYNTH_HEADLESS", "1")
     monkeypatch.setenv("GENSYNTH_CLI", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/elsewhere", str(REPO_ROOT)]))
     main(["prepare", "--budget", "quick", "--chapters", "00"])
     out = capsys.readouterr().out
     assert "preparing 1 chapter(s) at the quick budget: about" in out
@@ -73,3 +77,8 @@ def test_prepare_runs_the_chapters_and_says_what_it_trained(capsys, monkeypatch)
     record = json.loads(capsys.readouterr().out)              # … on stderr: stdout holds the run's record alone
     assert record["chapter"] == "00" and record["budget"] == "quick" and record["seconds"] > 0
     assert isinstance(record["trained"], list)
+    # The kernel imported this clone's package, whatever the installed copy points at.
+    assert os.environ["PYTHONPATH"].split(os.pathsep) == [str(REPO_ROOT), "/elsewhere"]
+    kernel = subprocess.run([sys.executable, "-c", "import gensynth_course; print(gensynth_course.__file__)"],
+                            cwd=REPO_ROOT / "chapters", capture_output=True, text=True, check=True)
+    assert Path(kernel.stdout.strip()).parent == REPO_ROOT / "gensynth_course"

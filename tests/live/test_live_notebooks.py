@@ -213,12 +213,14 @@ def _check_control(page, panel, control: Control, chapter: str) -> None:
                                            f"(the cell's images, in order: {shown})")
 
 
-def _read_saved(path: Path, timeout_s: float = 30) -> dict:
-    """The notebook JupyterLab saved, once the file on disk is complete (it may still be writing)."""
+def _read_saved(path: Path, timeout_s: float = 30) -> bytes:
+    """The notebook JupyterLab saved, once the file on disk is complete JSON (it may still be writing)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return json.loads(path.read_text())
+            data = path.read_bytes()
+            json.loads(data)
+            return data
         except ValueError:
             if time.monotonic() > deadline:
                 raise
@@ -237,16 +239,14 @@ def _read_settled(path: Path, expected: bytes, timeout_s: float = 30) -> bytes:
     return found
 
 
-def _clean_with_git_filter(path: Path) -> bytes | None:
-    """``path`` as the repository's nbstripout filter would store it (None when not installed)."""
+def _clean_with_git_filter(notebook: bytes) -> bytes | None:
+    """``notebook`` as the repository's nbstripout filter would store it (None when not installed)."""
     try:
         command = subprocess.run(["git", "-C", str(REPO_ROOT), "config", "filter.nbstripout.clean"],
                                  capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-    with open(path, "rb") as f:
-        return subprocess.run(command, shell=True, stdin=f, capture_output=True, check=True,
-                              cwd=REPO_ROOT).stdout
+    return subprocess.run(command, shell=True, input=notebook, capture_output=True, check=True, cwd=REPO_ROOT).stdout
 
 
 @pytest.mark.parametrize("chapter", READY, ids=lambda c: c.number)
@@ -289,8 +289,8 @@ def test_chapter_runs_live(lab, browser, chapter):
         page.wait_for_function("(panel) => !panel.querySelector('.jp-mod-dirty') && "
                                "!document.querySelector('.jp-DocumentWidget.jp-mod-dirty')",
                                arg=panel.element_handle(), timeout=30_000)
-        saved = lab["root"] / f"{name}.ipynb"
-        stored = _read_saved(saved)
+        saved = _read_saved(lab["root"] / f"{name}.ipynb")
+        stored = json.loads(saved)
         failed = [o for c in stored["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
                   if o["output_type"] == "error"]
         assert not failed, f"chapter {chapter.number}: {failed[0]['ename']}: {failed[0]['evalue']}"
