@@ -213,28 +213,22 @@ def _check_control(page, panel, control: Control, chapter: str) -> None:
                                            f"(the cell's images, in order: {shown})")
 
 
-def _read_saved(path: Path, timeout_s: float = 30) -> bytes:
-    """The notebook JupyterLab saved, once the file on disk is complete JSON (it may still be writing)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            data = path.read_bytes()
-            json.loads(data)
-            return data
-        except ValueError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+def _parses(data: bytes) -> bool:
+    try:
+        json.loads(data)
+        return True
+    except ValueError:
+        return False
 
 
-def _read_settled(path: Path, expected: bytes, timeout_s: float = 30) -> bytes:
-    """``path``'s bytes once they equal ``expected``, or what is there after ``timeout_s``.
+def _read_settled(path: Path, done, timeout_s: float = 30) -> bytes:
+    """``path``'s bytes once ``done(bytes)`` holds, or what is there after ``timeout_s``.
 
-    The server's "atomic" save truncates a file and then writes it in place, so a read that meets
-    the paired ``.py`` mid-write sees it empty or cut short; a real rewrite stays different.
+    The server's "atomic" save truncates a file and then writes it in place, so a read right after
+    a save can meet the notebook or its paired ``.py`` empty or cut short.
     """
     deadline = time.monotonic() + timeout_s
-    while (found := path.read_bytes()) != expected and time.monotonic() < deadline:
+    while not done(found := path.read_bytes()) and time.monotonic() < deadline:
         time.sleep(0.5)
     return found
 
@@ -289,13 +283,13 @@ def test_chapter_runs_live(lab, browser, chapter):
         page.wait_for_function("(panel) => !panel.querySelector('.jp-mod-dirty') && "
                                "!document.querySelector('.jp-DocumentWidget.jp-mod-dirty')",
                                arg=panel.element_handle(), timeout=30_000)
-        saved = _read_saved(lab["root"] / f"{name}.ipynb")
-        stored = json.loads(saved)
+        saved = _read_settled(lab["root"] / f"{name}.ipynb", _parses)
+        stored = json.loads(saved)                       # still incomplete after the wait: fails here
         failed = [o for c in stored["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
                   if o["output_type"] == "error"]
         assert not failed, f"chapter {chapter.number}: {failed[0]['ename']}: {failed[0]['evalue']}"
         source = chapter.source.read_bytes()
-        assert _read_settled(lab["root"] / f"{name}.py", source) == source, \
+        assert _read_settled(lab["root"] / f"{name}.py", source.__eq__) == source, \
             f"saving {name}.ipynb in JupyterLab rewrote {name}.py (kernelspec or jupytext header?)"
         cleaned = _clean_with_git_filter(saved)
         if cleaned is not None:
