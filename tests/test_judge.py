@@ -97,3 +97,29 @@ def test_chapter06_findings_need_every_interval_over_seeds_on_one_side(judged):
     # one seed: the bootstrap over captions only, and no interval over seeds
     assert found["word_vs_baseline_fd_seeds"] == 1 and "word_vs_baseline_fd_over_seeds" not in found
     assert found["word_vs_baseline_r_precision_verdict"] == "no difference"              # the same images
+
+
+def test_order_counts_a_two_object_scene_drawn_the_wrong_way_round_as_swapped(judged, monkeypatch):
+    judge, _, noise = judged
+    exchanged = [shapes.Scene(tuple(shapes.ShapeObject(*b.kind, a.x, a.y) for a, b in zip(s.objects, s.objects[::-1])),
+                              s.layout) for s in judge.scenes]
+
+    def judged_as_read(scenes):
+        """The judge's result when the evaluator reads exactly ``scenes`` (a perfect reader)."""
+        truth = shapes.description_labels([s.describe() for s in scenes * judge.repeats]).clamp(min=0)
+        monkeypatch.setattr(judge.evaluator, "predict", lambda images: truth.clone())
+        return judge(to_model_range(shapes.render(scenes * judge.repeats)))
+
+    real, backwards = judged_as_read(judge.scenes), judged_as_read(exchanged)
+    right, wrong = judge.order(real), judge.order(backwards)
+    assert real["caption_accuracy"] == 1 and right["right"]["value"] == 1 and right["swapped"]["value"] == 0
+    assert right["right_minus_swapped"]["value"] == 1 and right["right_minus_swapped"]["verdict"] == "higher"
+    # The objects exchanged: every one-object scene is still right, every two-object one swapped.
+    heldout = judge.sets["heldout"][0]
+    assert backwards["caption_accuracy_one_object"] == 1 and backwards["swapped_two_object"] == 1
+    assert backwards["swapped_heldout"] == pytest.approx(sum(len(s.objects) == 2 for s in heldout) / len(heldout), abs=1e-4)
+    assert wrong["right"]["value"] == 0 and wrong["swapped"]["value"] == 1
+    assert wrong["right_minus_swapped"]["verdict"] == "lower" and "swapped_one_object" not in real
+    assert judge.order(noise)["right_minus_swapped"]["verdict"] == "no difference"
+    with pytest.raises(ValueError, match="two-object captions"):
+        judge.order(real, "one_object")

@@ -10,7 +10,8 @@ import torch
 
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError
-from gensynth_course.evaluation.attribute_evaluator import AttributeEvaluator, attribute_accuracy, caption_accuracy
+from gensynth_course.evaluation.attribute_evaluator import (AttributeEvaluator, attribute_accuracy, caption_accuracy,
+                                                            swapped_order)
 
 
 def test_scenes_and_captions_are_deterministic_by_seed():
@@ -154,6 +155,18 @@ def test_attribute_accuracy_and_caption_accuracy_bookkeeping(monkeypatch):
     assert caption_accuracy(data.images, texts, evaluator).all()
     swapped = texts[1:] + texts[:1]                # each image with its neighbour's caption
     assert not caption_accuracy(data.images, swapped, evaluator).any()
+
+
+def test_swapped_order_is_both_objects_and_the_layout_right_each_in_the_other_s_place():
+    red, blue = ("circle", "red", "small"), ("square", "blue", "large")
+    caption = shapes.parse_caption("a small red circle above a big blue square")
+    assert caption == shapes.Description((red, blue), "one above the other")
+    seen = [shapes.Description((blue, red), "one above the other"), caption,
+            shapes.Description((blue, red), "side by side"), shapes.Description((blue, ("circle", "red", "large")),
+                                                                                "one above the other")]
+    assert swapped_order([caption] * 4, seen).tolist() == [True, False, False, False]
+    alone = shapes.Description((red,), "left")
+    assert swapped_order([alone], [alone]).tolist() == [False]
 
 
 def test_likeness_scenes_are_balanced_true_to_their_label_and_never_held_out():

@@ -142,15 +142,31 @@ def _images_and_labels(split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return data.images, data.labels
 
 
-def caption_accuracy(images: torch.Tensor, captions: list[str], evaluator: AttributeEvaluator | None = None) -> torch.Tensor:
-    """Whether each image shows what its caption says: a bool tensor (N,), True where the
-    evaluator reads exactly the caption's description (layout, and shape, colour and size of every
-    object). ``images``: uint8, or floats in [−1, 1]; a caption outside the grammar raises
-    :class:`~gensynth_course.data.shapes.CaptionError`."""
+def read_captions(images: torch.Tensor, captions: list[str], evaluator: AttributeEvaluator | None = None
+                  ) -> tuple[list[shapes.Description], list[shapes.Description]]:
+    """What each caption says and what the evaluator reads in its image: two lists of
+    :class:`~gensynth_course.data.shapes.Description`, one per image. ``images``: uint8, or floats
+    in [−1, 1]; a caption outside the grammar raises :class:`~gensynth_course.data.shapes.CaptionError`."""
     captions = caption_list(captions)
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images but {len(captions)} captions: give one caption per image.")
     wanted = [shapes.parse_caption(c) for c in captions]
     evaluator = evaluator if evaluator is not None else load_attribute_evaluator()[0]
-    seen = shapes.labels_to_descriptions(evaluator.predict(images))
+    return wanted, shapes.labels_to_descriptions(evaluator.predict(images))
+
+
+def caption_accuracy(images: torch.Tensor, captions: list[str], evaluator: AttributeEvaluator | None = None) -> torch.Tensor:
+    """Whether each image shows what its caption says: a bool tensor (N,), True where the
+    evaluator reads exactly the caption's description (layout, and shape, colour and size of every
+    object). ``images`` and ``captions`` as for :func:`read_captions`."""
+    wanted, seen = read_captions(images, captions, evaluator)
     return torch.tensor([w == s for w, s in zip(wanted, seen)])
+
+
+def swapped_order(wanted: list[shapes.Description], seen: list[shapes.Description]) -> torch.Tensor:
+    """Whether each image (``wanted``, ``seen``: :func:`read_captions`) shows its two-object
+    caption the wrong way round: the layout and both objects exactly as the caption says, each in
+    the other's place ("a red circle above a blue square" drawn as a blue square above a red circle).
+    A bool tensor (N,); always False for a one-object caption."""
+    return torch.tensor([len(w.kinds) == 2 and s == shapes.Description(w.kinds[::-1], w.layout)
+                         for w, s in zip(wanted, seen)])

@@ -13,7 +13,8 @@ from gensynth_course.budget import by_budget
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.evaluation import stats
-from gensynth_course.evaluation.attribute_evaluator import caption_accuracy, evaluator_config, load_attribute_evaluator
+from gensynth_course.evaluation.attribute_evaluator import (evaluator_config, load_attribute_evaluator, read_captions,
+                                                            swapped_order)
 from gensynth_course.evaluation.evaluator_clip import (embed_images, embed_texts, evaluator_clip_config,
                                                        load_evaluator_clip, same_description)
 from gensynth_course.evaluation.metrics import frechet_distance, gaussian_stats, mean_pairwise_distance, recall_at_k
@@ -63,6 +64,8 @@ class Judge:
         self.text = embed_texts(self.clip, self.tokenizer, self.captions)
         real = shapes.render(self.scenes)
         self.reference = gaussian_stats(embed_images(self.clip, real).double())
+        self.two_object_groups = [name for name, (scenes, _) in self.sets.items()
+                                  if any(len(s.objects) == 2 for s in scenes)]
         self.relevant = same_description([s.describe() for s in self.scenes], [s.describe() for s in self.scenes])
 
     def prompts(self) -> list[str]:
@@ -71,22 +74,29 @@ class Judge:
 
     def __call__(self, images: torch.Tensor) -> dict:
         """The measures of one set of images (``prompts()`` order). ``per_caption`` holds, for each
-        caption in order, its share of right samples (``caption_accuracy``) and of samples whose
+        caption in order, its share of right samples (``caption_accuracy``), of samples that show a
+        two-object caption the wrong way round (``swapped``, see :meth:`order`) and of samples whose
         nearest caption by the evaluator CLIP has its description (``r_precision``), and
         ``features`` the evaluator CLIP's embedding of each image: the items a bootstrap
         resamples, paired between two models judged on this same set (:meth:`compare`)."""
         n = len(self.captions)
-        correct = caption_accuracy(images, self.prompts(), self.evaluator).view(self.repeats, n).float().mean(0)
+        wanted, seen = read_captions(images, self.prompts(), self.evaluator)
+        share = lambda hits: hits.view(self.repeats, n).float().mean(0)  # noqa: E731
+        correct = share(torch.tensor([w == s for w, s in zip(wanted, seen)]))
+        swapped = share(swapped_order(wanted, seen))
         feats = embed_images(self.clip, images)
         similarity, relevant = feats @ self.text.T, self.relevant.repeat(self.repeats, 1)
         r_precision = recall_at_k(similarity, relevant, 1)
         found = relevant.gather(1, similarity.topk(1, dim=1).indices).any(1).view(self.repeats, n).float().mean(0)
         out = {f"caption_accuracy_{name}": round(float(correct[[g == name for g in self.group]].mean()), 4)
                for name in self.sets}
+        out.update({f"swapped_{name}": round(float(swapped[[g == name for g in self.group]].mean()), 4)
+                    for name in self.sets if name in self.two_object_groups})
         out.update(caption_accuracy=round(float(correct.mean()), 4), r_precision=round(r_precision, 4),
                    fd=round(self._fd(feats.double().numpy()), 4),
                    diversity=round(mean_pairwise_distance(feats, torch.arange(n).repeat(self.repeats)), 4),
-                   per_caption={"caption_accuracy": correct.tolist(), "r_precision": found.tolist()},
+                   per_caption={"caption_accuracy": correct.tolist(), "swapped": swapped.tolist(),
+                                "r_precision": found.tolist()},
                    features=feats)
         return out
 
@@ -106,8 +116,8 @@ class Judge:
         return frechet_distance(*gaussian_stats(torch.as_tensor(rows)), *self.reference)
 
     def _items(self, result: dict, measure: str, group: str | None):
-        if measure not in MEASURES:
-            raise ValueError(f"measure must be one of {MEASURES}, not {measure!r}")
+        if measure not in MEASURES + ("swapped",):
+            raise ValueError(f"measure must be one of {MEASURES + ('swapped',)}, not {measure!r}")
         if group is not None and group not in self.sets:
             raise ValueError(f"group must be one of {tuple(self.sets)} or None, not {group!r}")
         if measure == "fd":
@@ -129,6 +139,22 @@ class Judge:
         statistic = self._fd if measure == "fd" else None
         return stats.rounded(stats.difference(self._items(a, measure, group), self._items(b, measure, group),
                                               statistic=statistic))
+
+    def order(self, result: dict, group: str = "two_object") -> dict:
+        """Where ``group``'s two-object samples stand: ``right`` (caption accuracy) and ``swapped``
+        (both objects and the layout right, but each object in the other's place), each with its
+        95 % bootstrap interval over the captions, and ``right_minus_swapped``, paired caption by
+        caption, with its ``verdict``. A model that reads the relation draws far more right than
+        swapped; one that reads only which objects the caption names places them by a coin toss,
+        and the difference stays inside the noise."""
+        if group not in self.two_object_groups:
+            raise ValueError(f"group must be one with two-object captions, {tuple(self.two_object_groups)}, "
+                             f"not {group!r}")
+        right, swapped = (self._items(result, measure, group) for measure in ("caption_accuracy", "swapped"))
+        difference = stats.rounded(stats.difference(right, swapped))
+        return {"right": self.interval(result, "caption_accuracy", group),
+                "swapped": self.interval(result, "swapped", group),
+                "right_minus_swapped": {**difference, "verdict": stats.direction(difference)}}
 
 
 MEASURES = ("caption_accuracy", "r_precision", "fd")

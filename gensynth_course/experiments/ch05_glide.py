@@ -429,7 +429,9 @@ def guidance_findings(sweep: dict, judge: Judge, validation: dict) -> dict:
     made on. Each measure with its 95 % bootstrap interval over the captions (one-object
     ``caption_accuracy``, ``two_object_accuracy``, ``heldout_accuracy``, ``r_precision``); and
     the three differences (each method − unguided, CFG − CLIP guidance), paired caption by caption,
-    with ``verdict`` "higher", "lower" or "no difference" (the interval excludes zero or not)."""
+    with ``verdict`` "higher", "lower" or "no difference" (the interval excludes zero or not); and
+    for each, ``<name>_two_object_order``: how many two-object samples are right and how many show
+    the caption the wrong way round (:meth:`~gensynth_course.evaluation.judge.Judge.order`)."""
     scales = best_scales(validation)
     rows = {"unguided": sweep["cfg"][sweep["cfg_scales"].index(1.0)],
             "cfg": sweep["cfg"][sweep["cfg_scales"].index(scales["cfg"])],
@@ -440,6 +442,7 @@ def guidance_findings(sweep: dict, judge: Judge, validation: dict) -> dict:
     for name, row in rows.items():
         for measure, group, key in measures:
             out[f"{name}_{key}"] = judge.interval(row, measure, group)
+        out[f"{name}_two_object_order"] = judge.order(row)
     for a, b in (("cfg", "unguided"), ("clip_guidance", "unguided"), ("cfg", "clip_guidance")):
         for measure, group, key in measures:
             d = judge.compare(rows[a], rows[b], measure, group)
