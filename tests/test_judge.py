@@ -121,5 +121,9 @@ def test_order_counts_a_two_object_scene_drawn_the_wrong_way_round_as_swapped(ju
     assert wrong["right"]["value"] == 0 and wrong["swapped"]["value"] == 1
     assert wrong["right_minus_swapped"]["verdict"] == "lower" and "swapped_one_object" not in real
     assert judge.order(noise)["right_minus_swapped"]["verdict"] == "no difference"
+    # A group with one-object captions too (the held-out pairs): only its two-object captions count.
+    heldout_order = judge.order(backwards, "heldout")
+    assert heldout_order["swapped"]["value"] == 1 and heldout_order["right"]["value"] == 0
+    assert heldout_order["swapped"]["n"] == sum(len(s.objects) == 2 for s in heldout)
     with pytest.raises(ValueError, match="two-object captions"):
         judge.order(real, "one_object")

@@ -150,10 +150,11 @@ class Judge:
         if group not in self.two_object_groups:
             raise ValueError(f"group must be one with two-object captions, {tuple(self.two_object_groups)}, "
                              f"not {group!r}")
-        right, swapped = (self._items(result, measure, group) for measure in ("caption_accuracy", "swapped"))
+        two = [len(s.objects) == 2 for s, g in zip(self.scenes, self.group) if g == group]
+        right, swapped = ([v for v, keep in zip(self._items(result, measure, group), two) if keep]
+                          for measure in ("caption_accuracy", "swapped"))
         difference = stats.rounded(stats.difference(right, swapped))
-        return {"right": self.interval(result, "caption_accuracy", group),
-                "swapped": self.interval(result, "swapped", group),
+        return {"right": stats.rounded(stats.interval(right)), "swapped": stats.rounded(stats.interval(swapped)),
                 "right_minus_swapped": {**difference, "verdict": stats.direction(difference)}}
 
 
