@@ -159,7 +159,12 @@ def caption_accuracy(images: torch.Tensor, captions: list[str], evaluator: Attri
     """Whether each image shows what its caption says: a bool tensor (N,), True where the
     evaluator reads exactly the caption's description (layout, and shape, colour and size of every
     object). ``images`` and ``captions`` as for :func:`read_captions`."""
-    wanted, seen = read_captions(images, captions, evaluator)
+    return caption_matches(*read_captions(images, captions, evaluator))
+
+
+def caption_matches(wanted: list[shapes.Description], seen: list[shapes.Description]) -> torch.Tensor:
+    """Whether each image (``wanted``, ``seen``: :func:`read_captions`) shows exactly what its
+    caption says: a bool tensor (N,), the test of :func:`caption_accuracy`."""
     return torch.tensor([w == s for w, s in zip(wanted, seen)])
 
 

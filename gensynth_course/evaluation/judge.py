@@ -13,8 +13,8 @@ from gensynth_course.budget import by_budget
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.evaluation import stats
-from gensynth_course.evaluation.attribute_evaluator import (evaluator_config, load_attribute_evaluator, read_captions,
-                                                            swapped_order)
+from gensynth_course.evaluation.attribute_evaluator import (caption_matches, evaluator_config, load_attribute_evaluator,
+                                                            read_captions, swapped_order)
 from gensynth_course.evaluation.evaluator_clip import (embed_images, embed_texts, evaluator_clip_config,
                                                        load_evaluator_clip, same_description)
 from gensynth_course.evaluation.metrics import frechet_distance, gaussian_stats, mean_pairwise_distance, recall_at_k
@@ -82,7 +82,7 @@ class Judge:
         n = len(self.captions)
         wanted, seen = read_captions(images, self.prompts(), self.evaluator)
         share = lambda hits: hits.view(self.repeats, n).float().mean(0)  # noqa: E731
-        correct = share(torch.tensor([w == s for w, s in zip(wanted, seen)]))
+        correct = share(caption_matches(wanted, seen))
         swapped = share(swapped_order(wanted, seen))
         feats = embed_images(self.clip, images)
         similarity, relevant = feats @ self.text.T, self.relevant.repeat(self.repeats, 1)
