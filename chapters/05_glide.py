@@ -180,10 +180,27 @@ for text in tokenizer.decode(dropped):
 #
 # Chapter 01's recipe carries over: the linear β schedule with T = 1000, min-SNR loss weighting,
 # Adam with warm-up, EMA weights, small batches. Every time a scene is drawn it gets a fresh
-# caption (new template, new synonyms), and 20 % of the captions are dropped to ∅. The preview
-# samples eight fixed test captions with CFG at s = 3 as training goes on. At the standard budget
-# this is the chapter's longest step (about thirteen CPU minutes, once; afterwards the model loads
-# from the cache).
+# caption (new template, new synonyms), and 20 % of the captions are dropped to ∅.
+#
+# One addition, an **order curriculum**. "A red circle above a blue square" and "a blue square below
+# a red circle" describe the same scene, and the training captions use both forms equally. So
+# neither the word order nor the relation word alone says which object goes on top: only the two
+# together do, like an exclusive or. Gradient descent finds no signal in either cue alone, and a
+# model trained on such captions from the start places the two objects by a coin toss (the order
+# measure of section 6 found exactly that in a model trained without the curriculum). For the first
+# half of the steps (`order_curriculum` in the config), every two-object caption therefore names the
+# upper or left object first, so the word order alone is enough. After that, both forms come back,
+# and only the relation word can tell them apart: the easy examples first (Bengio et al. 2009,
+# "Curriculum Learning"). `ch05_glide.scene_batch_fn` does it in two lines (`curriculum_steps` and
+# `subject_first`).
+
+# %%
+show_source(ch05_glide.scene_batch_fn)
+
+# %% [markdown]
+# The preview samples eight fixed test captions with CFG at s = 3 as training goes on. At the
+# standard budget this is the chapter's longest step (about thirteen CPU minutes, once; afterwards
+# the model loads from the cache).
 
 # %%
 config = measured_with["base"]
@@ -395,7 +412,8 @@ print(textwrap.fill(
 # the other's place: "a red circle above a blue square" drawn as a blue square above a red circle),
 # or anything else. A model that reads the relation word draws far more right than swapped samples.
 # A model that has learned only *which* objects a caption names places them by a coin toss: right
-# and swapped come out about equal, and their difference stays inside the noise. Contrastive
+# and swapped come out about equal, and their difference stays inside the noise (trained without
+# the order curriculum of section 3, this model did exactly that). Contrastive
 # vision–language models are known to read a caption partly as a bag of words, blind to its word
 # order (Yuksekgonul et al. 2023 show it for CLIP); this measure asks the same of our generator.
 

@@ -6,8 +6,8 @@ import torch
 
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer
-from gensynth_course.experiments.ch05_glide import (best_scales, inpaint, inpainting_condition, random_masks, seam,
-                                                    upsampler_condition)
+from gensynth_course.experiments.ch05_glide import (base_config, best_scales, inpaint, inpainting_condition,
+                                                    random_masks, scene_batch_fn, seam, upsampler_condition)
 from gensynth_course.models.contrastive.clip import TextTransformer
 from gensynth_course.models.contrastive.noisy_clip import CLIPGuidance, NoisyCLIP, NoisyImageEncoder
 from gensynth_course.models.diffusion.glide import TextConditionalUNet, drop_captions
@@ -65,6 +65,26 @@ def test_caption_tokens_reach_every_attention_level():
     assert not any(isinstance(layer, Attention) for layer in UNet(channels=(8, 16)).down)
     with pytest.raises(ValueError, match="attention_levels"):
         UNet(channels=(8, 16), attention_levels=(2,))
+
+
+def test_the_order_curriculum_names_the_upper_or_left_object_first_early_on():
+    """For the first ``order_curriculum`` share of the steps every two-object caption says "A above
+    B" or "A left of B"; after it, either object comes first, as in the judged captions."""
+    config = dict(base_config("quick"), steps=10, batch_size=64)
+    batch = scene_batch_fn(config)
+    tok = Tokenizer(context_length=config["context_length"])
+
+    def subject_first_shares(step):
+        texts = [f" {t} " for t in tok.decode(batch(step, torch.Generator().manual_seed(step))[1])]
+        upper_or_left_first = (" above ", " over ", " left of ")
+        two = [t for t in texts if any(w in t for w in upper_or_left_first + (" below ", " under ", " beneath ",
+                                                                             " right of "))]
+        return len(two), sum(any(w in t for w in upper_or_left_first) for t in two) / len(two)
+
+    n, early = subject_first_shares(int(config["steps"] * config["order_curriculum"]) - 1)
+    assert n > 10 and early == 1.0
+    n, late = subject_first_shares(config["steps"] - 1)
+    assert n > 10 and 0.2 < late < 0.8
 
 
 def test_empty_caption_dropout_rate():

@@ -63,6 +63,20 @@ def test_captions_are_always_true_of_their_scene():
             assert shapes.parse_caption(text) == scene.describe()
 
 
+def test_subject_first_sets_which_object_a_caption_names_first():
+    scenes = [s for s in shapes.make_scenes(300, "train", seed=3) if len(s.objects) == 2]
+    for p, expected in ((1.0, {True}), (0.0, {False}), (0.5, {True, False})):
+        rng = random.Random(0)
+        firsts = set()
+        for scene in scenes:
+            text = shapes.caption(scene, rng, subject_first=p)
+            assert shapes.parse_caption(text) == scene.describe()
+            firsts.add(any(w in text.split() for w in ("above", "over", "left")))
+        assert firsts == expected
+    with pytest.raises(ValueError, match="subject_first"):
+        shapes.caption(scenes[0], random.Random(0), subject_first=1.5)
+
+
 def test_every_caption_of_a_description_parses_back_to_it():
     for scene in shapes.make_scenes(40, "heldout", seed=0):
         d = scene.describe()

@@ -258,8 +258,12 @@ def segmentation_maps(scenes: list[Scene], size: int = 32, supersample: int = 4,
 # ----------------------------------------------------------------------------- captions
 
 
-def caption(scene: Scene, rng: random.Random) -> str:
-    """One caption of ``scene``, with a random template and random synonyms; always true of it."""
+def caption(scene: Scene, rng: random.Random, subject_first: float = 0.5) -> str:
+    """One caption of ``scene``, with a random template and random synonyms; always true of it. A
+    two-object caption names the upper or left object first ("A above B") with probability
+    ``subject_first``, else the other ("B below A")."""
+    if not 0.0 <= subject_first <= 1.0:
+        raise ValueError(f"subject_first is a probability, between 0 and 1, not {subject_first!r}")
     def words(obj: ShapeObject) -> dict:
         return dict(size=rng.choice(SIZE_WORDS[obj.size]), colour=rng.choice(COLOUR_WORDS[obj.colour]),
                     shape=rng.choice(SHAPE_WORDS[obj.shape]))
@@ -269,7 +273,7 @@ def caption(scene: Scene, rng: random.Random) -> str:
         return template.format(where=rng.choice(POSITION_PHRASES[scene.layout]), **words(scene.objects[0]))
     first, second = scene.objects
     # Either object can be the subject: "A above B" and "B below A" say the same thing.
-    if rng.random() < 0.5:
+    if rng.random() < subject_first:
         subject, reference, relation = first, second, "above" if scene.layout == "one above the other" else "left of"
     else:
         subject, reference, relation = second, first, "below" if scene.layout == "one above the other" else "right of"
@@ -491,10 +495,12 @@ def load_shapes(split: str, n: int, seed: int = 0, size: int = 32) -> ShapesData
     return ShapesDataset(scenes, render(scenes, size), description_labels([s.describe() for s in scenes]), split)
 
 
-def captioned_batch(data: ShapesDataset, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+def captioned_batch(data: ShapesDataset, batch_size: int, generator: torch.Generator,
+                    subject_first: float = 0.5) -> tuple[torch.Tensor, list[str]]:
     """One training batch of the Shapes world, drawn from ``generator`` alone: the indices of
     ``batch_size`` random scenes of ``data`` and a fresh caption for each (a new template and new
-    synonyms every time a scene is drawn, so a caption never becomes a fixed code for its scene)."""
+    synonyms every time a scene is drawn, so a caption never becomes a fixed code for its scene;
+    ``subject_first``: see :func:`caption`)."""
     idx = torch.randint(0, len(data), (batch_size,), generator=generator)
     rng = random.Random(int(torch.randint(0, 2**62, (1,), generator=generator)))
-    return idx, [caption(data.scenes[i], rng) for i in idx.tolist()]
+    return idx, [caption(data.scenes[i], rng, subject_first) for i in idx.tolist()]

@@ -56,10 +56,14 @@ def base_config(budget: str) -> dict:
     learning-rate decay, on 32 × 32 RGB scenes folded into 2 × 2 patches (the UNet runs at 16, 8 and
     4 pixels), a 2-layer caption transformer, p_uncond = 0.2 (GLIDE). The caption's tokens are keys
     and values of the attention at 8 and at 4 pixels, as GLIDE's are at every resolution with
-    attention (attention at 16 pixels as well would cost 2.7 times as much per step)."""
+    attention (attention at 16 pixels as well would cost 2.7 times as much per step).
+
+    ``order_curriculum``: the share of the steps, at the start, whose two-object captions all name
+    the upper or left object first; the rest name either object first, as the judged captions do
+    (:func:`scene_batch_fn`)."""
     return dict(model="TextConditionalUNet", size=32, channels=[32, 64, 128], blocks=1, patch=2, attention_levels=[1],
                 text_width=64, text_layers=2, text_heads=4, context_length=CONTEXT_LENGTH,
-                schedule="linear", T=1000, p_uncond=0.2, min_snr_gamma=5.0,
+                schedule="linear", T=1000, p_uncond=0.2, min_snr_gamma=5.0, order_curriculum=0.5,
                 train_scenes=by_budget(quick=500, standard=20_000, full=50_000, budget=budget),
                 batch_size=32, lr=2e-3, lr_schedule="cosine", warmup=100, grad_clip=1.0, seed=0,
                 ema_decay=by_budget(quick=0.9, standard=0.998, full=0.9995, budget=budget),
@@ -68,8 +72,10 @@ def base_config(budget: str) -> dict:
 
 def noisy_clip_config(budget: str) -> dict:
     """The guiding CLIP: the UNet's encoder half with its time embedding, attention pooling, a
-    causal caption transformer; trained on x_t at uniformly drawn t."""
+    causal caption transformer; trained on x_t at uniformly drawn t, on captions that name either
+    object first from the start (no order curriculum)."""
     return dict(model="NoisyCLIP", channels=[32, 64], blocks=1, patch=2, image_width=128, heads=4,
+                order_curriculum=0.0,
                 text_width=96, text_layers=2, embed_dim=64, context_length=CONTEXT_LENGTH, schedule="linear", T=1000,
                 train_scenes=by_budget(quick=500, standard=20_000, full=50_000, budget=budget),
                 batch_size=by_budget(quick=32, standard=128, full=256, budget=budget), lr=2e-3, weight_decay=0.1,
@@ -142,13 +148,24 @@ def scheduler(config: dict | None = None) -> DDPMScheduler:
 def scene_batch_fn(config: dict, size: int = 32, condition=None):
     """A function ``batch(k, generator) -> (images in [−1, 1], caption ids, image condition)`` of
     random training scenes, each with a fresh caption (a new template and synonyms every time).
-    ``condition(idx, x0, generator)`` gives the image condition of a batch (None: no condition)."""
+    ``condition(idx, x0, generator)`` gives the image condition of a batch (None: no condition).
+
+    The order curriculum: in "A above B" and "B below A", either object may come first, so neither
+    the word order nor the relation word alone says where an object goes; only the two together do.
+    Trained on such captions from the start, the model learns neither and places the two objects
+    by a coin toss. For the first ``order_curriculum`` share of the steps every two-object caption
+    therefore names the upper or left object first, so the order alone says where each goes; after
+    that either object comes first, and the relation word is what tells them apart (a curriculum:
+    the easy examples first, Bengio et al. 2009)."""
     data = shapes.load_shapes("train", config["train_scenes"], seed=config["seed"], size=size)
     images = to_model_range(data.images)
     tokenizer = Tokenizer(context_length=config["context_length"])
 
+    curriculum_steps = config["order_curriculum"] * config["steps"]
+
     def batch(step: int, generator: torch.Generator):
-        idx, captions = shapes.captioned_batch(data, config["batch_size"], generator)
+        subject_first = 1.0 if step < curriculum_steps else 0.5
+        idx, captions = shapes.captioned_batch(data, config["batch_size"], generator, subject_first)
         x0, ids, cond = images[idx], tokenizer.encode(captions)[0], None
         if condition is not None:
             cond = condition(idx, x0, generator)
