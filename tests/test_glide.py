@@ -76,9 +76,9 @@ def test_the_order_curriculum_names_the_upper_or_left_object_first_early_on():
 
     def subject_first_shares(step):
         texts = [f" {t} " for t in tok.decode(batch(step, torch.Generator().manual_seed(step))[1])]
-        upper_or_left_first = (" above ", " over ", " left of ")
-        two = [t for t in texts if any(w in t for w in upper_or_left_first + (" below ", " under ", " beneath ",
-                                                                             " right of "))]
+        phrases = {r: [f" {p} " for p in shapes.RELATION_PHRASES[r]] for r in shapes.RELATIONS}
+        upper_or_left_first = phrases["above"] + phrases["left of"]
+        two = [t for t in texts if any(p in t for ps in phrases.values() for p in ps)]
         return len(two), sum(any(w in t for w in upper_or_left_first) for t in two) / len(two)
 
     n, early = subject_first_shares(int(config["steps"] * config["order_curriculum"]) - 1)
