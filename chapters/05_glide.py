@@ -380,7 +380,10 @@ for method in ("cfg", "clip"):
 # validation captions), and `ch05_glide.guidance_findings` measures it on the fixed set: against
 # the unguided model and against the other method, caption by caption (every scale drew from the
 # same noise), with a paired 95 % bootstrap interval. This is one trained model: a difference here
-# is a difference between these samplers of this model.
+# is a difference between these samplers of this model. `python -m gensynth_course eval 05` trains
+# two more seeds of the base model and measures each at the chosen scale
+# (`ch05_glide.guidance_over_seeds`); the last cell of section 9 shows how these findings hold over
+# the three.
 
 # %%
 found = ch05_glide.guidance_findings(sweep, fixed_judge, validation)
@@ -634,12 +637,48 @@ def report_editing(editing):
 editing = ch05_glide.inpainting_quality(measured_with, training_seeds=1)
 report_editing(editing)
 
+# %% [markdown]
+# The last cell shows what `eval 05` measured over training seeds, once it has measured these
+# models: the guidance findings of section 6 for every seed of the base model (mean over the seeds
+# with its 95 % t-interval, and each seed's figure), and the editing study over three fine-tunes.
+
 # %%
+def report_guidance_over_seeds(study):
+    """Section 6's classifier-free guidance at its chosen scale, and the unguided model, over the
+    base model's training seeds, and what they find, in words."""
+    seeds = study["training_seeds"]["base"]
+    print(f"Classifier-free guidance at s = {study['cfg_best_scale']:g} and the unguided model, over {seeds} training "
+          "seeds of the base model: mean [95 % t-interval] (each seed)")
+    for key, label in (("caption_accuracy", "one object"), ("two_object_accuracy", "two objects"),
+                       ("heldout_accuracy", "held-out pairs")):
+        for name in ("unguided", "cfg"):
+            d = study[f"{name}_{key}_over_seeds"]
+            print(f"  {label:<15} {name:<9} {describe(d)} ({', '.join(f'{v:.3f}' for v in d['seeds'])})")
+    two, swapped = study["cfg_two_object_accuracy_over_seeds"], study["cfg_swapped_over_seeds"]
+    gain = study["cfg_minus_unguided_two_object_accuracy_over_seeds"]
+    text = (f"With guidance, two-object accuracy is {describe(two)} over the seeds, and a share of {describe(swapped)} "
+            "of the two-object samples show the caption the wrong way round. ")
+    if gain["ci_low"] is None:
+        text += "One training seed cannot say how much this varies from one training run to the next."
+    elif gain["ci_low"] > 0:
+        text += f"Guidance raises two-object accuracy over the unguided model by {describe(gain)}, beyond the noise."
+    elif gain["ci_high"] < 0:
+        text += f"Guidance lowers two-object accuracy by {describe(gain)}, beyond the seeds' noise."
+    else:
+        text += f"Guidance's gain on two-object captions, {describe(gain)}, is within the seeds' noise."
+    print(textwrap.fill(text, 100))
+
+
 study = ch05_glide.cached_study(base_info, inpainting_info)
 if study is None:
-    no_study_yet(f"05 --budget {BUDGET}", "multi-seed editing study")
+    no_study_yet(f"05 --budget {BUDGET}", "multi-seed study")
 else:
-    print(f"From `eval 05` on these models ({len(study['inpainting_training_seeds'])} fine-tuning seeds):")
+    if "cfg_caption_accuracy_over_seeds" in study:
+        report_guidance_over_seeds(study)
+    else:
+        print("This study is older than the seed measure of guidance: "
+              f"run `python -m gensynth_course eval 05 --budget {BUDGET}` again to add it.")
+    print(f"\nFrom `eval 05` on these models ({len(study['inpainting_training_seeds'])} fine-tuning seeds):")
     report_editing({key[len("inpainting_"):]: value for key, value in study.items() if key.startswith("inpainting_")})
 
 # %% [markdown]

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from gensynth_course.data import shapes
+from gensynth_course.experiments import ch05_glide
 from gensynth_course.data.tokenizer import Tokenizer
 from gensynth_course.experiments.ch05_glide import (base_config, best_scales, inpaint, inpainting_condition,
                                                     random_masks, scene_batch_fn, seam, upsampler_condition)
@@ -208,6 +209,42 @@ def test_a_guidance_scale_is_chosen_on_validation_with_guidance_on_and_ties_to_t
                   "clip_scales": [0.0, 1.0, 3.0], "clip": rows([0.9, 0.2, 0.4])}
     # s = 1 (CFG) and s = 0 (CLIP guidance) are the unguided model: never "best" guidance
     assert best_scales(validation) == {"cfg": 2.0, "clip": 3.0}
+
+
+def test_guidance_over_seeds_measures_every_base_seed_at_the_chosen_scale(monkeypatch):
+    """Each training seed's base model is sampled at the chosen scale and unguided; the first seed's
+    rows come from the sweep, and each group's figures are averaged over the seeds."""
+    drawn = []
+    monkeypatch.setattr(ch05_glide, "load_base", lambda config: (config["seed"], {}))
+
+    def generate(model, prompts, method, scale, clip, steps, seed, progress):
+        drawn.append((model, method, scale))
+        return model, scale
+
+    class StubJudge:
+        sets = ("one_object", "two_object")
+
+        def prompts(self):
+            return ["a red circle"]
+
+        def __call__(self, images):
+            seed, scale = images                   # accuracy 0.5 + 0.1·seed guided, 0.1·seed unguided
+            value = 0.1 * seed + (0.5 if scale != 1.0 else 0.0)
+            return {"caption_accuracy_one_object": value, "caption_accuracy_two_object": value / 2,
+                    "swapped_two_object": 0.1}
+
+    monkeypatch.setattr(ch05_glide, "generate", generate)
+    m = ch05_glide.measure_config("standard")
+    first = {"cfg": StubJudge()((0, 3.0)), "unguided": StubJudge()((0, 1.0))}
+    out = ch05_glide.guidance_over_seeds(m, StubJudge(), 3.0, first, progress=False)
+    assert out["base_seeds"] == [0, 1, 2]
+    assert drawn == [(1, "cfg", 3.0), (1, "cfg", 1.0), (2, "cfg", 3.0), (2, "cfg", 1.0)]
+    assert out["cfg_caption_accuracy_over_seeds"]["seeds"] == pytest.approx([0.5, 0.6, 0.7])
+    assert out["cfg_caption_accuracy_over_seeds"]["mean"] == pytest.approx(0.6)
+    assert out["cfg_caption_accuracy_over_seeds"]["ci_low"] < 0.6 < out["cfg_caption_accuracy_over_seeds"]["ci_high"]
+    assert out["unguided_two_object_accuracy_over_seeds"]["mean"] == pytest.approx(0.05)
+    assert out["cfg_minus_unguided_caption_accuracy_over_seeds"]["seeds"] == pytest.approx([0.5, 0.5, 0.5])
+    assert out["cfg_swapped_over_seeds"]["mean"] == pytest.approx(0.1)
 
 
 def test_the_seam_is_measured_per_image_at_the_masks_edge():

@@ -3,7 +3,8 @@
 Four models, each trained once and cached under ``ch05``:
 
 * ``base`` -- the text-conditional UNet at 32 × 32 (:class:`~gensynth_course.models.diffusion.glide.TextConditionalUNet`),
-  trained with 20 % empty captions so that classifier-free guidance works;
+  trained with 20 % empty captions so that classifier-free guidance works; ``eval 05`` trains three
+  training seeds to measure guidance over them;
 * ``noisy_clip`` -- a CLIP whose image encoder reads x_t and t, for CLIP guidance;
 * ``upsampler`` -- a text-conditional UNet at 32 × 32 that also reads the 8 × 8 image, upsampled
   bilinearly (GLIDE's second stage, by its factor of four);
@@ -112,7 +113,8 @@ def sampling_config(budget: str) -> dict:
                 upsampler_steps=by_budget(quick=5, standard=50, full=100, budget=budget),
                 upsampler_scenes=by_budget(quick=8, standard=200, full=500, budget=budget),
                 edit_scenes=by_budget(quick=8, standard=300, full=500, budget=budget),
-                inpainting_seeds=by_budget(quick=1, standard=3, budget=budget))
+                inpainting_seeds=by_budget(quick=1, standard=3, budget=budget),
+                base_seeds=by_budget(quick=1, standard=3, budget=budget))
 
 
 def measure_config(budget: str) -> dict:
@@ -467,6 +469,45 @@ def guidance_findings(sweep: dict, judge: Judge, validation: dict) -> dict:
     return out
 
 
+def base_seeds(m: dict) -> list[int]:
+    """The training seeds of the base model a measurement uses: the config's seed and the next ones,
+    the sampling config's ``base_seeds`` of them."""
+    return [m["base"]["seed"] + i for i in range(m["sampling"]["base_seeds"])]
+
+
+def guidance_over_seeds(m: dict, judge: Judge, scale: float, first: dict | None = None, progress: bool = True) -> dict:
+    """Classifier-free guidance at ``scale`` and the unguided model (CFG at s = 1) for every
+    training seed of the base model (:func:`base_seeds`), on ``judge``'s fixed captions from the
+    same noise. For each, per caption group, ``<name>_<key>_over_seeds``: each seed's caption
+    accuracy, their mean and its 95 % t-interval over the seeds (:func:`stats.over_seeds`), and
+    ``<name>_swapped_over_seeds``: the share of two-object samples drawn the wrong way round; and
+    ``cfg_minus_unguided_<key>_over_seeds``. ``scale`` is the one chosen for the first seed on the
+    validation captions, so the other seeds are measured at a scale not chosen for them.
+    ``first``: the first seed's judged rows {"cfg": ..., "unguided": ...} where a sweep already
+    has them."""
+    config, rows = m["sampling"], {"cfg": [], "unguided": []}
+    for i, seed in enumerate(base_seeds(m)):
+        if i == 0 and first is not None:
+            for name in rows:
+                rows[name].append(first[name])
+            continue
+        base, _ = load_base(dict(m["base"], seed=seed))
+        for name, s in (("cfg", scale), ("unguided", 1.0)):
+            rows[name].append(judge(generate(base, judge.prompts(), "cfg", s, None, config["steps"], config["seed"],
+                                             progress)))
+    out = {"base_seeds": base_seeds(m), "cfg_scale": scale}
+    for group in judge.sets:
+        figures = {name: [row[f"caption_accuracy_{group}"] for row in rows[name]] for name in rows}
+        for name in rows:
+            out[f"{name}_{GROUP_KEYS[group]}_over_seeds"] = stats.rounded(stats.over_seeds(figures[name]))
+        out[f"cfg_minus_unguided_{GROUP_KEYS[group]}_over_seeds"] = stats.rounded(
+            stats.over_seeds([a - b for a, b in zip(figures["cfg"], figures["unguided"])]))
+    for name in rows:
+        swapped = [row["swapped_two_object"] for row in rows[name]]
+        out[f"{name}_swapped_over_seeds"] = stats.rounded(stats.over_seeds(swapped))
+    return out
+
+
 INTERPOLATIONS = ("bilinear", "bicubic")
 
 
@@ -604,11 +645,13 @@ def trainings(budget: str) -> list[Training]:
 def evaluate(budget: str) -> dict:
     """Chapter 05's measured results (``python -m gensynth_course eval 05``). The headline keys:
     ``cfg_caption_accuracy`` (one-object captions), ``cfg_two_object_accuracy`` and
-    ``cfg_heldout_accuracy`` at the scale chosen on the validation captions, and
+    ``cfg_heldout_accuracy`` at the scale chosen on the validation captions (the first training
+    seed's, with a bootstrap interval over the captions), the same as means over the base model's
+    training seeds (``..._over_seeds``, :func:`guidance_over_seeds`), and
     ``upsampler_beats_bilinear``. The results are also kept as a study for the notebook."""
     m = measure_config(budget)
     start = time.perf_counter()
-    base, base_info = load_base(m["base"])
+    base_infos = [load_base(dict(m["base"], seed=seed))[1] for seed in base_seeds(m)]
     clip, clip_info = load_noisy_clip(m["noisy_clip"])
     upsampler, upsampler_info = load_upsampler(m["upsampler"])
     inpainting_infos = [load_inpainting(dict(m["inpainting"], seed=seed))[1] for seed in inpainting_seeds(m)]
@@ -618,11 +661,16 @@ def evaluate(budget: str) -> dict:
     sweep = guidance_sweep(m, judge, progress=False)
     per_scale = {f"{method}_sweep": {key: [row[key] for row in sweep[method]] for key in without_items(sweep[method][0])}
                  for method in ("cfg", "clip")}
+    findings = guidance_findings(sweep, judge, validation)
+    scale = findings["cfg_best_scale"]
+    first = {name: sweep["cfg"][sweep["cfg_scales"].index(s)] for name, s in (("cfg", scale), ("unguided", 1.0))}
+    over_seeds = guidance_over_seeds(m, judge, scale, first, progress=False)
     upsampling = upsampler_quality(m)
     results = {
-        **guidance_findings(sweep, judge, validation),
+        **findings, **{key: value for key, value in over_seeds.items() if key.endswith("_over_seeds")},
         "upsampler_beats_bilinear": upsampling.pop("upsampler_beats_bilinear"),
-        "training_seeds": {"base": 1, "noisy_clip": 1, "upsampler": 1, "inpainting": len(inpainting_infos)},
+        "training_seeds": {"base": len(base_infos), "noisy_clip": 1, "upsampler": 1,
+                           "inpainting": len(inpainting_infos)},
         "cfg_scales": sweep["cfg_scales"], "clip_scales": sweep["clip_scales"], **per_scale,
         "validation_caption_accuracy": {method: [row["caption_accuracy"] for row in validation[method]]
                                         for method in ("cfg", "clip")},
@@ -630,10 +678,11 @@ def evaluate(budget: str) -> dict:
                                              noisy_clip_accuracy(clip, [0, 250, 500, 750]))),
         **{f"inpainting_{k}": v for k, v in inpainting_quality(m).items()},
         **{f"upsampling_{k}": v for k, v in upsampling.items()},
-        "train_seconds": {"base": round(base_info["seconds"], 1), "noisy_clip": round(clip_info["seconds"], 1),
+        "train_seconds": {"base": [round(info["seconds"], 1) for info in base_infos],
+                          "noisy_clip": round(clip_info["seconds"], 1),
                           "upsampler": round(upsampler_info["seconds"], 1),
                           "inpainting": [round(info["seconds"], 1) for info in inpainting_infos]},
         "measure_seconds": round(time.perf_counter() - trained, 1), "train_and_measure_seconds": round(time.perf_counter() - start, 1),
     }
-    save_study(CHAPTER, results, {"base": base_info["model_id"], "inpainting": inpainting_infos[0]["model_id"]})
+    save_study(CHAPTER, results, {"base": base_infos[0]["model_id"], "inpainting": inpainting_infos[0]["model_id"]})
     return results
