@@ -199,7 +199,7 @@ show_source(ch05_glide.scene_batch_fn)
 
 # %% [markdown]
 # The preview samples eight fixed test captions with CFG at s = 3 as training goes on. At the
-# standard budget this is the chapter's longest step (about thirteen CPU minutes, once; afterwards
+# standard budget this is the chapter's longest step (about eighteen CPU minutes, once; afterwards
 # the model loads from the cache).
 
 # %%
@@ -326,7 +326,7 @@ scale_grid("clip", clip_scales, preview_captions, clip=clip,
 # * **diversity**: the mean distance between the evaluator-CLIP embeddings of the two samples of a
 #   caption (what guidance is known to trade away).
 #
-# This is the chapter's slowest cell after training: a few minutes at the standard budget.
+# This is the chapter's slowest cell after training: about seven CPU minutes at the standard budget.
 
 # %%
 fixed_judge = Judge(measured_with["judge"])
@@ -641,6 +641,8 @@ report_editing(editing)
 # The last cell shows what `eval 05` measured over training seeds, once it has measured these
 # models: the guidance findings of section 6 for every seed of the base model (mean over the seeds
 # with its 95 % t-interval, and each seed's figure), and the editing study over three fine-tunes.
+# Three seeds make a wide t-interval, and for a share it can reach past 0 or 1: the seeds' own
+# figures say how far apart the training runs actually landed.
 
 # %%
 def report_guidance_over_seeds(study):

@@ -237,7 +237,7 @@ def _load_text_diffusion(config: dict, name: str, build, condition=None, init=No
 
 def load_base(config: dict, preview=None, preview_every: int = 0, device: torch.device | str | None = None):
     """The text-conditional base model of ``config`` (:func:`base_config`), from the cache or trained
-    now (standard: about 13 CPU minutes)."""
+    now (standard: about 18 CPU minutes)."""
     return _load_text_diffusion(config, "base", lambda: build_text_unet(config),
                                  preview=preview, preview_every=preview_every, device=device)
 
