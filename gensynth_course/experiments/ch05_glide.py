@@ -469,15 +469,9 @@ def guidance_findings(sweep: dict, judge: Judge, validation: dict) -> dict:
     return out
 
 
-def base_seeds(m: dict) -> list[int]:
-    """The training seeds of the base model a measurement uses: the config's seed and the next ones,
-    the sampling config's ``base_seeds`` of them."""
-    return [m["base"]["seed"] + i for i in range(m["sampling"]["base_seeds"])]
-
-
 def guidance_over_seeds(m: dict, judge: Judge, scale: float, first: dict | None = None, progress: bool = True) -> dict:
     """Classifier-free guidance at ``scale`` and the unguided model (CFG at s = 1) for every
-    training seed of the base model (:func:`base_seeds`), on ``judge``'s fixed captions from the
+    training seed of the base model (:func:`seeds_of`), on ``judge``'s fixed captions from the
     same noise. For each, per caption group, ``<name>_<key>_over_seeds``: each seed's caption
     accuracy, their mean and its 95 % t-interval over the seeds (:func:`stats.over_seeds`), and
     ``<name>_swapped_over_seeds``: the share of two-object samples drawn the wrong way round; and
@@ -486,7 +480,7 @@ def guidance_over_seeds(m: dict, judge: Judge, scale: float, first: dict | None 
     ``first``: the first seed's judged rows {"cfg": ..., "unguided": ...} where a sweep already
     has them."""
     config, rows = m["sampling"], {"cfg": [], "unguided": []}
-    for i, seed in enumerate(base_seeds(m)):
+    for i, seed in enumerate(seeds_of(m, "base")):
         if i == 0 and first is not None:
             for name in rows:
                 rows[name].append(first[name])
@@ -495,7 +489,7 @@ def guidance_over_seeds(m: dict, judge: Judge, scale: float, first: dict | None 
         for name, s in (("cfg", scale), ("unguided", 1.0)):
             rows[name].append(judge(generate(base, judge.prompts(), "cfg", s, None, config["steps"], config["seed"],
                                              progress)))
-    out = {"base_seeds": base_seeds(m), "cfg_scale": scale}
+    out = {"base_seeds": seeds_of(m, "base")}
     for group in judge.sets:
         figures = {name: [row[f"caption_accuracy_{group}"] for row in rows[name]] for name in rows}
         for name in rows:
@@ -578,17 +572,17 @@ def seam(images: torch.Tensor, column: int = 16) -> torch.Tensor:
     return (images[..., column] - images[..., column - 1]).abs().flatten(1).mean(1) / 2
 
 
-def inpainting_seeds(m: dict, training_seeds: int | None = None) -> list[int]:
-    """The training seeds of the inpainting fine-tunes a measurement uses: the config's seed and the
-    next ones, ``training_seeds`` of them (the sampling config's number unless given)."""
-    count = training_seeds or m["sampling"]["inpainting_seeds"]
-    return [m["inpainting"]["seed"] + i for i in range(count)]
+def seeds_of(m: dict, model: str, count: int | None = None) -> list[int]:
+    """The training seeds of ``model`` ("base" or "inpainting") a measurement uses: the config's
+    seed and the next ones, ``count`` of them (the sampling config's ``<model>_seeds`` unless
+    given)."""
+    return [m[model]["seed"] + i for i in range(count or m["sampling"][f"{model}_seeds"])]
 
 
 def inpainting_quality(m: dict, n: int | None = None, scale: float = 3.0, training_seeds: int | None = None) -> dict:
     """The editing task on ``n`` scenes (the config's number unless given; ``m``:
     :func:`measure_config`) for the naive baseline (the base model) and for fine-tuned models of
-    ``training_seeds`` seeds (:func:`inpainting_seeds`), every method from the same noise: the
+    ``training_seeds`` seeds (:func:`seeds_of`), every method from the same noise: the
     whole edited image judged against the edit caption (``*_edit_accuracy``), the new left object
     alone (``*_left_accuracy``), the seam at the mask's edge (``*_seam``, the true edited scenes'
     as ``true_seam``). Fine-tuned figures are means over the seeds, per scene; each fine-tuned −
@@ -611,7 +605,7 @@ def inpainting_quality(m: dict, n: int | None = None, scale: float = 3.0, traini
                 "seam": seam(edited)}
 
     naive = measure(load_base(m["base"])[0], naive=True)
-    seeds = inpainting_seeds(m, training_seeds)
+    seeds = seeds_of(m, "inpainting", training_seeds)
     tuned = [measure(load_inpainting(dict(m["inpainting"], seed=seed))[0], naive=False) for seed in seeds]
     out = {"scenes": n, "training_seeds": seeds, "true_seam": round(float(seam(truth).mean()), 4)}
     for key in ("edit_accuracy", "left_accuracy", "seam"):
@@ -651,10 +645,10 @@ def evaluate(budget: str) -> dict:
     ``upsampler_beats_bilinear``. The results are also kept as a study for the notebook."""
     m = measure_config(budget)
     start = time.perf_counter()
-    base_infos = [load_base(dict(m["base"], seed=seed))[1] for seed in base_seeds(m)]
+    base_infos = [load_base(dict(m["base"], seed=seed))[1] for seed in seeds_of(m, "base")]
     clip, clip_info = load_noisy_clip(m["noisy_clip"])
     upsampler, upsampler_info = load_upsampler(m["upsampler"])
-    inpainting_infos = [load_inpainting(dict(m["inpainting"], seed=seed))[1] for seed in inpainting_seeds(m)]
+    inpainting_infos = [load_inpainting(dict(m["inpainting"], seed=seed))[1] for seed in seeds_of(m, "inpainting")]
     trained = time.perf_counter()
     judge = Judge(m["judge"])
     validation = guidance_sweep(m, validation_judge(m), progress=False)
