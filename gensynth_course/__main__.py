@@ -75,7 +75,7 @@ def _run_notebook(c, budget: str) -> tuple[float, list[str], Path]:
     seconds = time.perf_counter() - start
     nbformat.write(nb, out)
     # the kernel trains in its own process: what it trained is what the cache gained
-    return seconds, sorted(_cached_models() - before), out
+    return seconds, _trained_since(before), out
 
 
 def cmd_run(args) -> None:
@@ -112,11 +112,18 @@ def cmd_prepare(args) -> None:
 
 
 def _cached_models() -> set[str]:
-    """The trained models in the cache, as ``chapter/name`` (the names eval's ``trained`` uses)."""
+    """The finished model files in the cache, as ``chapter/file`` (a model trained again under a new
+    config or code hash is a new file beside the old one)."""
     from gensynth_course.cache import cache_dir
 
-    return {f"{path.parent.name}/{path.name.split('-')[0]}" for path in (cache_dir() / "models").glob("*/*.pt")
+    return {f"{path.parent.name}/{path.name}" for path in (cache_dir() / "models").glob("*/*.pt")
             if not path.name.endswith(".partial.pt")}
+
+
+def _trained_since(before: set[str]) -> list[str]:
+    """The models the cache gained since ``before`` (:func:`_cached_models`), as ``chapter/name`` (the
+    names eval's ``trained`` uses), one per new file."""
+    return sorted(file.split("-")[0] for file in _cached_models() - before)
 
 
 def cmd_eval(args) -> None:

@@ -76,15 +76,19 @@ def test_a_notebook_runs_record_stands_beside_its_chapters_results(tmp_path, mon
 
 
 def test_a_run_records_what_the_cache_gained(tmp_path, monkeypatch):
-    from gensynth_course.__main__ import _cached_models
+    from gensynth_course.__main__ import _cached_models, _trained_since
 
     monkeypatch.setenv("GENSYNTH_CACHE", str(tmp_path))
     assert _cached_models() == set()
     folder = tmp_path / "models" / "ch06_xmc_gan"
     folder.mkdir(parents=True)
-    (folder / "gan_all-0123456789-abcdefabcd.pt").write_bytes(b"")
-    (folder / "gan_baseline-0123456789-abcdefabcd.partial.pt").write_bytes(b"")    # unfinished: not trained
-    assert _cached_models() == {"ch06_xmc_gan/gan_all"}
+    (folder / "gan_all-0123456789-abcdefabcd.pt").write_bytes(b"")      # trained before, under older code
+    before = _cached_models()
+    assert _trained_since(before) == []
+    (folder / "gan_all-0123456789-fedcbafedc.pt").write_bytes(b"")      # the same model trained again: new code hash
+    (folder / "gan_baseline-0123456789-fedcbafedc.partial.pt").write_bytes(b"")    # unfinished: not trained
+    assert _trained_since(before) == ["ch06_xmc_gan/gan_all"]
+    assert _trained_since(set()) == ["ch06_xmc_gan/gan_all", "ch06_xmc_gan/gan_all"]
 
 
 def test_the_full_budget_section_renders_the_gpu_run_and_refuses_a_tiny_one(tmp_path, monkeypatch):
