@@ -2,10 +2,12 @@
 
 A model is stored under ``<cache>/models/<chapter>/<name>-<config hash>-<code hash>.pt``.
 The config hash covers every hyper-parameter; the code hash covers the source the model is trained
-with (:func:`code_hash`): the modules that define its layers, the module of its training function and
-the modules that function calls (its loss, its data, the loop). Changing either trains a new model
-instead of silently loading an old one; an edit elsewhere in the package, or to a comment, a
-docstring or a blank line, keeps the cached weights, and so does another Python version. Files are
+with (:func:`code_hash`): the modules that define its layers, the module of its training function,
+the modules that function names, the loop, and every module of the core, data, models or
+evaluation that any of these imports, directly or not (:func:`hashed_files`). Changing either
+trains a new model instead of silently loading an old one; an edit to another chapter's module, to
+a display-only module (progress bars, previews), or to a comment, a docstring or a blank line,
+keeps the cached weights, and so does another Python version. Files are
 written atomically (a temporary file, then ``os.replace``) and read with
 ``torch.load(weights_only=True)``: a cache file can never run code. A file that cannot be read is
 reported, moved aside and the model trained again.
@@ -115,9 +117,15 @@ def _package_file(obj) -> str | None:
     return getattr(module, "__file__", None)
 
 
-# Modules that only show training (live previews): a notebook's training, which passes a preview,
-# and the command line's, which does not, must give a model the same hash and share its file.
-DISPLAY_ONLY = ("gensynth_course.notebook",)
+# Modules that only show or pace training (live previews, progress bars, core sharing, image grids):
+# they change no weight, and a notebook's training, which passes a preview, and the command line's,
+# which does not, must give a model the same hash and share its file.
+DISPLAY_ONLY = ("gensynth_course.notebook", "gensynth_course.progress", "gensynth_course.threads",
+                "gensynth_course.images")
+# The layers whose modules a hash follows through imports: the core (the package's own top-level
+# modules), data, models and evaluation. The experiments are not followed: one chapter's module
+# does not change another's models.
+FOLLOWED_LAYERS = ("data", "models", "evaluation")
 
 
 def _referenced_file(obj) -> str | None:
@@ -134,8 +142,8 @@ def _referenced_file(obj) -> str | None:
 
 def _called_modules(function: Callable) -> set[str]:
     """The package modules a function refers to, by global name or through the variables it closes
-    over; likewise for the functions defined inside it and the functions it closes over (not, in
-    turn, for what those modules call: the hash follows one level, what the training code names)."""
+    over; likewise for the functions defined inside it and the functions it closes over (a condition
+    passed in from another chapter's module is read too)."""
     files, seen, todo = set(), set(), [function]
     while todo:
         fn = todo.pop()
@@ -159,16 +167,75 @@ def _called_modules(function: Callable) -> set[str]:
     return files
 
 
-def code_hash(model: nn.Module, train: Callable) -> str:
-    """A short hash of the code a model is trained with: the modules defining the classes of all its
-    layers, the module of ``train`` and the package modules ``train`` calls, and the training loop."""
+def _package_root() -> Path:
+    return Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=None)
+def _imported_files(path: str) -> frozenset[str]:
+    """The package modules that the module at ``path`` imports anywhere in its text (at the top or
+    inside a function), as files: ``from gensynth_course.data import shapes`` names data/shapes.py,
+    ``from gensynth_course.data.shapes import caption`` the same file."""
+    root = _package_root()
+    package = ".".join(Path(path).resolve().relative_to(root.parent).with_suffix("").parts)
+    if not Path(path).name == "__init__.py":
+        package = package.rpartition(".")[0]
+    names = []
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:                                      # a relative import
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    files = set()
+    for name in names:
+        parts = name.split(".")
+        if parts[0] != root.name:
+            continue
+        candidate = root.joinpath(*parts[1:])
+        for file in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+            if file.is_file():
+                files.add(str(file))
+                break
+    return frozenset(files)
+
+
+def _followed(path: str) -> bool:
+    """Whether a hash follows the imports into ``path``: a module of the core, data, models or
+    evaluation, and not one of :data:`DISPLAY_ONLY`."""
+    relative = Path(path).resolve().relative_to(_package_root())
+    name = ".".join(("gensynth_course", *relative.with_suffix("").parts)).removesuffix(".__init__")
+    return name not in DISPLAY_ONLY and (len(relative.parts) == 1 or relative.parts[0] in FOLLOWED_LAYERS)
+
+
+def hashed_files(model: nn.Module, train: Callable) -> list[str]:
+    """The package modules (paths relative to the package) whose code makes a model what it is: the
+    modules defining the classes of all its layers, the module of ``train``, the modules ``train``
+    refers to and the training loop, and every module of the core, data, models or evaluation that
+    any of these imports, directly or not (display-only modules aside)."""
     from gensynth_course import train as loop
 
     files = {_package_file(type(m)) for m in model.modules()} | {_package_file(train), loop.__file__}
-    files |= _called_modules(train)
-    root = Path(loop.__file__).parent
+    files = {str(Path(f).resolve()) for f in files | _called_modules(train) if f}
+    todo = list(files)
+    while todo:
+        for imported_file in _imported_files(todo.pop()):
+            if imported_file not in files and _followed(imported_file):
+                files.add(imported_file)
+                todo.append(imported_file)
+    root = _package_root()
+    return sorted(str(Path(f).relative_to(root)) for f in files)
+
+
+def code_hash(model: nn.Module, train: Callable) -> str:
+    """A short hash of the code a model is trained with (:func:`hashed_files`), without comments,
+    docstrings and blank lines."""
+    root = _package_root()
     digest = hashlib.sha256()
-    for path in sorted(str(Path(f).relative_to(root)) for f in files if f):
+    for path in hashed_files(model, train):
         digest.update(path.encode() + b"\0" + _module_code(str(root / path)).encode() + b"\0")
     return digest.hexdigest()[:10]
 

@@ -94,6 +94,40 @@ def test_the_code_hash_covers_the_model_its_loss_and_the_loop_but_not_comments(m
     assert files[0] == files[1] != files[2]
 
 
+def test_the_code_hash_follows_imports_so_an_edit_to_the_loss_retrains_chapter_05s_base(monkeypatch):
+    """Chapter 05's base model is trained by a function that calls the chapter's own helpers, not the
+    scheduler by name; the hash still covers the scheduler's module (where its loss lives), the
+    Shapes world and the tokenizer, because the chapter's module imports them. A chapter's module
+    is not followed into another chapter's, and display-only modules are left out."""
+    from gensynth_course.data import shapes, tokenizer
+    from gensynth_course.experiments import ch05_glide
+    from gensynth_course.models.diffusion import schedulers
+
+    captured = {}
+
+    def capture(chapter, name, config, build, train, device=None):
+        captured.update(build=build, train=train)
+        return None, {}
+
+    monkeypatch.setattr(ch05_glide, "load_or_train", capture)
+    ch05_glide.load_base(ch05_glide.base_config("quick"))
+    model, train = captured["build"](), captured["train"]
+    files = cache.hashed_files(model, train)
+    for needed in ("models/diffusion/schedulers.py", "data/shapes.py", "data/tokenizer.py", "train.py",
+                   "models/diffusion/glide.py", "experiments/ch05_glide.py"):
+        assert needed in files
+    assert not any(f.startswith("experiments/") and f != "experiments/ch05_glide.py" for f in files)
+    assert not {"notebook.py", "progress.py", "threads.py", "images.py"} & set(files)
+    before = cache.code_hash(model, train)
+    original = cache._module_code
+    for module in (schedulers, shapes, tokenizer):
+        monkeypatch.setattr(cache, "_module_code",
+                            lambda path, edited=module.__file__: original(path) + ("\nx = 1" if path == edited else ""))
+        assert cache.code_hash(model, train) != before, module.__name__
+    monkeypatch.setattr(cache, "_module_code", original)
+    assert cache.code_hash(model, train) == before
+
+
 def test_the_hashed_code_is_the_source_without_comments_and_docstrings(tmp_path):
     """What the code hash reads is the module's own text, cut by position: the same file gives the
     same text under every Python version (an AST dump changes between versions). Docstrings go even
