@@ -102,6 +102,47 @@ def test_the_hybrid_loss_trains_the_mean_with_l_simple_alone_and_the_variance_wi
         scheduler.loss(lambda x, t: x, x0, torch.Generator().manual_seed(3), vlb_weight=0.001)
 
 
+@pytest.mark.parametrize("T", [1000, 50])
+def test_the_hybrid_loss_is_l_simple_plus_lambda_t_times_the_drawn_vlb_term(T):
+    """L_hybrid = L_simple + λ L_vlb with L_vlb = L_0 + … + L_T (Nichol & Dhariwal 2021, eqs. 4 and
+    16): at one uniformly drawn t per image, L_vlb is estimated by T·L_t, so each drawn term weighs
+    λ·T (1 at λ = 0.001, T = 1000). Recomputed by hand from the same t and ε: the plain ε-MSE, and
+    the Gaussian KL of each image's L_t in bits per dimension (or the decoder's NLL at t = 0)."""
+    scheduler = DDPMScheduler(linear_betas(T, beta_end=0.02 * 1000 / T))
+    x0 = torch.rand(6, 1, 3, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    model, lam = TwoHeads(), 0.001
+    loss = scheduler.loss(model, x0, torch.Generator().manual_seed(4), vlb_weight=lam)
+    g = torch.Generator().manual_seed(4)                  # the loss's own draws, in its order
+    t = torch.randint(0, T, (6,), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    x_t = scheduler.add_noise(x0, noise, t)
+    with torch.no_grad():
+        eps, v = model(x_t, t).chunk(2, dim=1)
+    l_simple = (eps - noise).pow(2).mean()
+    b = scheduler.betas
+    ab = torch.cumprod(1 - b, 0)
+    terms = []
+    for i, step in enumerate(t.tolist()):
+        ab_prev = ab[step - 1] if step > 0 else torch.tensor(1.0, dtype=torch.float64)
+        x0_hat = (x_t[i] - (1 - ab[step]).sqrt() * eps[i]) / ab[step].sqrt()
+        mean = (ab_prev.sqrt() * b[step] * x0_hat + (1 - b[step]).sqrt() * (1 - ab_prev) * x_t[i]) / (1 - ab[step])
+        upper, lower = b[step].log(), scheduler.posterior_log_variance_clipped[step]
+        log_var = (v[i] + 1) / 2 * upper + (1 - (v[i] + 1) / 2) * lower
+        if step == 0:
+            decoder = Normal(mean, (0.5 * log_var).exp())
+            mass = decoder.cdf(x0[i] + 1 / 255) - decoder.cdf(x0[i] - 1 / 255)
+            mass = torch.where(x0[i] < -0.999, decoder.cdf(x0[i] + 1 / 255), mass)
+            mass = torch.where(x0[i] > 0.999, 1 - decoder.cdf(x0[i] - 1 / 255), mass)
+            nats = -mass.clamp(min=1e-12).log().mean()
+        else:
+            true_mean = (ab_prev.sqrt() * b[step] * x0[i] + (1 - b[step]).sqrt() * (1 - ab_prev) * x_t[i]) / (1 - ab[step])
+            nats = kl_divergence(Normal(true_mean, (0.5 * lower).exp()), Normal(mean, (0.5 * log_var).exp())).mean()
+        terms.append(nats / math.log(2))
+    expected = l_simple + lam * T * torch.stack(terms).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
+    assert loss.item() != pytest.approx((l_simple + lam * torch.stack(terms).mean()).item(), rel=1e-3)
+
+
 def test_respacing_recomputes_beta_so_the_kept_steps_keep_their_alpha_bar():
     scheduler = DDPMScheduler(linear_betas(), variance="beta")
     scheduler.set_timesteps(10)

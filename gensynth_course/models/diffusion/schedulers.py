@@ -10,7 +10,7 @@ The interface mirrors diffusers: ``add_noise(x0, noise, t)``, ``set_timesteps(n)
 
 Nichol & Dhariwal (2021), "Improved Denoising Diffusion Probabilistic Models", add three things used
 by chapter 03: a network that also predicts its reverse-process variance Σ_θ (eq. 15), trained with
-the hybrid objective L_simple + λ L_vlb (eq. 16), and ancestral sampling on a subsequence of the T
+the hybrid objective L_simple + λ L_vlb (eq. 16; L_vlb sums T terms, eq. 4), and ancestral sampling on a subsequence of the T
 steps with the β recomputed for it (section 4), which the learned Σ makes good in few steps.
 """
 
@@ -161,8 +161,11 @@ class DDPMScheduler:
         nearly noise-free steps stop dominating the gradient, and training converges faster.
 
         With ``vlb_weight`` = λ > 0 the model must also predict its variance, and the loss is Nichol &
-        Dhariwal's hybrid L_simple + λ L_vlb (eq. 16, λ = 0.001): :meth:`vlb_terms` at the same t and
-        ε, with the mean's gradient stopped, so L_vlb trains Σ_θ alone and L_simple the mean.
+        Dhariwal's hybrid L_hybrid = L_simple + λ L_vlb (eq. 16, λ = 0.001), with the mean's gradient
+        stopped in L_vlb, so that L_vlb trains Σ_θ alone and L_simple the mean. L_vlb is a *sum* over
+        the T terms, L_0 + L_1 + … + L_T (eq. 4); one uniformly drawn t estimates it by T·L_t
+        (:meth:`vlb_terms` at the same t and ε; L_T has no parameters), so each drawn term weighs
+        λ·T, 1 at T = 1000. The authors' code does the same: it multiplies the drawn term by T/1000.
         """
         n = x0.shape[0]
         t = torch.randint(0, self.num_train_timesteps, (n,), generator=generator).to(x0.device)
@@ -178,7 +181,8 @@ class DDPMScheduler:
         if v is None:
             raise ValueError("vlb_weight > 0 trains a learned variance, but the network predicts ε only; "
                              "build it with learn_sigma=True (twice the image channels out).")
-        return errors.mean() + vlb_weight * self.vlb_terms(eps.detach(), v, x0, x_t, t).mean()
+        vlb_estimate = self.num_train_timesteps * self.vlb_terms(eps.detach(), v, x0, x_t, t)   # T·L_t ≈ L_vlb
+        return errors.mean() + vlb_weight * vlb_estimate.mean()
 
     def vlb_terms(self, eps: torch.Tensor, v: torch.Tensor, x0: torch.Tensor, x_t: torch.Tensor,
                   t: torch.Tensor) -> torch.Tensor:
