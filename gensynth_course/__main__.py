@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gensynth_course.budget import BUDGETS, budget_from_environment
 from gensynth_course.course import REPO_ROOT, chapter, chapters, load_manifest
+from gensynth_course.errors import SettingError
 from gensynth_course.experiments import MODULES
 
 
@@ -293,6 +294,8 @@ def main(argv: list[str] | None = None) -> None:
                                      "are cached, and training resumes from its last checkpoint.")
         print(f"{parser.prog}: {message}", file=sys.stderr)
         raise SystemExit(130) from None
+    except SettingError as error:                   # a GENSYNTH_* setting that cannot be used: its one line
+        raise SystemExit(f"{parser.prog}: error: {error}") from None
     except FileNotFoundError as error:              # Fashion-MNIST missing or damaged: one message
         from gensynth_course.data.fashion_mnist import \
             FashionMNISTNotFound  # imported here, so that `list` need not load torch

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from gensynth_course.device import resolve
+from gensynth_course.errors import SettingError
 
 FORMAT = 1
 PROVENANCE = "imported.json"      # cache path → the archive it came from (gensynth_course.share)
@@ -67,13 +68,37 @@ def cached_only():
 TRAINED: list[str] = []
 
 
-def cache_dir() -> Path:
-    """``$GENSYNTH_CACHE``, else ``$XDG_CACHE_HOME/gensynth_course``, else ``~/.cache/gensynth_course``."""
-    env = os.environ.get("GENSYNTH_CACHE")
-    if env:
-        return Path(env).expanduser()
+def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "gensynth_course"
+
+
+def cache_dir() -> Path:
+    """``$GENSYNTH_CACHE``, else ``$XDG_CACHE_HOME/gensynth_course``, else ``~/.cache/gensynth_course``;
+    checked before anything is written there (:func:`check_cache_dir`)."""
+    env = os.environ.get("GENSYNTH_CACHE", "").strip()
+    path = Path(env).expanduser() if env else _default_cache_dir()
+    check_cache_dir(str(path), env)
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def check_cache_dir(path: str, env: str = "") -> None:
+    """Make sure the cache can live at ``path``: a folder this user can write, or one that can be
+    created (every part of the path that exists is a folder, and the deepest one is writable).
+    Otherwise raise :class:`~gensynth_course.errors.SettingError` with one line naming
+    ``GENSYNTH_CACHE`` (``env``: its value, '' when unset), what is wrong and what to do. Nothing
+    is created or written here."""
+    where = f"GENSYNTH_CACHE={env!r}" if env else f"the model cache {path} (GENSYNTH_CACHE is unset)"
+    fix = (f"set GENSYNTH_CACHE to a folder you can write (it is created if missing), or unset it to use "
+           f"{_default_cache_dir()}" if env else "set GENSYNTH_CACHE to a folder you can write")
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SettingError(f"{where} cannot hold the model cache: {existing} is a file, not a folder; {fix}.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SettingError(f"{where} cannot hold the model cache: {existing} is not writable by this user; {fix}.")
 
 
 def config_hash(config: dict) -> str:

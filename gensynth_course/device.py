@@ -18,6 +18,8 @@ import os
 
 import torch
 
+from gensynth_course.errors import SettingError
+
 _chosen: tuple[torch.device, str] | None = None
 
 
@@ -25,15 +27,53 @@ def _choose() -> tuple[torch.device, str]:
     forced = os.environ.get("GENSYNTH_DEVICE", "").strip()
     if forced:
         try:
-            return torch.device(forced), "set by GENSYNTH_DEVICE"
+            device = torch.device(forced)
         except RuntimeError:
-            raise ValueError(f"GENSYNTH_DEVICE={forced!r} is not a device; use cpu, cuda, cuda:N or mps "
-                             "(or leave it unset to choose by itself).") from None
+            raise SettingError(f"GENSYNTH_DEVICE={forced!r} is not a device; use cpu, cuda, cuda:N or mps "
+                               "(or leave it unset to choose by itself).") from None
+        missing = _missing(device)
+        if missing:
+            there, names = _available()
+            raise SettingError(f"GENSYNTH_DEVICE={forced!r} asks for {missing}, but this machine has {there}; "
+                               f"unset GENSYNTH_DEVICE to let the course choose, or set it to {' or '.join(names)}.")
+        return device, "set by GENSYNTH_DEVICE"
     if torch.cuda.is_available():
         return torch.device("cuda"), torch.cuda.get_device_name(0)
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_available():
         return torch.device("mps"), "Apple Metal (MPS)"
     return torch.device("cpu"), f"{torch.get_num_threads()} CPU threads; no GPU found"
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def _missing(device: torch.device) -> str | None:
+    """What ``device`` needs that this machine lacks, in words, or None when it can compute there."""
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            return "a CUDA GPU"
+        if device.index is not None and device.index >= count:
+            return f"CUDA GPU number {device.index}"
+    elif device.type == "mps" and not _mps_available():
+        return "Apple's Metal GPU (MPS)"
+    elif device.type not in ("cpu", "cuda", "mps"):
+        return f"a {device.type} device, which the course does not use"
+    return None
+
+
+def _available() -> tuple[str, list[str]]:
+    """The devices this machine offers, in words and by the names GENSYNTH_DEVICE takes."""
+    words, names = [], []
+    if torch.cuda.is_available() and torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        words.append("1 CUDA GPU" if n == 1 else f"{n} CUDA GPUs")
+        names += ["cuda"] if n == 1 else [f"cuda:{i}" for i in range(n)]
+    if _mps_available():
+        words.append("Apple's Metal GPU")
+        names.append("mps")
+    return (" and ".join(words + ["the CPU"]) if words else "only the CPU"), names + ["cpu"]
 
 
 def pick_device(verbose: bool = True) -> torch.device:
@@ -66,7 +106,7 @@ def precision() -> str:
     """``GENSYNTH_PRECISION`` (``fp32`` unless set): the arithmetic :func:`autocast` gives."""
     chosen = os.environ.get("GENSYNTH_PRECISION", "fp32").strip().lower() or "fp32"
     if chosen not in PRECISIONS:
-        raise ValueError(f"GENSYNTH_PRECISION={chosen!r} is not a precision; use fp32 or bf16 (or leave it unset).")
+        raise SettingError(f"GENSYNTH_PRECISION={chosen!r} is not a precision; use fp32 or bf16 (or leave it unset).")
     return chosen
 
 

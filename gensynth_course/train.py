@@ -198,7 +198,8 @@ def fit(
     history = saved.restore(desc) or history
 
     start_step, start_time = history["steps"], time.perf_counter() - history["seconds"]
-    bar = progress_bar(total=steps, initial=start_step, desc=desc)
+    resumed_seconds = history["seconds"]                  # the training seconds done before this call
+    bar = _progress(desc, steps, start_step, seconds, resumed_seconds)
     rng_devices = [device.index or 0] if device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=rng_devices):        # the caller's random stream is left as it was
@@ -213,10 +214,15 @@ def fit(
                     history[key].append(value)
                 history["steps"] = step + 1
                 history["seconds"] = time.perf_counter() - start_time
-                bar.update(1)
+                bar.update(1 if seconds is None else min(history["seconds"], seconds) - bar.n)
                 if step % 10 == 0:
                     recent = history[loss_keys[0]][-50:]
-                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+                    loss = f"{sum(recent) / len(recent):.4f}"
+                    if seconds is None:
+                        bar.set_postfix(loss=loss, refresh=False)
+                    else:
+                        rate = (step + 1 - start_step) / max(history["seconds"] - resumed_seconds, 1e-9)
+                        bar.set_postfix_str(f"step {step + 1}, {rate:.1f} steps/s, loss={loss}", refresh=False)
                 if preview is not None and preview_every and (step + 1) % preview_every == 0:
                     preview(ema.model if ema else averaged, step + 1)
                 if checkpoint_every and (step + 1) % checkpoint_every == 0:
@@ -235,6 +241,17 @@ def fit(
     model.eval()
     history["examples_per_second"] = history["examples"] / max(history["seconds"], 1e-9)
     return history
+
+
+def _progress(desc: str, steps: int, start_step: int, seconds: float | None, elapsed: float):
+    """The bar of a training run: steps done out of ``steps``, or, for a run limited by time, seconds
+    of training out of ``seconds`` (its steps and steps per second beside them; the step count such a
+    run is given is only a ceiling)."""
+    if seconds is None:
+        return progress_bar(total=steps, initial=start_step, desc=desc)
+    return progress_bar(total=float(seconds), initial=min(elapsed, seconds), desc=desc, unit="s",
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of training{postfix}")
+    return bar
 
 
 class _Checkpoint:

@@ -4,9 +4,11 @@ wrong, and what to do."""
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from gensynth_course.__main__ import main
 from gensynth_course.data import fashion_mnist as data
 from gensynth_course.data import shapes
 from gensynth_course.data.tokenizer import Tokenizer, UnknownWordError, caption_list
+from gensynth_course.errors import SettingError
 
 
 def one_line(message: str) -> str:
@@ -381,3 +384,74 @@ def test_an_interrupt_outside_training_gets_a_command_line_message(monkeypatch, 
     assert one_line(capsys.readouterr().err).strip() == (
         "python -m gensynth_course: interrupted. Run the same command again to continue: trained models are "
         "cached, and training resumes from its last checkpoint.")
+
+
+# ----------------------------------------------------------------------------- 7. where the course works
+
+
+def test_a_cache_path_that_is_a_file_or_not_writable_is_one_line_and_nothing_is_written(tmp_path, monkeypatch):
+    """GENSYNTH_CACHE pointed at a file (or below one), or at a folder this user cannot write: the
+    command line says so in one line, naming GENSYNTH_CACHE, what is wrong and what to do."""
+    from gensynth_course import cache
+
+    a_file = tmp_path / "hostname"
+    a_file.write_text("not a folder\n")
+    for value in (a_file, a_file / "deeper" / "cache"):
+        out = cli("eval", "04", "--budget", "quick", GENSYNTH_CACHE=str(value))
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert one_line(out.stderr.strip().splitlines()[-1]) == (
+            f"python -m gensynth_course: error: GENSYNTH_CACHE='{value}' cannot hold the model cache: {a_file} is a "
+            f"file, not a folder; set GENSYNTH_CACHE to a folder you can write (it is created if missing), or unset "
+            f"it to use {cache._default_cache_dir()}.")
+    assert a_file.read_text() == "not a folder\n" and sorted(tmp_path.iterdir()) == [a_file]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setenv("GENSYNTH_CACHE", str(locked / "cache"))
+    monkeypatch.setattr(cache.os, "access", lambda path, mode: Path(path) != locked)
+    cache.check_cache_dir.cache_clear()
+    with pytest.raises(SettingError, match=rf"^GENSYNTH_CACHE='{locked}/cache' cannot hold the model cache: "
+                                           rf"{locked} is not writable by this user; set GENSYNTH_CACHE to a folder"):
+        cache.cache_dir()
+    assert not (locked / "cache").exists()
+    cache.check_cache_dir.cache_clear()
+
+
+@pytest.mark.parametrize("asked, wants", [("cuda", "a CUDA GPU"), ("cuda:3", "a CUDA GPU"),
+                                          ("mps", "Apple's Metal GPU (MPS)")])
+def test_a_device_this_machine_lacks_is_one_line_naming_what_is_there(asked, wants, monkeypatch):
+    """GENSYNTH_DEVICE=cuda on a machine without a GPU (or mps off a Mac) is refused when the device
+    is chosen, before any model moves, with what was asked, what is there and how to unset it."""
+    from gensynth_course import device
+
+    monkeypatch.setattr(device.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device, "_mps_available", lambda: False)
+    monkeypatch.setattr(device, "_chosen", None)
+    monkeypatch.setenv("GENSYNTH_DEVICE", asked)
+    with pytest.raises(SettingError) as error:
+        device.pick_device()
+    assert one_line(str(error.value)) == (f"GENSYNTH_DEVICE='{asked}' asks for {wants}, but this machine has only the "
+                                          "CPU; unset GENSYNTH_DEVICE to let the course choose, or set it to cpu.")
+    monkeypatch.setattr(device, "_chosen", None)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_the_command_line_answers_a_missing_gpu_in_one_line():
+    out = cli("eval", "04", "--budget", "quick", GENSYNTH_DEVICE="cuda")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        "python -m gensynth_course: error: GENSYNTH_DEVICE='cuda' asks for a CUDA GPU, but this machine has only the "
+        "CPU; unset GENSYNTH_DEVICE to let the course choose, or set it to cpu.")
+
+
+def test_a_run_limited_by_time_shows_seconds_steps_and_rate_never_a_made_up_total(monkeypatch, capsys):
+    """Chapter 01's drift runs train for a number of seconds with a step ceiling of ten million: the
+    bar counts seconds of training out of the budget, with the steps so far and steps per second."""
+    from gensynth_course.train import fit
+
+    monkeypatch.setenv("GENSYNTH_HEADLESS", "1")
+    history = fit(torch.nn.Linear(2, 1), lambda m, batch, g: m(batch[0]).pow(2).mean(),
+                  lambda k, g: (torch.randn(4, 2, generator=g),), 10**7, seconds=2, desc="drift run")
+    shown = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    match = re.fullmatch(r"drift run: +\d+%\|[^|]*\| [12]/2 s of training, step (\d+), [\d.]+ steps/s, loss=[\d.]+", shown)
+    assert match, shown
+    assert int(match[1]) == (history["steps"] - 1) // 10 * 10 + 1        # the last step whose loss it shows
