@@ -251,7 +251,6 @@ def _progress(desc: str, steps: int, start_step: int, seconds: float | None, ela
         return progress_bar(total=steps, initial=start_step, desc=desc)
     return progress_bar(total=float(seconds), initial=min(elapsed, seconds), desc=desc, unit="s",
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of training{postfix}")
-    return bar
 
 
 class _Checkpoint:
