@@ -330,6 +330,16 @@ def variant_study(runs: dict, found: dict, rows: dict[str, list[dict]], variant:
             "all_minus_variant": differences, "seeds": seeds}
 
 
+def headline(all_run: dict) -> dict:
+    """The ``all`` run's headline figures (its measures over seeds, as :func:`study` keeps them),
+    means over its seeds, each named for the captions it counts: the shape drawn for one-object
+    captions, and whole captions right over all captions, one-object and two-object captions."""
+    return {"all_one_object_shape_accuracy": all_run["one_object_shape_accuracy"]["mean"],
+            "all_caption_accuracy": all_run["caption_accuracy"]["mean"],
+            "all_caption_accuracy_one_object": all_run["caption_accuracy_one_object"]["mean"],
+            "all_caption_accuracy_two_object": all_run["caption_accuracy_two_object"]["mean"]}
+
+
 def study_config(budget: str) -> dict[str, list[dict]]:
     """Every run of the ablation with its training seeds: all of :data:`TRAINING_SEEDS` for the
     :data:`SEEDED_RUNS`, seed 0 for the others."""
@@ -340,17 +350,15 @@ def study_config(budget: str) -> dict[str, list[dict]]:
 def study(configs: dict[str, list[dict]], judge: Judge) -> dict:
     """Train (or load) and judge every run and seed of ``configs`` (:func:`study_config`). Returns
     ``runs`` (run → measure → the seeds' figures with their mean and t-interval), the
-    :func:`findings`, ``seeds`` (run → its training seeds) and the headline figures of the ``all``
-    run, means over its seeds: ``all_shape_accuracy`` and ``all_caption_accuracy`` (one-object
-    captions); ``head_depth`` and ``contrastive_vs_perceptual`` (:func:`variant_study` of
+    :func:`findings`, ``seeds`` (run → its training seeds), the :func:`headline` figures of the
+    ``all`` run, ``head_depth`` and ``contrastive_vs_perceptual`` (:func:`variant_study` of
     ``all_head2`` and ``all_perceptual``) and ``stability`` (:func:`stability`)."""
     rows = {run: [ablation({run: config}, judge)[run] for config in run_configs] for run, run_configs in configs.items()}
     runs = {run: {measure: stats.rounded(stats.over_seeds([row[measure] for row in seed_rows])) for measure in SUMMARY}
             for run, seed_rows in rows.items()}
     out = {"seeds": {run: [config["seed"] for config in run_configs] for run, run_configs in configs.items()}}
     if "all" in runs:
-        out.update(all_shape_accuracy=runs["all"]["one_object_shape_accuracy"]["mean"],
-                   all_caption_accuracy=runs["all"]["caption_accuracy_one_object"]["mean"])
+        out.update(headline(runs["all"]))
     found = findings(rows, judge)
     for key, variant in (("head_depth", "all_head2"), ("contrastive_vs_perceptual", "all_perceptual")):
         if {"all", variant} <= set(runs):
