@@ -85,11 +85,16 @@ def fd(classifier, images_a: torch.Tensor, images_b: torch.Tensor | tuple) -> fl
 
 
 @torch.no_grad()
-def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
-    """Share of ``images`` (floats in [−1, 1]) that the classifier puts in each class."""
+def predicted_classes(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The class the classifier gives each of ``images`` (uint8 [0, 255] or floats in [−1, 1])."""
+    check_images(images)
     classifier.eval()
-    preds = torch.cat([classifier(images[i:i + 1000].clamp(-1, 1)).argmax(1) for i in range(0, len(images), 1000)])
-    return torch.bincount(preds, minlength=n_classes).double() / len(images)
+    return torch.cat([classifier(as_model_input(images[i:i + 1000])).argmax(1) for i in range(0, len(images), 1000)])
+
+
+def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """Share of ``images`` (uint8 [0, 255] or floats in [−1, 1]) that the classifier puts in each class."""
+    return torch.bincount(predicted_classes(classifier, images), minlength=n_classes).double() / len(images)
 
 
 def mean_pairwise_distance(feats: torch.Tensor, groups: torch.Tensor) -> float:
