@@ -477,7 +477,12 @@ show_source(learned_log_variance)
 #   L_hybrid = L_simple + λ L_vlb,  λ = 0.001,
 #
 # and stops the gradient of L_vlb through the mean, so that L_simple alone trains ε (and with it μ)
-# and L_vlb only Σ. Both are one call of the scheduler's `loss`:
+# and L_vlb only Σ. Read the weight with care: L_vlb = L_0 + L_1 + … + L_T is a *sum* over all T
+# terms (eq. 4), while L_simple is a mean. Training draws one t per image, and T · L_t estimates
+# the sum without bias, so each drawn term weighs λ · T, which is 1 at T = 1000 (the authors' code
+# multiplies its drawn term by T / 1000 for this reason). Weighed by λ alone, the variance would get
+# a thousandth of the signal the paper gives it, and hardly learn. Both terms are one call of the
+# scheduler's `loss`:
 
 # %%
 show_source(DDPMScheduler.vlb_terms)
@@ -512,17 +517,35 @@ plt.show()
 # %% [markdown]
 # With all 1000 steps the two bounds agree except in the first few steps, which is why the choice
 # did not matter in chapter 01. With K steps, each step's β is the jump over 1000 / K of them, and
-# the two bounds differ over many more of the steps. The study samples the class-conditional model (s = 1, no guidance) in
-# few respaced steps with each variance: its learned Σ and the two fixed ones. One network, one
+# the two bounds differ over many more of the steps.
+#
+# Which variance is *right* for a step? The true reverse step q(x_{t′} | x_t) is the posterior
+# N(c₀ x₀ + c_t x_t, β̃) averaged over every x₀ that x_t may have come from, with
+# c₀ = √ᾱ_{t′} β / (1 − ᾱ_t). Our sampler puts the network's x̂₀ in the place of x₀. Matching the
+# second moments, the Gaussian with that mean that is closest to the true step (in KL) has
+#
+#   σ*² = β̃ + c₀² · E‖x₀ − x̂₀‖² / d,
+#
+# the argument of Analytic-DPM (Bao et al. 2022), here with the network's own error in x̂₀,
+# measured on test images noised to each kept step. A perfect x̂₀ would make β̃ right; every bit
+# of error in x̂₀ calls for more noise. This oracle needs test images at every step, so it is a
+# reference for what the learned Σ should find, not a sampler a learner has.
+
+# %%
+show_source(ch03_guided_diffusion.kl_optimal_variances)
+
+# %% [markdown]
+# The study samples the class-conditional model (s = 1, no guidance) in few respaced steps with
+# each variance: its learned Σ, the two fixed ones and the KL-optimal reference. One network, one
 # training, the same starting noise and the same random draws, so only the variance changes, and
-# sample i is a pair across the three.
+# sample i is a pair across the four.
 
 # %%
 variance_config = ch03_guided_diffusion.variance_config(BUDGET)
 print(variance_config)
 study = ch03_guided_diffusion.variance_study(cfg_unet, judge, fd_metric, variance_config)
 
-names = {"learned": "learned Σ", "beta": "σ² = β", "beta_tilde": "σ² = β̃"}
+names = {"learned": "learned Σ", "beta": "σ² = β", "beta_tilde": "σ² = β̃", "kl_optimal": "KL-optimal σ*²"}
 fig, ax = plt.subplots(figsize=(7, 4))
 for variance, fds in study["fd"].items():
     ax.plot(study["steps"], fds, "o-", label=names[variance])
@@ -533,7 +556,7 @@ plt.show()
 
 fewest = study["steps"][0]
 study_labels = ch03_guided_diffusion.class_labels(variance_config["per_class"])
-fig, axes = plt.subplots(1, 3, figsize=(15, 6))
+fig, axes = plt.subplots(1, len(study["images"]), figsize=(5 * len(study["images"]), 6))
 for ax, (variance, sets) in zip(axes, study["images"].items()):
     grid = torch.cat([sets[0][study_labels == c][:per_row] for c in range(10)])
     show_rows(grid, list(CLASSES), f"{names[variance]}, {fewest} steps: FD {study['fd'][variance][0]:.0f}", ax=ax)
@@ -542,8 +565,8 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# What the study found, with each difference (learned Σ minus a fixed σ², in FD-FMNIST) a paired
-# 95 % bootstrap interval over the samples:
+# What the study found, with each difference (learned Σ minus another variance, in FD-FMNIST) a
+# paired 95 % bootstrap interval over the samples:
 
 # %%
 def fd_comparison(diff):
@@ -556,7 +579,9 @@ for variance, diffs in study["learned_minus"].items():
     for steps, diff in zip(study["steps"], diffs):
         print(textwrap.fill(f"{steps:>4} steps: the learned Σ is {fd_comparison(diff)} {names[variance]} "
                             f"(FD difference {describe(diff, 1)}).", 100))
-better_at_fewest = all(excludes_zero(diffs[0]) and diffs[0]["value"] < 0 for diffs in study["learned_minus"].values())
+fixed = [v for v in ("beta", "beta_tilde") if v in study["learned_minus"]]
+better_at_fewest = all(excludes_zero(study["learned_minus"][v][0]) and study["learned_minus"][v][0]["value"] < 0
+                       for v in fixed)
 print(textwrap.fill(
     "At the fewest steps the learned Σ beats both fixed variances, Improved DDPM's finding in miniature."
     if better_at_fewest else
@@ -564,28 +589,31 @@ print(textwrap.fill(
     "hold in full in this miniature (see the lines above for which comparison fails).", 100))
 
 # %% [markdown]
-# What should happen, and what can go wrong in miniature. With K steps each step has to cover the
-# noise of 1000 / K original ones, and the right amount of fresh noise depends on how much of the
-# image the network has already pinned down, which a schedule fixed in advance cannot know: σ² = β̃
-# adds the least noise, σ² = β the most, and a network that has learned Σ can choose between them
-# step by step and pixel by pixel. But it learns v only where v changes L_vlb, and with 1000 steps
-# the two bounds agree at almost every step (the right-hand plot above), so a short training run
-# may leave v shaped by the few steps where they differ, or by the mean's errors. Respaced, the
-# bounds separate and that v decides the noise.
-# How much did ours learn?
+# Why the learned Σ lands where it does: on eq. 15's scale from β̃ (0) to β (1), where the network
+# puts its Σ at each kept step of the fewest-step sampler, beside where the KL-optimal variance of
+# its own x̂₀ error lies.
 
 # %%
-spread = max(interp) - min(interp)
+diagnosis = study["diagnosis"][str(fewest)]
+kept = diagnosis["t"][:-1]
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
+axes[0].plot(kept, diagnosis["learned_fraction"], "o-", label="learned Σ")
+axes[0].plot(kept, diagnosis["optimal_fraction"], "s--", label="KL-optimal σ*²")
+axes[0].axhline(0, color="grey", lw=0.5)
+axes[0].axhline(1, color="grey", lw=0.5)
+axes[0].set(title=f"Where the variance lies, {fewest} respaced steps", xlabel="step t",
+            ylabel="0: β̃    1: β (log scale)")
+axes[0].legend()
+axes[1].semilogy(diagnosis["t"], diagnosis["x0_mse"], "o-")
+axes[1].set(title="The network's error in x̂₀ at each kept step", xlabel="step t", ylabel="E‖x₀ − x̂₀‖² / d")
+plt.tight_layout()
+plt.show()
+gap = [learned - optimal for learned, optimal in zip(diagnosis["learned_fraction"], diagnosis["optimal_fraction"])]
 print(textwrap.fill(
-    f"Across the steps measured, the learned interpolation ranges from {min(interp):.2f} to {max(interp):.2f} "
-    f"(0 is β̃, 1 is β). "
-    + ("It is nearly constant, so in respaced sampling the learned Σ is close to a fixed point between the bounds "
-       f"(about {sum(interp) / len(interp):.2f} of the way from β̃ to β in log space) rather than a choice made per step."
-       if spread < 0.1 else
-       "It varies with the step, so the network does choose where its variance lies.")
-    + (" It sits near β: the KL of a Gaussian with the wrong mean is smallest for a variance of β̃ plus the squared "
-       "error of the mean, so a network whose mean is still off widens its Σ towards the upper bound."
-       if sum(interp) / len(interp) > 0.8 else ""), 100))
+    f"At {fewest} steps the KL-optimal variance lies from {min(diagnosis['optimal_fraction']):.2f} to "
+    f"{max(diagnosis['optimal_fraction']):.2f} of the way from β̃ to β, and the learned Σ from "
+    f"{min(diagnosis['learned_fraction']):.2f} to {max(diagnosis['learned_fraction']):.2f}; on average the learned Σ "
+    f"sits {abs(sum(gap) / len(gap)):.2f} {'above' if sum(gap) > 0 else 'below'} the optimum.", 100))
 
 # %% [markdown]
 # `eval 03` reports FD with the course's protocol (interval, real-vs-real floor, KID) for every

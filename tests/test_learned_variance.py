@@ -209,3 +209,53 @@ def test_classifier_guidance_runs_a_conditional_model_with_the_label_and_an_unco
     classifier = nn.Identity()
     assert torch.equal(ClassifierGuidance(model, classifier, 1.0, conditional=True)(x, t, y), model(x, t, y))
     assert torch.equal(ClassifierGuidance(model, classifier, 1.0)(x, t, y), model(x, t))
+
+
+def test_the_kl_optimal_variance_is_beta_tilde_plus_the_x0_coefficient_squared_times_its_error():
+    """σ*² = β̃ + c_0² E‖x_0 − x̂_0‖²/d for each respaced step t → t′, c_0 = √ᾱ_t′ β / (1 − ᾱ_t):
+    a perfect x̂_0 gives the posterior's β̃; the true reverse step's variance is checked by Monte
+    Carlo on a two-point data set, where x_0 is ±1 and the posterior over it is known exactly."""
+    from gensynth_course.experiments import ch03_guided_diffusion as ch03
+
+    timesteps = ch03.kept_steps(10)
+    assert timesteps[0] == 999 and timesteps[-1] == 0 and len(timesteps) == 10
+    ab = DDPMScheduler(linear_betas()).alpha_bars
+    perfect = ch03.kl_optimal_variances(timesteps, [0.0] * 10)
+    for t, t_prev in zip(timesteps[:-1], timesteps[1:]):
+        beta = 1 - ab[t] / ab[t_prev]
+        assert perfect[t] == pytest.approx(((1 - ab[t_prev]) / (1 - ab[t]) * beta).item(), rel=1e-9)
+    assert ch03.variance_fractions(timesteps, perfect) == pytest.approx([0.0] * 9, abs=1e-9)
+    # a two-point world: x_0 = ±1 with equal odds, x̂_0 = 0 (an error of 1 per pixel) at one step
+    t, t_prev = timesteps[5], timesteps[6]
+    optimal = ch03.kl_optimal_variances([t, t_prev], [1.0, 0.0])[t]
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randint(0, 2, (400_000,), generator=g).double() * 2 - 1
+    x_t = ab[t].sqrt() * x0 + (1 - ab[t]).sqrt() * torch.randn(len(x0), generator=g, dtype=torch.float64)
+    beta = 1 - ab[t] / ab[t_prev]
+    c0, ct = ab[t_prev].sqrt() * beta / (1 - ab[t]), (1 - beta).sqrt() * (1 - ab[t_prev]) / (1 - ab[t])
+    x_prev = c0 * x0 + ct * x_t + ((1 - ab[t_prev]) / (1 - ab[t]) * beta).sqrt() * torch.randn(len(x0), generator=g,
+                                                                                              dtype=torch.float64)
+    measured = (x_prev - ct * x_t).pow(2).mean().item()       # the model's mean with x̂_0 = 0 is c_t x_t
+    assert optimal == pytest.approx(measured, rel=0.01)
+
+
+def test_a_table_of_variances_samples_like_the_variance_it_holds():
+    """variance={t: σ_t²} for the kept steps gives exactly the sampler with those variances, and a
+    missing step is refused with a line that lists the kept steps."""
+    b = linear_betas()
+    reference = DDPMScheduler(b, variance="beta_tilde", clip_sample=True)
+    reference.set_timesteps(5)
+    ab = reference.alpha_bars
+    kept = reference.timesteps.tolist()
+    table = {t: ((1 - ab[p]) / (1 - ab[t]) * (1 - ab[t] / ab[p])).item() for t, p in zip(kept, kept[1:])}
+    table[kept[-1]] = 0.0
+    tabled = DDPMScheduler(b, variance=table, clip_sample=True)
+    tabled.set_timesteps(5)
+    x = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    eps = 0.1 * torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    for t in kept:
+        a = reference.step(eps, t, x, torch.Generator().manual_seed(t))
+        assert torch.allclose(tabled.step(eps, t, x, torch.Generator().manual_seed(t)), a, atol=1e-6)
+    del table[kept[1]]
+    with pytest.raises(ValueError, match=f"no entry for step {kept[1]}; give σ² for every kept step"):
+        tabled.step(eps, kept[1], x)

@@ -13,6 +13,7 @@ its conditional mode and in its unconditional one.
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -41,7 +42,7 @@ def cfg_unet_config(budget: str) -> dict:
     and the classifier of classifier guidance needs the time more. It learns its variances too, with
     the hybrid loss L_simple + 0.001 L_vlb (Nichol & Dhariwal 2021, eq. 16), as GLIDE's UNet does."""
     return dict(fashion_diffusion.unet_config(budget), num_classes=NUM_CLASSES, p_uncond=0.1,
-                learn_sigma=True, vlb_weight=0.001,
+                learn_sigma=True, vlb_weight=0.001, lr_schedule="constant",
                 steps=by_budget(quick=60, standard=2400, full=30_000, budget=budget))
 
 
@@ -66,9 +67,9 @@ def variance_config(budget: str, for_eval: bool = False) -> dict:
     no guidance) at each number of steps, under each variance, from the same noise; and classifier
     guidance of the same UNet in its conditional and its unconditional mode, with the learned Σ.
     ``for_eval``: what ``eval 03`` samples, a longer chain and more guided samples than the notebook."""
-    return dict(steps=by_budget(quick=[5, 10], standard=[10, 25, 100] if for_eval else [10, 25],
+    return dict(steps=by_budget(quick=[5, 10], standard=[10, 25, 50, 100] if for_eval else [10, 25],
                                 full=[10, 25, 50, 100, 250, 1000], budget=budget),
-                variances=["learned", "beta", "beta_tilde"],
+                variances=["learned", "beta", "beta_tilde", "kl_optimal"],
                 per_class=by_budget(quick=2, standard=30, full=100, budget=budget),
                 guidance_steps=by_budget(quick=5, standard=25, full=50, budget=budget),
                 guidance_scales=by_budget(quick=[0.0, 2.0], standard=[0.0, 2.0, 8.0], full=[0.0, 1.0, 2.0, 4.0, 8.0],
@@ -83,15 +84,15 @@ def load_cfg_unet(config: dict, preview=None, preview_every: int = 0, device: to
 
 
 def noised_test_images(steps: list[int], n: int, seed: int = 0):
-    """For each step t of ``steps``: (t repeated once per image, x_t ~ q(x_t | x_0) for the first
-    ``n`` test images, their labels), one noise draw per step from a generator seeded with ``seed``."""
+    """For each step t of ``steps``: (t repeated once per image, the first ``n`` test images x_0,
+    x_t ~ q(x_t | x_0), their labels), one noise draw per step from a generator seeded with ``seed``."""
     test = load_fashion_mnist("test")
     x0, y = to_model_range(test.images[:n]), test.labels[:n]
     scheduler = DDPMScheduler(fashion_diffusion.betas("linear"))
     generator = torch.Generator().manual_seed(seed)
     for t in steps:
         tt = torch.full((len(x0),), t, dtype=torch.long)
-        yield tt, scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), tt), y
+        yield tt, x0, scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), tt), y
 
 
 @torch.no_grad()
@@ -100,7 +101,7 @@ def accuracy_by_step(classifier: NoisyClassifier, steps: list[int], n: int = 200
     classifier.eval()
     device = model_device(classifier)
     return [round(float((classifier(x_t.to(device), tt.to(device)).argmax(1).cpu() == y).float().mean()), 4)
-            for tt, x_t, y in noised_test_images(steps, n, seed)]
+            for tt, _, x_t, y in noised_test_images(steps, n, seed)]
 
 
 def load_noisy_classifier(config: dict, device: torch.device | str | None = None):
@@ -232,10 +233,11 @@ def summarize(sweep: dict, fd_metric: FashionFD) -> dict:
     return result
 
 
-def ancestral_sample(model: nn.Module, labels: torch.Tensor, steps: int, variance: str, seed: int,
+def ancestral_sample(model: nn.Module, labels: torch.Tensor, steps: int, variance: str | dict, seed: int,
                      progress: bool = True) -> torch.Tensor:
     """One image per label by respaced ancestral sampling (Nichol & Dhariwal 2021, section 4) in
-    ``steps`` steps with σ² = the learned Σ, β or β̃, clipping x̂_0; the same ``seed`` gives the same
+    ``steps`` steps with σ² = the learned Σ, β, β̃ or a table {t: σ_t²} of the kept steps (the
+    KL-optimal reference), clipping x̂_0; the same ``seed`` gives the same
     initial noise and the same draws z (scaled by each variance's σ), so sample i is a pair across
     variances and step counts of one length."""
     scheduler = DDPMScheduler(fashion_diffusion.betas("linear"), variance=variance, clip_sample=True)
@@ -251,28 +253,105 @@ def learned_interpolation(cfg_unet: nn.Module, steps: list[int], n: int = 500, s
     device, out = model_device(cfg_unet), []
     was_training = cfg_unet.training
     cfg_unet.eval()
-    for tt, x_t, y in noised_test_images(steps, n, seed):
+    for tt, _, x_t, y in noised_test_images(steps, n, seed):
         _, v = split_output(cfg_unet(x_t.to(device), tt.to(device), y.to(device)).float().cpu(), x_t)
         out.append(round(float(((v + 1) / 2).mean()), 4))
     cfg_unet.train(was_training)
     return out
 
 
+def kept_steps(steps: int) -> list[int]:
+    """The time steps a respaced sampler with ``steps`` steps visits, from T − 1 down to 0."""
+    scheduler = DDPMScheduler(fashion_diffusion.betas("linear"))
+    scheduler.set_timesteps(steps)
+    return scheduler.timesteps.tolist()
+
+
+@torch.no_grad()
+def x0_error_by_step(cfg_unet: nn.Module, timesteps: list[int], n: int = 500, seed: int = 0) -> list[float]:
+    """E‖x_0 − x̂_0‖² / d at each step t of ``timesteps``: the mean squared error per pixel of the
+    clipped x̂_0 that the network predicts from x_t of ``n`` test images, with their labels."""
+    device, out = model_device(cfg_unet), []
+    scheduler = DDPMScheduler(fashion_diffusion.betas("linear"))
+    was_training = cfg_unet.training
+    cfg_unet.eval()
+    for tt, x0, x_t, y in noised_test_images(timesteps, n, seed):
+        eps, _ = split_output(cfg_unet(x_t.to(device), tt.to(device), y.to(device)).float().cpu(), x_t)
+        x0_hat = scheduler.predict_x0(eps, tt, x_t).clamp(-1, 1)
+        out.append(float((x0_hat - x0).pow(2).mean()))
+    cfg_unet.train(was_training)
+    return out
+
+
+def kl_optimal_variances(timesteps: list[int], x0_errors: list[float]) -> dict[int, float]:
+    """The variance of each respaced step t → t′ that a Gaussian with the network's mean should have
+    to be closest (in KL) to the true reverse step q(x_t′ | x_t): the true step is the posterior
+    N(c_0 x_0 + c_t x_t, β̃) averaged over the x_0 that x_t may come from, the model puts x̂_0 in the
+    place of x_0, and matching second moments gives σ*² = β̃ + c_0² · E‖x_0 − x̂_0‖² / d, with
+    c_0 = √ᾱ_t′ β / (1 − ᾱ_t) and β = 1 − ᾱ_t / ᾱ_t′ (the argument of Analytic-DPM, Bao et al.
+    2022, with the network's measured error in x̂_0 in place of their estimate). An oracle of the
+    variance, not a sampler a learner has: it needs test images at every step."""
+    alpha_bars = DDPMScheduler(fashion_diffusion.betas("linear")).alpha_bars
+    out = {}
+    for t, t_prev, error in zip(timesteps, timesteps[1:] + [-1], x0_errors):
+        ab, ab_prev = alpha_bars[t].item(), alpha_bars[t_prev].item() if t_prev >= 0 else 1.0
+        beta = 1 - ab / ab_prev
+        c0 = ab_prev ** 0.5 * beta / (1 - ab)
+        out[t] = (1 - ab_prev) / (1 - ab) * beta + c0 ** 2 * error
+    return out
+
+
+def variance_fractions(timesteps: list[int], variances: dict[int, float]) -> list[float]:
+    """Each respaced step's variance as the interpolation fraction of eq. 15: 0 at β̃, 1 at β (in log
+    space), the scale on which the network's learned Σ is read (the last step, whose β̃ is 0, left out)."""
+    alpha_bars = DDPMScheduler(fashion_diffusion.betas("linear")).alpha_bars
+    out = []
+    for t, t_prev in zip(timesteps[:-1], timesteps[1:]):
+        ab, ab_prev = alpha_bars[t].item(), alpha_bars[t_prev].item()
+        beta = 1 - ab / ab_prev
+        beta_tilde = (1 - ab_prev) / (1 - ab) * beta
+        out.append(round((math.log(variances[t]) - math.log(beta_tilde)) / (math.log(beta) - math.log(beta_tilde)), 4))
+    return out
+
+
+def variance_diagnosis(cfg_unet: nn.Module, steps: list[int], n: int = 500) -> dict:
+    """Why the learned Σ samples as it does, for each number of respaced steps: the kept steps t,
+    the network's x̂_0 error at each (:func:`x0_error_by_step`), the KL-optimal variance that error
+    implies (:func:`kl_optimal_variances`) and, on eq. 15's scale from β̃ (0) to β (1), where that
+    optimum lies and where the network puts its Σ (:func:`learned_interpolation`)."""
+    out = {}
+    for k in steps:
+        timesteps = kept_steps(k)
+        errors = x0_error_by_step(cfg_unet, timesteps, n)
+        optimal = kl_optimal_variances(timesteps, errors)
+        out[str(k)] = {"t": timesteps, "x0_mse": [round(e, 5) for e in errors],
+                       "kl_optimal_variance": [round(optimal[t], 7) for t in timesteps],
+                       "optimal_fraction": variance_fractions(timesteps, optimal),
+                       "learned_fraction": learned_interpolation(cfg_unet, timesteps[:-1], n)}
+    return out
+
+
 def variance_study(cfg_unet: nn.Module, judge: nn.Module, fd_metric: FashionFD, v: dict) -> dict:
     """FD-FMNIST of the class-conditional UNet's samples against the number of respaced ancestral
-    steps, under its learned Σ and under the fixed σ² = β and σ² = β̃ (``v``: :func:`variance_config`).
-    One network, one training: only the variance it is sampled with changes. Returns ``{"steps",
-    "images": {variance: [images per step count]}, "fd": {variance: [FD per step count]},
-    "learned_minus": {fixed variance: [difference per step count]}}``; each difference, learned Σ
-    minus the fixed σ², is a paired bootstrap over the samples (the same noise), FD recomputed in
-    every resample."""
+    steps, under its learned Σ, under the fixed σ² = β and σ² = β̃, and under the KL-optimal
+    variance of its measured x̂_0 error (``"kl_optimal"``, :func:`kl_optimal_variances`, when
+    ``v["variances"]`` names it) (``v``: :func:`variance_config`). One network, one training: only
+    the variance it is sampled with changes. Returns ``{"steps", "images": {variance: [images per
+    step count]}, "fd": {variance: [FD per step count]}, "learned_minus": {other variance:
+    [difference per step count]}, "diagnosis"}`` (:func:`variance_diagnosis`); each difference,
+    learned Σ minus the other σ², is a paired bootstrap over the samples (the same noise), FD
+    recomputed in every resample."""
     labels = class_labels(v["per_class"])
-    study = {"steps": v["steps"], "images": {}, "fd": {}, "learned_minus": {}}
+    study = {"steps": v["steps"], "images": {}, "fd": {}, "learned_minus": {},
+             "diagnosis": variance_diagnosis(cfg_unet, v["steps"])}
     feats = {}
     for variance in v["variances"]:
         study["images"][variance], study["fd"][variance], feats[variance] = [], [], []
         for steps in v["steps"]:
-            images = ancestral_sample(cfg_unet, labels, steps, variance, v["seed"])
+            diagnosis = study["diagnosis"][str(steps)]
+            sigma = (dict(zip(diagnosis["t"], diagnosis["kl_optimal_variance"])) if variance == "kl_optimal"
+                     else variance)
+            images = ancestral_sample(cfg_unet, labels, steps, sigma, v["seed"])
             feats[variance].append(features(judge, images).numpy())
             study["images"][variance].append(images)
             study["fd"][variance].append(round(fd_metric.of_features(feats[variance][-1]), 3))
@@ -318,7 +397,8 @@ def summarize_variances(study: dict, fd_metric: FashionFD) -> dict:
     return {"learned_sigma_fd_by_steps": reports.pop("learned"),
             "fixed_sigma_fd_by_steps": reports,
             "learned_minus_fixed_sigma_fd": {variance: by_steps(diffs)
-                                             for variance, diffs in study["learned_minus"].items()}}
+                                             for variance, diffs in study["learned_minus"].items()},
+            "variance_diagnosis": study["diagnosis"]}
 
 
 def summarize_guidance(guidance: dict) -> dict:

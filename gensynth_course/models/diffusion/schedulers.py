@@ -101,7 +101,9 @@ class DDPMScheduler:
     ``variance="beta"`` uses σ_t² = β_t, ``variance="beta_tilde"`` uses the posterior variance
     σ_t² = β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t (eq. 7); the paper finds both work about equally
     with all T steps. ``variance="learned"`` takes Σ_θ from a network that predicts it
-    (:func:`learned_log_variance`); the other two also sample such a network, ignoring its Σ.
+    (:func:`learned_log_variance`); the other two also sample such a network, ignoring its Σ. A
+    dict ``{t: σ_t²}`` gives the variance of every kept step t itself (a variance measured for one
+    respacing, such as chapter 03's KL-optimal reference).
 
     ``set_timesteps(n)`` with n < T respaces the sampler (Nichol & Dhariwal 2021, section 4): it
     keeps n evenly spaced steps S and recomputes β for them from ᾱ, β_{S_i} = 1 − ᾱ_{S_i} / ᾱ_{S_{i−1}},
@@ -114,8 +116,9 @@ class DDPMScheduler:
     """
 
     def __init__(self, betas: torch.Tensor, variance: str = "beta", clip_sample: bool = False):
-        if variance not in ("beta", "beta_tilde", "learned"):
-            raise ValueError(f"variance {variance!r} is not known; use 'beta', 'beta_tilde' or 'learned'.")
+        if not isinstance(variance, dict) and variance not in ("beta", "beta_tilde", "learned"):
+            raise ValueError(f"variance {variance!r} is not known; use 'beta', 'beta_tilde', 'learned' or a dict "
+                             "{t: σ_t²} of the kept steps.")
         self.variance = variance
         self.clip_sample = clip_sample
         self.betas = betas.double()
@@ -239,7 +242,12 @@ class DDPMScheduler:
         else:
             mean = (x_t - beta / math.sqrt(1 - ab) * eps) / math.sqrt(1 - beta)
         beta_tilde = (1 - ab_prev) / (1 - ab) * beta
-        if self.variance == "learned":
+        if isinstance(self.variance, dict):
+            if t not in self.variance:
+                raise ValueError(f"the variance table has no entry for step {t}; give σ² for every kept step "
+                                 f"({', '.join(map(str, self.timesteps.tolist()))}).")
+            var = float(self.variance[t])
+        elif self.variance == "learned":
             if v is None:
                 raise ValueError("variance='learned' needs a network that predicts its variance "
                                  "(learn_sigma=True); sample this one with 'beta' or 'beta_tilde'.")
