@@ -35,7 +35,8 @@
 # and a transformer over map tokens followed by image tokens; then we ask the attribute evaluator
 # of chapter 04 how often the picture drawn from a test map shows the scene the map came from
 # (layout, and the shape, colour and size of every object), between the two honest bounds: real
-# images (the judge's ceiling) and the same pictures judged against another scene (chance). Last,
+# images (the judge's ceiling) and a control that can fail, the same judge on pictures drawn from
+# another scene's map. Last,
 # we draw a canvas twice as wide as the training window from a wide map with the sliding window.
 # `python -m gensynth_course eval 08` repeats the measurement for three training seeds of the
 # transformer.
@@ -228,26 +229,35 @@ ax.legend()
 plt.show()
 print(f"{prior_info['steps']} steps in {prior_info['seconds']:.0f} s. Test scenes: {bits:.3f} bits per image code "
       f"given their own map, {shuffled:.3f} given another scene's map (uniform: {math.log2(image_ae.num_codes):.0f}).")
+teacher_forced = interval(ch08.code_accuracy(prior, eval_image_codes, eval_map_codes))
+print(f"Teacher-forced, its most likely next code is the real scene's code {describe(teacher_forced)} of the time.")
 
 # %% [markdown]
 # The gap between the two likelihoods is what the map tells the transformer: given its own map, an
-# image costs a fraction of the bits it costs given a wrong one.
+# image costs a fraction of the bits it costs given a wrong one. The last line is a diagnostic of
+# the same kind: fed the real scene's codes one by one, how often the prior's first choice is the
+# next real code. A scene's codes are not unique (two code grids can decode to nearly the same
+# picture), so this share need not reach 1 for the pictures to be right, but it falls with every
+# thing the prior has not learned.
 #
 # ## 4 · Drawing from a map
 #
-# Encode a test map, sample the image codes one at a time (top-k = 8), decode them with the image
-# VQGAN. Each column: the map, the scene it came from, and three pictures drawn from the map with
-# three sampling seeds.
+# Encode a test map, choose the image codes one at a time, decode them with the image VQGAN. How
+# each next code is chosen from the prior's distribution is the *decoder*: sampling at temperature
+# 1 among the 8 most likely codes (what chapter 02 does for unconditional pictures), sampling at
+# temperature 0.5 (sharper), or greedy (always the most likely code). Each column: the map, the
+# scene it came from, and one picture per decoder, in that order.
 
 # %%
 show_source(ch08.draw_from_maps)
 s = ch08.sampling_config(BUDGET)
-drawn_rows = [ch08.draw_from_maps(image_ae, map_ae, prior, test_maps, s["temperature"], s["top_k"], seed=k,
-                                  progress=False) for k in range(3)]
+print("decoders:", ", ".join(ch08.DECODERS), f"(the chapter's: {s['decoder']})")
+drawn_rows = [ch08.draw_from_maps(image_ae, map_ae, prior, test_maps, seed=s["seed"], progress=False, **decoder)
+              for decoder in ch08.DECODERS.values()]
 fig, axes = plt.subplots(2, 1, figsize=(11, 6.2), gridspec_kw={"height_ratios": [1, 4]})
 show_maps(test_maps, "test maps", ax=axes[0])
-show_grid(torch.cat([to_model_range(test_images), *drawn_rows]), "the scene (top row), three pictures drawn from its "
-          "map (below)", nrow=8, ax=axes[1])
+show_grid(torch.cat([to_model_range(test_images), *drawn_rows]), "the scene (top row), then one row per decoder: "
+          + "; ".join(ch08.DECODERS), nrow=8, ax=axes[1])
 plt.tight_layout()
 plt.show()
 
@@ -255,33 +265,38 @@ plt.show()
 # **The measured result.** The attribute evaluator reads the layout and the shape, colour and size
 # of every object in each picture drawn from the maps of the test scenes; a picture counts when it
 # reads exactly the scene the map came from. Two references make the figure readable: the real
-# renders of the same scenes (what the judge itself manages, the ceiling) and the same drawn
-# pictures judged against *another* scene (chance). Every figure carries a 95 % bootstrap interval
-# over the scenes.
+# renders of the same scenes (what the judge itself manages, the ceiling), and a control that can
+# fail: the same judge on pictures drawn from *another* scene's map, in shuffled order, against
+# each scene (it scores whenever two scenes happen to share a description, and per attribute it
+# shows what a picture gets right by chance). Every figure carries a 95 % bootstrap interval over
+# the scenes.
 
 # %%
 evaluator, _ = load_attribute_evaluator(evaluator_config(BUDGET))
 drawn = ch08.draw_from_maps(image_ae, map_ae, prior, eval_maps, s["temperature"], s["top_k"], s["seed"])
 judged = ch08.judge_maps(evaluator, drawn, eval_scenes)
 real_hits = ch08.scene_hits(evaluator, shapes.render(eval_scenes), eval_scenes)
-accuracy, chance, ceiling = interval(judged["hits"]), interval(judged["chance"]), interval(real_hits)
-above = difference(judged["hits"], judged["chance"])
+accuracy, control, ceiling = interval(judged["hits"]), interval(judged["shuffled"]), interval(real_hits)
+above = difference(judged["hits"], judged["shuffled"])
 below_real = difference(real_hits, judged["hits"])
-print(f"{len(eval_scenes)} test maps: drawn pictures show their scene {describe(accuracy)}; "
-      f"real renders {describe(ceiling)}; against another scene (chance) {describe(chance)}")
-print("per attribute:", ", ".join(f"{k} {v:.3f}" for k, v in judged["attributes"].items()))
+print(f"{len(eval_scenes)} test maps, {s['decoder']} decoding: drawn pictures show their scene {describe(accuracy)}; "
+      f"real renders {describe(ceiling)}; pictures drawn from another scene's map {describe(control)}")
+print("per attribute, own map:        ", ", ".join(f"{k} {v:.3f}" for k, v in judged["attributes"].items()))
+print("per attribute, another's map:  ", ", ".join(f"{k} {v:.3f}" for k, v in judged["shuffled_attributes"].items()))
 if excludes_zero(above) and above["value"] > 0:
     verdict = (f"The pictures follow their maps: {accuracy['value']:.0%} show the map's scene, "
-               f"{above['value']:.0%} [{above['ci_low']:.0%}, {above['ci_high']:.0%}] above chance")
+               f"{above['value']:.0%} [{above['ci_low']:.0%}, {above['ci_high']:.0%}] more than pictures drawn from "
+               "another scene's map")
     verdict += (", and as often as the real renders do, within the interval." if not excludes_zero(below_real) else
                 f", though {below_real['value']:.0%} [{below_real['ci_low']:.0%}, {below_real['ci_high']:.0%}] "
-                "below the real renders: some pictures lose an attribute on the way through the codes.")
+                "fewer than the real renders.")
 else:
-    verdict = ("At this budget the pictures do not follow their maps beyond chance: the transformer has not yet "
+    verdict = ("At this budget the pictures do not follow their maps beyond the control: the transformer has not yet "
                "learned to read the map (try the standard budget).")
 print(verdict)
 weakest = min((k for k in judged["attributes"] if k != "scene"), key=judged["attributes"].get)
-print(f"The attribute most often lost: {weakest} ({judged['attributes'][weakest]:.3f}).")
+print(f"The attribute most often lost: {weakest} ({judged['attributes'][weakest]:.3f}, against "
+      f"{judged['shuffled_attributes'][weakest]:.3f} from another scene's map).")
 
 # %% [markdown]
 # **Editing the map.** The map is a handle on the picture. Change a region's class and draw again:
@@ -365,7 +380,16 @@ else:
         seeds = ", ".join(f"{v:.3f}" for v in study[key]["seeds"])
         print(f"{name}: {describe(study[key])} over {study['prior_seeds']} seeds ({seeds})")
     print(f"real renders {describe(study['real_accuracy'])}, VQGAN reconstructions "
-          f"{describe(study['reconstruction_accuracy'])}, chance {describe(study['chance_accuracy'])}")
+          f"{describe(study['reconstruction_accuracy'])}, pictures drawn from another scene's map "
+          f"{describe(study['shuffled_map_accuracy'])}")
+    print(f"teacher-forced code accuracy {describe(study['teacher_forced_code_accuracy'])}, "
+          f"{describe(study['prior_bits_per_code'])} bits per image code")
+    print("by decoder, pictures showing their scene over the seeds:")
+    for name, row in study["decoders"].items():
+        versus = row.get("chosen_minus_this_over_seeds")
+        print(f"  {name:<26} {describe(row['accuracy'])}"
+              + ("  (the chapter's decoder)" if versus is None else
+                 f"  {study['decoder']} minus this: {describe(versus)}"))
 
 # %% [markdown]
 # ## 7 · Ask it yourself
@@ -460,7 +484,8 @@ check.check_window_corner(window_corner)
 #   codebook of its own. Its codes go in front of the image codes, and the causal transformer of
 #   chapter 02 learns p(image codes | map codes) unchanged.
 # * The attribute evaluator measures how often the pictures show the map's scene, between the real
-#   renders and chance, with intervals over scenes and over training seeds.
+#   renders and pictures drawn from another scene's map, with intervals over scenes and over
+#   training seeds.
 # * With a map, every window of a sliding-window sampler knows what belongs in it, so a canvas
 #   larger than anything seen in training can be drawn without fine-tuning on larger scenes; the
 #   windows that straddle two scenes test how far that argument carries.

@@ -41,17 +41,36 @@ class _Reader:
         return self.labels[: len(images)]
 
 
-def test_scene_hits_count_pictures_that_show_their_scene_and_chance_uses_other_scenes():
+def test_scene_hits_count_pictures_that_show_their_scene():
     scenes = shapes.make_scenes(30, "test", seed=2)
     images = shapes.render(scenes)
     assert torch.equal(ch08.scene_hits(_Reader(scenes), images, scenes), torch.ones(30))
-    others = ch08.mismatched(scenes)
-    assert all(a.describe() != b.describe() for a, b in zip(scenes, others))
-    assert torch.equal(ch08.scene_hits(_Reader(scenes), images, others), torch.zeros(30))
     with pytest.raises(ValueError, match="30 images but 29 scenes"):
         ch08.scene_hits(_Reader(scenes), images, scenes[:29])
-    with pytest.raises(ValueError, match="at least two scenes with different descriptions"):
-        ch08.mismatched([scenes[0]] * 3)
+
+
+def test_the_shuffled_control_moves_every_picture_to_another_scene():
+    for n in (2, 3, 17):
+        order = ch08.shuffled_order(n, seed=n)
+        assert sorted(order.tolist()) == list(range(n)) and not (order == torch.arange(n)).any()
+    assert torch.equal(ch08.shuffled_order(17, seed=4), ch08.shuffled_order(17, seed=4))
+    with pytest.raises(ValueError, match="at least 2 items, got 1"):
+        ch08.shuffled_order(1)
+    # A judge that reads each picture's own scene: the real pictures all hit, and the shuffled ones
+    # hit exactly where the scene they were drawn from shares its description with the scene judged.
+    scenes = shapes.make_scenes(30, "test", seed=2)
+    images = shapes.render(scenes)
+
+    class _Judge:
+        def predict(self, pictures):
+            index = [next(i for i in range(len(images)) if torch.equal(p, images[i])) for p in pictures]
+            return shapes.description_labels([scenes[i].describe() for i in index])
+
+    judged = ch08.judge_maps(_Judge(), images, scenes)
+    order = ch08.shuffled_order(len(scenes))
+    same = torch.tensor([float(scenes[j].describe() == s.describe()) for j, s in zip(order.tolist(), scenes)])
+    assert torch.equal(judged["hits"], torch.ones(30)) and torch.equal(judged["shuffled"], same)
+    assert set(judged["attributes"]) == set(judged["shuffled_attributes"])
 
 
 def test_a_wide_map_is_the_two_scenes_maps_side_by_side():
@@ -78,12 +97,12 @@ def test_drawing_refuses_maps_of_the_wrong_size():
     assert wide.shape == (2, 3, 32, 48) and wide.abs().max() <= 1
 
 
-def test_eval_08_judges_the_pictures_between_chance_and_the_real_images(tmp_cache):
+def test_eval_08_judges_the_pictures_between_the_shuffled_control_and_the_real_images(tmp_cache):
     results = ch08.evaluate("quick")
     json.dumps(results)                                            # the eval's JSON
     assert results["prior_seeds"] == 2 and len(results["semantic_map_accuracy"]["seeds"]) == 2
-    for key in ("semantic_map_accuracy_seed0", "real_accuracy", "chance_accuracy", "canvas_accuracy_seed0",
-                "reconstruction_accuracy"):
+    for key in ("semantic_map_accuracy_seed0", "real_accuracy", "shuffled_map_accuracy_seed0", "canvas_accuracy_seed0",
+                "reconstruction_accuracy", "teacher_forced_code_accuracy_seed0"):
         figure = results[key]
         assert 0 <= figure["ci_low"] <= figure["value"] <= figure["ci_high"] <= 1, key
     assert results["semantic_map_accuracy"]["seeds"][0] == pytest.approx(results["semantic_map_accuracy_seed0"]["value"])

@@ -8,8 +8,8 @@ logit per class out, judged by cross-entropy). A causal transformer
 (:class:`~gensynth_course.models.vq.prior.CodePrior` with a constraint) reads the map's tokens
 and then predicts the image's, so drawing from it turns a map into a picture. The attribute
 evaluator of chapter 04 judges whether the picture shows what the map says (layout, and shape,
-colour and size of every object); real images are the ceiling and the same pictures judged against
-another scene's map are the chance level. A map wider than the training window is drawn by the
+colour and size of every object); real images are the ceiling, and the control is the same judge on
+pictures drawn from another scene's map. A map wider than the training window is drawn by the
 sliding window, each step reading the window of the map around the new code.
 
 Every figure carries an interval: a 95 % bootstrap over the scenes for one prior, and over the
@@ -171,7 +171,7 @@ def prior_config(budget: str, seed: int = 0) -> dict:
     tokens after the start token), trained from ``seed`` on the codes of the training scenes."""
     return dict(model="CodePrior with a map", image_codes_from=config_hash(autoencoder_config("image", budget)),
                 map_codes_from=config_hash(autoencoder_config("map", budget)), dim=128, layers=3, heads=4,
-                dropout=0.0, batch_size=32, lr=1e-3, warmup=100, seed=seed,
+                dropout=0.0, batch_size=32, lr=1e-3, warmup=100, lr_schedule="constant", seed=seed,
                 train_scenes=autoencoder_config("image", budget)["train_scenes"],
                 steps=by_budget(quick=30, standard=1000, full=8000, budget=budget))
 
@@ -196,7 +196,7 @@ def load_prior(image_autoencoder: VQAutoencoder, map_autoencoder: VQAutoencoder,
             return start, image_codes[idx], map_codes[idx]
 
         history = fit(prior, lambda m, batch, generator: m.loss(*batch), batch_fn, config["steps"], lr=config["lr"],
-                      seed=config["seed"], warmup=config["warmup"], checkpoint=checkpoint,
+                      seed=config["seed"], warmup=config["warmup"], schedule=config["lr_schedule"], checkpoint=checkpoint,
                       desc="training the prior over map and image codes", device=device)
         return {"losses": history["losses"], "steps": history["steps"], "seconds": history["seconds"]}
 
@@ -208,9 +208,17 @@ def load_prior(image_autoencoder: VQAutoencoder, map_autoencoder: VQAutoencoder,
 # ----------------------------------------------------------------------------- drawing from maps
 
 
+# The decoders ``eval 08`` compares: how each next image code is drawn from the prior's p(s_i | r, s_<i).
+DECODERS = {"temperature 1, top-k 8": dict(temperature=1.0, top_k=8),
+            "temperature 0.5, top-k 8": dict(temperature=0.5, top_k=8),
+            "greedy": dict(temperature=0.0, top_k=None)}
+
+
 def sampling_config(budget: str) -> dict:
-    """How the chapter samples, and how many test scenes (and two-scene canvases) it judges."""
-    return dict(temperature=1.0, top_k=8, seed=0,
+    """How the chapter samples (``decoder``, one of :data:`DECODERS`, with its temperature and top-k),
+    and how many test scenes (and two-scene canvases) it judges."""
+    decoder = "greedy"
+    return dict(decoder=decoder, **DECODERS[decoder], seed=0,
                 eval_scenes=by_budget(quick=40, standard=300, full=1000, budget=budget),
                 canvases=by_budget(quick=4, standard=60, full=200, budget=budget))     # 2 × canvases ≤ eval_scenes
 
@@ -224,6 +232,14 @@ def bits_per_image_code(prior: CodePrior, image_codes: torch.Tensor, map_codes: 
     per image code (log₂ K is a uniform guess)."""
     device = model_device(prior)
     return prior.bits_per_code(_start(len(image_codes), device), image_codes.to(device), map_codes.to(device))
+
+
+def code_accuracy(prior: CodePrior, image_codes: torch.Tensor, map_codes: torch.Tensor) -> torch.Tensor:
+    """Teacher-forced accuracy of the prior on image codes (N, 64) given map codes (N, 64), one value
+    per scene: the share of image codes it would predict right (its most likely code) after the true
+    ones before them (:meth:`~gensynth_course.models.vq.prior.CodePrior.code_accuracy`)."""
+    device = model_device(prior)
+    return prior.code_accuracy(_start(len(image_codes), device), image_codes.to(device), map_codes.to(device))
 
 
 @torch.no_grad()
@@ -281,25 +297,27 @@ def scene_hits(evaluator: AttributeEvaluator, images: torch.Tensor, scenes: list
     return torch.tensor([float(s == scene.describe()) for s, scene in zip(seen, scenes)])
 
 
-def mismatched(scenes: list[shapes.Scene]) -> list[shapes.Scene]:
-    """Each scene replaced by the next one with another description (cyclically): judging pictures
-    against these is the chance level of :func:`scene_hits`."""
-    out = []
-    for i, scene in enumerate(scenes):
-        other = next((scenes[(i + k) % len(scenes)] for k in range(1, len(scenes))
-                      if scenes[(i + k) % len(scenes)].describe() != scene.describe()), None)
-        if other is None:
-            raise ValueError("mismatched needs at least two scenes with different descriptions.")
-        out.append(other)
-    return out
+def shuffled_order(n: int, seed: int = 0) -> torch.Tensor:
+    """A random order of ``n`` items in which no item keeps its place (a derangement), from ``seed``."""
+    if n < 2:
+        raise ValueError(f"a shuffle that moves every item needs at least 2 items, got {n}.")
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(n, generator=generator)
+        if not (order == torch.arange(n)).any():
+            return order
 
 
 def judge_maps(evaluator: AttributeEvaluator, drawn: torch.Tensor, scenes: list[shapes.Scene]) -> dict:
-    """How often pictures drawn from the scenes' maps show the scenes: per-scene hits, the same
-    pictures judged against other scenes (chance), and the accuracy per attribute."""
+    """How often pictures drawn from the scenes' maps show the scenes (``hits``), and the control:
+    the same judge on the pictures drawn from *another* scene's map, in a shuffled order
+    (:func:`shuffled_order`), against each scene (``shuffled``, which counts a hit whenever two
+    scenes happen to share a description); each with the accuracy per attribute."""
     labels = shapes.description_labels([s.describe() for s in scenes])
-    return {"hits": scene_hits(evaluator, drawn, scenes), "chance": scene_hits(evaluator, drawn, mismatched(scenes)),
-            "attributes": attribute_accuracy(evaluator, drawn, labels)}
+    others = drawn[shuffled_order(len(scenes))]
+    return {"hits": scene_hits(evaluator, drawn, scenes), "shuffled": scene_hits(evaluator, others, scenes),
+            "attributes": attribute_accuracy(evaluator, drawn, labels),
+            "shuffled_attributes": attribute_accuracy(evaluator, others, labels)}
 
 
 def evaluation_scenes(n: int) -> list[shapes.Scene]:
@@ -319,10 +337,13 @@ def as_canvas_halves(values: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([values[:2 * n][0::2], values[:2 * n][1::2]])
 
 
-def measure_prior(image_autoencoder, map_autoencoder, prior, evaluator, s: dict, progress: bool = False) -> dict:
+def measure_prior(image_autoencoder, map_autoencoder, prior, evaluator, s: dict, decoders: tuple[str, ...] = (),
+                  progress: bool = False) -> dict:
     """One prior measured on :func:`evaluation_scenes` (``s``: :func:`sampling_config`): pictures
-    drawn from their maps and judged (:func:`judge_maps`), and two-scene canvases drawn by the
-    sliding window, each half judged against its scene."""
+    drawn from their maps with the chapter's decoder and judged (:func:`judge_maps`), two-scene
+    canvases drawn by the sliding window, each half judged against its scene, the prior's bits per
+    image code and teacher-forced code accuracy on the real scenes' codes, and ``decoder_hits``:
+    the hits of the pictures drawn with each decoder of ``decoders`` (names of :data:`DECODERS`)."""
     scenes = evaluation_scenes(s["eval_scenes"])
     maps = shapes.segmentation_maps(scenes, IMAGE_SIZE)
     drawn = draw_from_maps(image_autoencoder, map_autoencoder, prior, maps, s["temperature"], s["top_k"], s["seed"],
@@ -331,10 +352,15 @@ def measure_prior(image_autoencoder, map_autoencoder, prior, evaluator, s: dict,
     canvases = draw_canvas(image_autoencoder, map_autoencoder, prior, side_by_side(left, right), s["temperature"],
                            s["top_k"], s["seed"], progress=progress)
     halves = torch.cat([canvases[..., :IMAGE_SIZE], canvases[..., IMAGE_SIZE:]])
-    bits = bits_per_image_code(prior, encode_images(image_autoencoder, shapes.render(scenes, IMAGE_SIZE)).flatten(1),
-                               encode_maps(map_autoencoder, maps).flatten(1))
-    return {**judge_maps(evaluator, drawn, scenes), "canvas_hits": scene_hits(evaluator, halves, left + right),
-            "bits_per_code": bits}
+    image_codes = encode_images(image_autoencoder, shapes.render(scenes, IMAGE_SIZE)).flatten(1)
+    map_codes = encode_maps(map_autoencoder, maps).flatten(1)
+    judged = judge_maps(evaluator, drawn, scenes)
+    decoder_hits = {name: judged["hits"] if name == s["decoder"] else scene_hits(evaluator, draw_from_maps(
+        image_autoencoder, map_autoencoder, prior, maps, seed=s["seed"], progress=progress, **DECODERS[name]), scenes)
+        for name in decoders}
+    return {**judged, "canvas_hits": scene_hits(evaluator, halves, left + right), "decoder_hits": decoder_hits,
+            "bits_per_code": bits_per_image_code(prior, image_codes, map_codes),
+            "code_accuracy": code_accuracy(prior, image_codes, map_codes)}
 
 
 def cached_study(infos: dict[str, dict]) -> dict | None:
@@ -359,13 +385,17 @@ def trainings(budget: str) -> list[Training]:
 def evaluate(budget: str) -> dict:
     """``python -m gensynth_course eval 08``: the two autoencoders (seed 0) and a prior from every
     seed of :data:`SEEDS`; for each prior, pictures drawn from the maps of the evaluation scenes
-    judged by the attribute evaluator, and two-scene canvases drawn by the sliding window.
+    judged by the attribute evaluator, with the chapter's decoder and with every other decoder of
+    :data:`DECODERS`, and two-scene canvases drawn by the sliding window.
 
     ``semantic_map_accuracy`` is the share of pictures that show their map's scene: over the
     seeds (mean and t-interval), and for seed 0 with its bootstrap interval over the scenes, beside
     real images (the judge's ceiling), the image VQGAN's reconstructions (the codes' ceiling) and
-    the chance level (the same pictures judged against other scenes). ``canvas_accuracy`` is the
-    same share for the halves of the sliding-window canvases, and ``canvas_minus_single`` its
+    ``shuffled_map_accuracy``, the control: the same judge on pictures drawn from another scene's
+    map. ``decoders`` gives each decoder's accuracy over the seeds, and the chapter's decoder minus
+    each other one, paired over the scenes (seed 0) and over the seeds. ``teacher_forced_code_accuracy``
+    and ``prior_bits_per_code`` diagnose the prior on the real scenes' codes. ``canvas_accuracy`` is
+    the same share for the halves of the sliding-window canvases, and ``canvas_minus_single`` its
     paired difference from the same scenes drawn alone (seed 0)."""
     s = sampling_config(budget)
     evaluator, _ = load_attribute_evaluator(evaluator_config(budget))
@@ -377,28 +407,47 @@ def evaluate(budget: str) -> dict:
     runs = []
     for seed in by_budget(quick=SEEDS[:2], standard=SEEDS, budget=budget):
         prior, info = load_prior(image_autoencoder, map_autoencoder, prior_config(budget, seed))
-        runs.append({**measure_prior(image_autoencoder, map_autoencoder, prior, evaluator, s), "info": info})
+        runs.append({**measure_prior(image_autoencoder, map_autoencoder, prior, evaluator, s, tuple(DECODERS)),
+                     "info": info})
     first = runs[0]
     left, right = canvas_scenes(s["canvases"])
     single = as_canvas_halves(first["hits"], len(left))
+
+    def over_seeds(values):
+        return stats.rounded(stats.over_seeds([float(v) for v in values]))
+
+    chosen = [r["decoder_hits"][s["decoder"]] for r in runs]
+    decoders = {name: {"accuracy": over_seeds(r["decoder_hits"][name].mean() for r in runs),
+                       **({} if name == s["decoder"] else {
+                           "chosen_minus_this_seed0": stats.rounded(stats.difference(chosen[0],
+                                                                                     first["decoder_hits"][name])),
+                           "chosen_minus_this_over_seeds": over_seeds(
+                               c.mean() - r["decoder_hits"][name].mean() for c, r in zip(chosen, runs))})}
+                for name in DECODERS}
     results = {
-        "semantic_map_accuracy": stats.rounded(stats.over_seeds([float(r["hits"].mean()) for r in runs])),
+        "semantic_map_accuracy": over_seeds(r["hits"].mean() for r in runs),
         "semantic_map_accuracy_seed0": stats.rounded(stats.interval(first["hits"])),
         "real_accuracy": stats.rounded(stats.interval(scene_hits(evaluator, real, scenes))),
         "reconstruction_accuracy": stats.rounded(stats.interval(scene_hits(evaluator, reconstructed, scenes))),
-        "chance_accuracy": stats.rounded(stats.interval(first["chance"])),
-        "above_chance": stats.rounded(stats.difference(first["hits"], first["chance"])),
+        "shuffled_map_accuracy": over_seeds(r["shuffled"].mean() for r in runs),
+        "shuffled_map_accuracy_seed0": stats.rounded(stats.interval(first["shuffled"])),
+        "above_shuffled_map": stats.rounded(stats.difference(first["hits"], first["shuffled"])),
         "attribute_accuracy": first["attributes"],
-        "canvas_accuracy": stats.rounded(stats.over_seeds([float(r["canvas_hits"].mean()) for r in runs])),
+        "shuffled_attribute_accuracy": first["shuffled_attributes"],
+        "decoder": s["decoder"],
+        "decoders": decoders,
+        "teacher_forced_code_accuracy": over_seeds(r["code_accuracy"].mean() for r in runs),
+        "teacher_forced_code_accuracy_seed0": stats.rounded(stats.interval(first["code_accuracy"])),
+        "canvas_accuracy": over_seeds(r["canvas_hits"].mean() for r in runs),
         "canvas_accuracy_seed0": stats.rounded(stats.interval(first["canvas_hits"])),
         "canvas_minus_single": stats.rounded(stats.difference(first["canvas_hits"], single)),
         "map_pixel_accuracy": map_pixel_accuracy(map_autoencoder, shapes.segmentation_maps(scenes, IMAGE_SIZE)),
-        "prior_bits_per_code": stats.rounded(stats.over_seeds([r["bits_per_code"] for r in runs])),
+        "prior_bits_per_code": over_seeds(r["bits_per_code"] for r in runs),
         "uniform_bits_per_code": round(math.log2(image_autoencoder.num_codes), 3),
         "prior_seeds": len(runs),
         "eval_scenes": len(scenes),
         "canvases": len(left),
-        "sampler": f"temperature {s['temperature']}, top-k {s['top_k']}",
+        "sampler": s["decoder"],
         "train_seconds": {"image_autoencoder": round(image_info["seconds"], 1),
                           "map_autoencoder": round(map_info["seconds"], 1),
                           **{f"prior_seed{seed}": round(r["info"]["seconds"], 1) for seed, r in zip(SEEDS, runs)}},

@@ -122,10 +122,27 @@ class CodePrior(nn.Module):
             total += self.loss(cond[i:i + batch_size], part_codes, part).item() * len(part_codes)
         return total / len(codes) / math.log(2)
 
+    @torch.no_grad()
+    def code_accuracy(self, cond: torch.Tensor, codes: torch.Tensor, constraint: torch.Tensor | None = None,
+                      batch_size: int = 500) -> torch.Tensor:
+        """Teacher-forced accuracy, one value per sequence: the share of positions i where the most
+        likely code given the true c, r and s_<i is the true s_i (a diagnostic beside
+        :meth:`bits_per_code`: how often the prior would continue a real sequence correctly)."""
+        self.eval()
+        out = []
+        for i in range(0, len(codes), batch_size):
+            part = None if constraint is None else constraint[i:i + batch_size]
+            logits = self(cond[i:i + batch_size], codes[i:i + batch_size], part)
+            out.append((logits.argmax(-1) == codes[i:i + batch_size]).float().mean(1).cpu())
+        return torch.cat(out)
+
     def next_code(self, logits: torch.Tensor, temperature: float, top_k: int | None,
                   generator: torch.Generator | None) -> torch.Tensor:
-        """Sample from softmax(logits / T), keeping only the ``top_k`` most likely codes."""
-        logits = logits / max(temperature, 1e-6)
+        """Sample from softmax(logits / T), keeping only the ``top_k`` most likely codes; temperature 0
+        is greedy decoding, the most likely code."""
+        if temperature == 0:
+            return logits.argmax(-1)
+        logits = logits / temperature
         if top_k is not None and top_k < logits.shape[-1]:
             kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
