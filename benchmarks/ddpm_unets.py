@@ -3,22 +3,27 @@
     python benchmarks/ddpm_unets.py --equal-time 300      # both UNets, 300 s of training each
     python benchmarks/ddpm_unets.py --seed-recipe         # the tutorial's full recipe, once (~1.5 h)
     python benchmarks/ddpm_unets.py --seed-recipe --device cuda   # the same in minutes on a GPU
+    python benchmarks/ddpm_unets.py --recipe              # chapter 01's recipe, one change at a time (~45 min)
 
 ``--equal-time`` trains both networks for the same wall-clock time on this machine and prints
-training images per second and FD-FMNIST of 1,000 samples for each (same DDIM sampler for both).
+training images per second and FD-FMNIST of 2,048 samples for each (same DDIM sampler for both).
 ``--seed-recipe`` runs the tutorial's own recipe (20 epochs, batch 128, Adam 1e-3, linear β,
-T = 1000, 1000-step ancestral sampling with σ² = β_t, no clipping, each image min-max rescaled
-for display) and records its FD-FMNIST, and that of the same weights under three other samplers, in
-``benchmarks/results/seed_reference.json``, which ``python -m gensynth_course eval 01`` reports
-as ``fd_seed_reference``. The recipe is the same on any device; the file records where it ran.
+T = 1000) and keeps 2,048 of its samples under its own pipeline (1000-step ancestral sampling with
+σ² = β_t, no clipping, each image min-max rescaled for display) and 2,048 of the same weights with
+clipped x̂₀, as 8-bit PNG grids in ``gensynth_course/data/seed_recipe/`` with ``samples.json``
+(how they were made). ``python -m gensynth_course eval 01`` measures them with the classifier of
+the day as ``fd_seed_reference``. The recipe is the same on any device; the record says where it ran.
+``--recipe`` trains chapter 01's standard UNet under each step of :data:`RECIPE_STEPS` (each one
+change from the one before it) and prints FD-FMNIST of 2,048 samples under deterministic DDIM and
+under respaced ancestral sampling with σ² = β̃, both at 50 steps, with the floor at the same N.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,11 +31,17 @@ from pathlib import Path
 import torch
 
 from gensynth_course.cache import config_hash
-from gensynth_course.evaluation.fashion_classifier import classifier_config, load_classifier
-from gensynth_course.experiments import ch01_ddpm
-from gensynth_course.models.diffusion.schedulers import DDIMScheduler, DDPMScheduler, sample
+from gensynth_course.evaluation.fashion_classifier import classifier_config
+from gensynth_course.experiments import ch01_ddpm, fashion_diffusion
 
-RESULTS = Path(__file__).parent / "results" / "seed_reference.json"
+# Chapter 01's recipe as it was built: each row is one change from the row before it, applied to
+# the standard UNet config with its committed steps and schedule overridden.
+RECIPE_STEPS = {
+    "3,600 steps, constant learning rate": dict(steps=3600, lr_schedule="constant"),
+    "... with a cosine decay": dict(steps=3600, lr_schedule="cosine"),
+    "... and 7,200 steps": dict(steps=7200, lr_schedule="cosine"),
+    "(aside: 3,600 cosine steps with horizontal flips)": dict(steps=3600, lr_schedule="cosine", hflip=True),
+}
 
 
 def machine(device: torch.device | None = None) -> str:
@@ -40,61 +51,42 @@ def machine(device: torch.device | None = None) -> str:
     return cpu
 
 
-def rescale_per_image(x: torch.Tensor) -> torch.Tensor:
-    """The tutorial's own output step: each image is stretched from its own min..max to the full
-    range (its ``generate_new_images`` and ``show_images`` both do this), here to [-1, 1]."""
-    low = x.amin(dim=(1, 2, 3), keepdim=True)
-    high = x.amax(dim=(1, 2, 3), keepdim=True)
-    return (x - low) / (high - low).clamp_min(1e-8) * 2 - 1
-
-
 def seed_recipe(device: torch.device) -> None:
-    """Train the tutorial's recipe once and measure its samples four ways (1,000 each, seed 0).
-
-    ``fd_seed_reference`` is the tutorial's own pipeline: 1000 ancestral steps with σ² = β_t, no
-    clipping, each image min-max rescaled. The other rows keep the weights and change only the
-    sampler, so the comparison with our UNet cannot be blamed on the seed's sampler."""
+    """Train the tutorial's recipe once, sample it 2,048 times under each sampler of
+    ``ch01_ddpm.SEED_SAMPLERS`` (the tutorial's own pipeline, and the same weights with clipped x̂₀),
+    and store the samples as data beside a record of how they were made; ``eval 01`` measures them
+    again with the classifier of the day. Prints what today's classifier makes of them."""
+    commit = git_commit()                           # the code that trains, read before it runs
     model, info = ch01_ddpm.seed_reference_model(device)
-    fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config("standard"))
-    n = ch01_ddpm.N_EVAL_SAMPLES
-    variants = {
-        "ancestral 1000, unclipped, per-image min-max (the tutorial's pipeline)":
-            ("ancestral", 1000, False, True),
-        "ancestral 1000, unclipped, clamped to [-1, 1]": ("ancestral", 1000, False, False),
-        "ancestral 1000, clipped x0": ("ancestral", 1000, True, False),
-        "ddim 50, clipped x0 (chapter 01's sampler)": ("ddim", 50, True, False),
-    }
-    fds, seconds = {}, {}
-    for name, (sampler, steps, clip_x0, per_image) in variants.items():
+    samples, seconds = {}, {}
+    for name in ch01_ddpm.SEED_SAMPLERS:
         start = time.perf_counter()
-        generator = torch.Generator().manual_seed(0)
-        scheduler = (DDPMScheduler if sampler == "ancestral" else DDIMScheduler)(
-            ch01_ddpm.betas("linear"), clip_sample=clip_x0)
-        raw, _ = sample(model.to(device), scheduler, (n, 1, 28, 28), steps, generator=generator,
-                                device=device, clip=not per_image)
-        images = rescale_per_image(raw) if per_image else raw
-        fds[name] = round(fd_metric(images), 3)
+        samples[name] = ch01_ddpm.sample_seed_recipe(model, name, device=device)
         seconds[name] = round(time.perf_counter() - start, 1)
-        print(f"{name:<72} FD-FMNIST {fds[name]:8.2f}  ({seconds[name]:.0f} s)")
-    result = {
-        "fd_seed_reference": next(iter(fds.values())),
-        "fd_seed_reference_best_sampler": min(fds.values()),
-        "fd_by_sampler": fds,
-        "fd_real_vs_real": round(fd_metric.real_vs_real(train_images, n), 3),
-        "fd_noise": round(fd_metric.noise(n), 3),
-        "samples": n,
+    record = {
         "recipe": ch01_ddpm.SEED_RECIPE,
         "train_seconds": round(info["seconds"], 1),
         "sampling_seconds": seconds,
-        "classifier_config_hash": config_hash(classifier_config("standard")),
-        "classifier_code_hash": load_classifier(classifier_config("standard"))[1]["code_hash"],
         "command": f"python benchmarks/ddpm_unets.py --seed-recipe --device {device.type}",
+        "commit": commit,
         "date": datetime.date.today().isoformat(),
         "machine": machine(device),
+        "torch": torch.__version__,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(f"wrote {ch01_ddpm.save_seed_samples(samples, record)}")
+    fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config("standard"))
+    for name, report in ch01_ddpm.seed_reference(fd_metric, train_images, ch01_ddpm.N_SEED_SAMPLES).items():
+        print(f"{name:<10} FD-FMNIST {report['fd']:8.2f} [{report['fd_ci_low']:.1f}, {report['fd_ci_high']:.1f}]  "
+              f"floor {report['fd_floor_same_n']:.1f}  smallest class share {report['min_class_share']:.3f}")
+
+
+def git_commit() -> str | None:
+    """The clone's commit, with ``-dirty`` when it has uncommitted changes; None outside a clone."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def equal_time(seconds: float) -> None:
@@ -104,24 +96,41 @@ def equal_time(seconds: float) -> None:
         model, info = ch01_ddpm.load_equal_time(ch01_ddpm.equal_time_config(name, seconds, "standard"))
         samples = ch01_ddpm.generate(model, "ddim", 100, n=ch01_ddpm.N_EVAL_SAMPLES, seed=0)
         rows.append((name, info["examples_per_second"], info["steps"], fd_metric(samples)))
-    print(f"\nequal training time: {seconds:.0f} s each on {machine()}; 1,000 samples, DDIM 100 steps")
+    print(f"\nequal training time: {seconds:.0f} s each on {machine()}; {ch01_ddpm.N_EVAL_SAMPLES:,} samples, DDIM 100 steps")
     print(f"{'UNet':<6} {'train img/s':>12} {'steps':>7} {'FD-FMNIST':>10}")
     for name, ips, steps, fd_value in rows:
         print(f"{name:<6} {ips:>12.0f} {steps:>7d} {fd_value:>10.2f}")
+
+
+def recipe() -> None:
+    fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config("standard"))
+    n = ch01_ddpm.N_EVAL_SAMPLES
+    print(f"chapter 01's UNet at the standard budget; FD-FMNIST of {n:,} samples "
+          f"(real-vs-real floor {fd_metric.real_vs_real(train_images, n):.2f}) on {machine()}")
+    print(f"{'recipe':<52} {'train s':>8} {'DDIM 50':>9} {'ancestral β̃ 50':>15}")
+    for name, change in RECIPE_STEPS.items():
+        config = dict(fashion_diffusion.unet_config("standard"), **change)
+        model, info = fashion_diffusion.load_diffusion(config, "recipe_" + config_hash(config))
+        fds = [fd_metric(ch01_ddpm.generate(model, sampler, 50, n, seed=0, progress=False, variance="beta_tilde"))
+               for sampler in ("ddim", "ancestral")]
+        print(f"{name:<52} {info['seconds']:>8.0f} {fds[0]:>9.1f} {fds[1]:>15.1f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed-recipe", action="store_true", help="run the tutorial's full recipe once")
     parser.add_argument("--equal-time", type=float, metavar="SECONDS", help="train both UNets this long")
+    parser.add_argument("--recipe", action="store_true", help="chapter 01's recipe, one change at a time")
     parser.add_argument("--device", default="cpu",
                         help="where --seed-recipe trains and samples: cpu (default), cuda or mps; "
                              "--equal-time always runs on the CPU, which is what it compares")
     args = parser.parse_args()
-    if not (args.seed_recipe or args.equal_time):
+    if not (args.seed_recipe or args.equal_time or args.recipe):
         parser.print_help()
         sys.exit(2)
     if args.equal_time:
         equal_time(args.equal_time)
     if args.seed_recipe:
         seed_recipe(torch.device(args.device))
+    if args.recipe:
+        recipe()

@@ -60,13 +60,14 @@ def chapter01(budgets: dict[str, dict], n: int, floor_draws: int) -> dict:
         model, info = ch01_ddpm.load_unet(config)
         s = ch01_ddpm.sampling_config(budget)
         start = time.perf_counter()
-        samples = ch01_ddpm.generate(model, s["sampler"], s["steps"], n, seed=s["seed"], progress=False)
+        samples = ch01_ddpm.generate(model, s["sampler"], s["steps"], n, seed=s["seed"], progress=False,
+                                     variance=s["variance"], eta=s["eta"])
         report = fd_metric.report(samples, train_images)
         out[budget] = {**report, "ratio": round(report["fd"] / floor, 3),
                        "ratio_ci_low": round(report["fd_ci_low"] / floor, 3),
                        "ratio_ci_high": round(report["fd_ci_high"] / floor, 3),
                        "train_steps": info["steps"], "train_seconds": round(info["seconds"], 1),
-                       "sampler": f"{s['sampler']}, {s['steps']} steps",
+                       "sampler": ch01_ddpm.sampler_name(s),
                        "sample_seconds": round(time.perf_counter() - start, 1)}
     if {"standard", "full"} <= set(budgets):
         out["full_beats_standard"] = out["full"]["fd_ci_high"] < out["standard"]["fd_ci_low"]

@@ -1,5 +1,6 @@
 """The maths of the forward process, the posterior and the samplers, against closed forms."""
 
+import json
 import math
 
 import pytest
@@ -174,3 +175,65 @@ def test_the_tutorials_unet_cannot_see_an_images_mean_or_scale_and_the_control_c
     torch.manual_seed(0)
     blind, control = ch01_ddpm.unseen_shift(SeedUNet()), ch01_ddpm.unseen_shift(SeedUNet(first_norm=False))
     assert blind < 1e-5 and control > 1000 * blind      # even untrained, the control sees the shift
+
+
+def test_the_seed_recipes_samples_are_stored_as_8_bit_grids_and_read_back_verified(tmp_path, monkeypatch):
+    """The seed recipe's samples, kept as data so that every eval measures them with the classifier
+    of the day: written as PNG grids of 64 a row, read back exactly (as uint8), and refused with a
+    line saying what to do when a file was altered or is missing."""
+    from gensynth_course.experiments import ch01_ddpm
+
+    monkeypatch.setattr(ch01_ddpm, "SEED_SAMPLES", tmp_path)
+    images = {name: torch.rand(128, 1, 28, 28, generator=torch.Generator().manual_seed(k)) * 2 - 1
+              for k, name in enumerate(ch01_ddpm.SEED_SAMPLERS)}
+    manifest = ch01_ddpm.save_seed_samples(images, {"recipe": ch01_ddpm.SEED_RECIPE})
+    record = json.loads(manifest.read_text())
+    assert record["recipe"] == ch01_ddpm.SEED_RECIPE and set(record["samples"]) == set(ch01_ddpm.SEED_SAMPLERS)
+    for name, original in images.items():
+        back = ch01_ddpm.load_seed_samples(name)
+        assert back.dtype == torch.uint8 and back.shape == (128, 1, 28, 28)
+        assert torch.equal(back, ((original + 1) * 127.5).round().to(torch.uint8))
+        assert record["samples"][name]["images"] == 128 and record["samples"][name]["steps"] == 1000
+    with pytest.raises(ValueError, match="do not fill rows of 64"):
+        ch01_ddpm.save_seed_samples({"tutorial": images["tutorial"][:100]}, {})
+    (tmp_path / "clipped.png").write_bytes((tmp_path / "tutorial.png").read_bytes())
+    with pytest.raises(ValueError, match=r"clipped\.png does not match its SHA-256 in samples\.json; restore it"):
+        ch01_ddpm.load_seed_samples("clipped")
+    (tmp_path / "tutorial.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"the seed recipe's 'tutorial' samples are missing .* --seed-recipe"):
+        ch01_ddpm.load_seed_samples("tutorial")
+
+
+def test_the_tutorials_output_step_stretches_each_image_to_the_full_range():
+    from gensynth_course.experiments import ch01_ddpm
+
+    x = torch.stack([torch.full((1, 2, 2), -9.0), torch.tensor([[[-10.0, -8.0], [-9.0, -7.0]]])])
+    x[0, 0, 0, 0] = -8.0
+    out = ch01_ddpm.per_image_minmax(x)
+    assert torch.allclose(out.amin((1, 2, 3)), torch.tensor([-1.0, -1.0]))
+    assert torch.allclose(out.amax((1, 2, 3)), torch.tensor([1.0, 1.0]))
+    assert out[1, 0, 1, 0].item() == pytest.approx(-1 / 3)
+
+
+def test_the_stored_seed_samples_are_complete_and_intact():
+    """The committed samples: 2,048 per sampler, each matching its recorded hash."""
+    from gensynth_course.experiments import ch01_ddpm
+
+    for name in ch01_ddpm.SEED_SAMPLERS:
+        assert ch01_ddpm.load_seed_samples(name).shape == (ch01_ddpm.N_SEED_SAMPLES, 1, 28, 28)
+
+
+def test_class_shares_name_the_rarest_class_with_its_interval():
+    from gensynth_course.data.fashion_mnist import CLASSES
+    from gensynth_course.experiments import ch01_ddpm
+
+    class Fixed(torch.nn.Module):             # predicts the class written in the first pixel
+        def forward(self, x):
+            return torch.nn.functional.one_hot(((x[:, 0, 0, 0] + 1) * 4.5).round().long(), 10).float()
+
+    labels = torch.tensor([0] * 50 + [1] * 30 + list(range(2, 10)) * 2 + [3] * 4)
+    images = (labels.float() / 4.5 - 1)[:, None, None, None].expand(-1, 1, 28, 28).contiguous()
+    out = ch01_ddpm.class_shares(Fixed(), images)
+    assert out["class_shares"][0] == pytest.approx(0.5) and sum(out["class_shares"]) == pytest.approx(1)
+    assert out["rarest_class"] == CLASSES[2] and out["rarest_class_share"]["value"] == pytest.approx(0.02)
+    assert out["rarest_class_share"]["ci_low"] <= 0.02 <= out["rarest_class_share"]["ci_high"]
