@@ -112,3 +112,17 @@ def test_the_full_budget_section_renders_the_gpu_run_and_refuses_a_tiny_one(tmp_
     (tmp_path / "full.json").write_text(json.dumps(dict(full, tiny=True)))
     with pytest.raises(ValueError, match="--tiny check run"):
         results.render()
+
+
+def test_book_tomls_standard_minutes_are_the_recorded_notebook_runs_rounded_up():
+    """A chapter's standard minutes in book.toml come from its cold notebook run (results/runs/NN.json)."""
+    import math
+
+    from gensynth_course.course import chapters
+
+    recorded = {c.number: results.load(c.number, "run") for c in chapters()}
+    measured = {number: math.ceil(run["seconds"] / 60) for number, run in recorded.items() if run is not None}
+    assert measured, "no results/runs/NN.json committed"
+    stated = {c.number: c.minutes["standard"] for c in chapters() if c.number in measured}
+    assert stated == measured, ("book.toml's standard minutes differ from the recorded runs (rounded up): "
+                                f"book.toml {stated}, results/runs {measured}")
