@@ -41,9 +41,11 @@
 # methods.
 #
 # Section 8 adds what GLIDE and ADM took from Improved DDPM (Nichol & Dhariwal 2021): a network
-# that **learns its own variances** samples well in far fewer steps than one with a fixed σ², and
-# ADM's best setting, classifier guidance of a **class-conditional** model, beats guiding an
-# unconditional one. Both are measured on the class-conditional model trained in section 4.
+# that **learns its own variances**, which the paper found to sample well in far fewer steps than
+# one with a fixed σ², and ADM's best setting, classifier guidance of a **class-conditional** model,
+# which it found beats guiding an unconditional one. Both are measured on the class-conditional
+# model trained in section 4, and each section says from its own measurement whether the miniature
+# shows the paper's finding, and why where it does not.
 
 # %% [markdown]
 # *Outside a clone of the course* (Colab, Kaggle, a JupyterHub), the next cell installs the course's
@@ -739,9 +741,11 @@ check.check_respaced_betas(respaced_betas)
 # * Classifier-free guidance trains one model with label dropout and extrapolates from ε(x_t | ∅)
 #   through ε(x_t | y); its implicit classifier comes for free.
 # * Both trade diversity for fidelity as s grows; FD-FMNIST, which needs both, is best in between.
-# * A network that learns its variance (Σ between β̃ and β, trained by the hybrid loss) can be
-#   sampled in a few respaced ancestral steps; classifier guidance works on a class-conditional
-#   model too, ADM's best setting.
+# * A network can learn its variance (Σ between β̃ and β) from the hybrid loss, whose drawn vlb
+#   term weighs λ · T because L_vlb is a sum over T terms. How much noise a few respaced steps need
+#   depends on how wrong the network's x̂₀ still is: the KL-optimal variance of that error is the
+#   yardstick for the learned Σ and for the fixed ones. Classifier guidance works on a
+#   class-conditional model too, ADM's best setting.
 #
 # Next, chapter 04 learns a joint embedding of images and captions (CLIP), the ingredient that
 # lets chapter 05 replace the class label by a sentence.
