@@ -31,18 +31,18 @@
 # * **From VQ-VAE** (van den Oord, Vinyals & Kavukcuoglu 2017), which already had the two stages.
 #   It has two weaknesses: its autoencoder is trained with a pixel-wise squared error, which
 #   rewards blurry averages, and its code model (a PixelCNN) is weaker than a transformer. VQGAN
-#   fixes both: a perceptual loss and a patch discriminator make reconstructions sharp, and a
-#   transformer models the codes.
+#   fixes both: a perceptual loss and a patch discriminator are meant to make reconstructions
+#   sharp, and a transformer models the codes.
 #
 # In this chapter we build every piece on Fashion-MNIST: the vector quantizer with its
 # straight-through gradient, VQ-VAE, VQGAN with its adaptive GAN weight, a GPT-style prior that
 # generates unconditionally or for a chosen class, and the sliding window that generates images
 # larger than anything seen in training.
 #
-# **The claim we test in miniature:** at the same code grid, codebook and training budget,
-# VQGAN's reconstructions are closer to real images in distribution (a lower Fréchet distance)
-# than VQ-VAE's, even where their pixel error is higher; and a transformer over the codes
-# generates recognisable items of a requested class. `python -m gensynth_course eval 02` measures
+# **The claim we test in miniature:** whether, at the same code grid, codebook and training
+# budget, VQGAN's reconstructions are closer to real images in distribution (a lower Fréchet
+# distance) than VQ-VAE's, even where their pixel error is higher; and whether a transformer over
+# the codes generates recognisable items of a requested class. `python -m gensynth_course eval 02` measures
 # both, and the chapter says what it found.
 
 # %% [markdown]
@@ -561,8 +561,9 @@ else:
 # %% [markdown]
 # The paper's point is the first line: with the grid and codebook fixed, training with perceptual
 # and adversarial losses should bring the reconstructions closer to real images in distribution,
-# while pixel error may say the opposite. The control's lines say which part of the recipe does it
-# in miniature. Other measures, in the output of `eval 02` and in RESULTS.md:
+# while pixel error may say the opposite. The control's lines would say which part of the recipe
+# does it: read them first for whether any FD difference is beyond the noise of three seeds at
+# all, since the pixel-error lines can be beyond the noise while the FD lines are not. Other measures, in the output of `eval 02` and in RESULTS.md:
 #
 # * `used_code_fraction` against `used_code_fraction_no_restart`: how much of the codebook dead-code
 #   restart brings back into use.
@@ -575,7 +576,7 @@ else:
 # varies f, so a larger f means a larger image and a wider view for every token; f = 16 came out
 # best. Our image is fixed at 28×28, so here f trades detail for sequence length: f = 2 leaves a
 # 14×14 grid (196 tokens), f = 4 the chapter's 7×7 (49), f = 7 a 4×4 (16). A smaller f should
-# reconstruct better, but gives the prior a longer sequence to learn in the same time; a larger f
+# reconstruct better (the study below prints whether it does), but gives the prior a longer sequence to learn in the same time; a larger f
 # gives it an easy sequence of codes that each carry more of the image. `eval 02` trains the
 # VQGAN recipe at each f from the three seeds (`ch02_vqgan.factor_study`), and on each a prior of
 # one size trained for the same wall-clock time (`factor_prior_config`); it also times one

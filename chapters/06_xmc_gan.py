@@ -37,9 +37,9 @@
 # self-modulation, the contrastive discriminator, the three losses (the image–image one twice, on
 # the discriminator's features and on a separately trained image encoder, the paper's VGG term),
 # and both ablation tables at equal budget, judged by networks that took no part in training; then
-# three more of the paper's findings: that a deeper contrastive head hurts (its Fig. 5), that the
-# contrastive image–image term beats a perceptual one (its Table 6), and that the contrastive losses
-# make training more stable. `python -m gensynth_course eval 06` measures it all.
+# three more of the paper's findings: whether a deeper contrastive head hurts (its Fig. 5), whether
+# the contrastive image–image term beats a perceptual one (its Table 6), and whether the contrastive
+# losses make training more stable. Each section says from its measurement which of them hold. `python -m gensynth_course eval 06` measures it all.
 
 # %% [markdown]
 # *Outside a clone of the course* (Colab, Kaggle, a JupyterHub), the next cell installs the course's
@@ -463,8 +463,8 @@ attention_maps(torch.cat([real_image, fake_image]), caption,
 # evaluator (trained on every pair), is the primary one.
 #
 # This notebook trained one row itself, seed 0 of `all` (section 5). Its counterpart `baseline`,
-# the same GAN without the contrastive losses, costs about as much again (seven minutes or so at
-# the standard budget), so the notebook trains it only when you ask, with `COMPARE_WITH_BASELINE =
+# the same GAN without the contrastive losses, costs about as long to train as `all` did above,
+# so the notebook trains it only when you ask, with `COMPARE_WITH_BASELINE =
 # True` (at the quick budget it takes seconds and is on); otherwise it shows `baseline` only when the
 # cache already holds it, as it does after `python -m gensynth_course eval 06`. That command trains
 # the whole ablation, with three training seeds for `baseline`, `all` and `all_plain`, and the
@@ -608,8 +608,8 @@ if study is not None:
 
 # %% [markdown]
 # Three caveats. The image–image loss on the encoder uses chapter 04's CLIP, trained on the same
-# world as the evaluator CLIP that computes FD, so part of its gain in FD may be that it aims at
-# features like the judge's (the attribute evaluator, a classifier, is further away). Contrastive
+# world as the evaluator CLIP that computes FD, so any gain it shows in FD may partly be that it
+# aims at features like the judge's (the attribute evaluator, a classifier, is further away). Contrastive
 # losses, like guidance in chapter 05, can trade diversity between the samples of one caption for
 # alignment with it: the line below compares it for `all` and `baseline`. And all runs are short:
 # GANs keep improving for far longer than a CPU budget allows, and rankings early in training need
@@ -628,7 +628,7 @@ else:
 # Three more of the paper's findings, each measured by `eval 06` with three training seeds of every
 # run involved:
 #
-# * **A deeper contrastive head hurts** (the paper's Fig. 5). In self-supervised learning a
+# * **Does a deeper contrastive head hurt?** (the paper's Fig. 5). In self-supervised learning a
 #   non-linear projection head helps (SimCLR), so the paper tried a two-layer MLP in place of the
 #   discriminator's one linear layer: it won the contrastive game on generated images more often
 #   (contrastive accuracy 76.6 % → 88.6 %) and gave worse images (FID 12.61 → 19.42). The authors'
@@ -636,12 +636,12 @@ else:
 #   so teaches the generator less. Run `all_head2` is `all` with `Discriminator(head_depth=2)`; the
 #   contrastive accuracy is `ch06_xmc_gan.contrastive_accuracy`, the same game as the image–sentence
 #   loss, played by the trained discriminator on the generated images of the fixed caption set.
-# * **Contrastive beats perceptual** (the paper's Table 6). The common way to use a pretrained
+# * **Does contrastive beat perceptual?** (the paper's Table 6). The common way to use a pretrained
 #   encoder in a generator's loss is the perceptual loss, ‖f(x̃) − f(x)‖² (`xmc_losses.perceptual_loss`),
 #   which pulls each generated image towards its real one. The contrastive term also pushes it away
 #   from the other images of the batch. Run `all_perceptual` is `all` with the encoder's term made
 #   perceptual (`generator_loss(..., encoder_loss="perceptual")`), weight 1 like every term.
-# * **Contrastive losses stabilise training** (section 6.2, in words only). We measure it as the
+# * **Do contrastive losses stabilise training?** (section 6.2, in words only). We measure it as the
 #   spread of FD over the three seeds of each run, with the F interval of the ratio of the variances
 #   of `baseline` and `all` (`stats.variance_ratio`), and as the count of collapsed runs: a run has
 #   collapsed when its FD is no better than that of a blank canvas, pictures with no object at all.

@@ -125,7 +125,7 @@ def _section(chapter, results: dict | None) -> str:
 def _full_section(full: dict | None) -> str:
     head = "## The full budget on a GPU\n\n"
     if full is None:
-        return head + ("Not measured yet: no GPU has been lent to this project. `python benchmarks/full_budget_gpu.py` "
+        return head + ("Not measured yet. `python benchmarks/full_budget_gpu.py` "
                        "measures it in one run meant to fit in about 9 minutes (chapter 01 at `full` with FD-FMNIST, KID and the "
                        "real-vs-real floor at N = 2,048, and the seconds per step of every chapter's `full` "
                        "configuration in fp32 and bf16) into `results/full.json`; `make test` dry-runs every `full` "
