@@ -75,9 +75,11 @@ def seed_recipe(device: torch.device) -> None:
     }
     print(f"wrote {ch01_ddpm.save_seed_samples(samples, record)}")
     fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config("standard"))
-    for name, report in ch01_ddpm.seed_reference(fd_metric, train_images, ch01_ddpm.N_SEED_SAMPLES).items():
+    stored = ch01_ddpm.seed_samples(ch01_ddpm.N_SEED_SAMPLES)
+    for name, report in ch01_ddpm.seed_reference(fd_metric, train_images, stored).items():
         print(f"{name:<10} FD-FMNIST {report['fd']:8.2f} [{report['fd_ci_low']:.1f}, {report['fd_ci_high']:.1f}]  "
-              f"floor {report['fd_floor_same_n']:.1f}  smallest class share {report['min_class_share']:.3f}")
+              f"floor {report['fd_floor_same_n']:.1f}  rarest class {report['rarest_class']} "
+              f"{report['rarest_class_share']['value']:.3f}")
 
 
 def git_commit() -> str | None:

@@ -186,16 +186,18 @@ def class_shares(classifier: torch.nn.Module, images: torch.Tensor) -> dict:
             "rarest_class_share": stats.rounded(stats.interval((predicted == rarest).double()))}
 
 
-def seed_reference(fd_metric_: FashionFD, train_images: torch.Tensor, n: int) -> dict:
-    """The seed recipe measured today, by the classifier of ``fd_metric_``, on the first ``n`` of its
-    stored samples under each of :data:`SEED_SAMPLERS`: FD-FMNIST with its interval and KID
+def seed_samples(n: int) -> dict[str, torch.Tensor]:
+    """The first ``n`` stored samples of the seed recipe under each of :data:`SEED_SAMPLERS`, uint8."""
+    return {name: load_seed_samples(name)[:n] for name in SEED_SAMPLERS}
+
+
+def seed_reference(fd_metric_: FashionFD, train_images: torch.Tensor, samples: dict[str, torch.Tensor]) -> dict:
+    """The seed recipe measured today, by the classifier of ``fd_metric_``, on its stored ``samples``
+    (:func:`seed_samples`): FD-FMNIST with its interval and KID
     (:meth:`~gensynth_course.evaluation.metrics.FashionFD.report`), and the class shares
-    (:func:`class_shares`)."""
-    out = {}
-    for name in SEED_SAMPLERS:
-        images = load_seed_samples(name)[:n]
-        out[name] = {**fd_metric_.report(images, train_images), **class_shares(fd_metric_.classifier, images)}
-    return out
+    (:func:`class_shares`), for each sampler."""
+    return {name: {**fd_metric_.report(images, train_images), **class_shares(fd_metric_.classifier, images)}
+            for name, images in samples.items()}
 
 
 def drift_config(first_norm: bool, budget: str) -> dict:
@@ -282,9 +284,9 @@ def evaluate(budget: str, studies: bool = True) -> dict:
     samples = generate(model, s["sampler"], s["steps"], s["n"], seed=s["seed"], variance=s["variance"], eta=s["eta"])
     ours = fd_metric_.report(samples, train_images)
     floor = ours["fd_floor_same_n"]
-    seed_recipe = seed_reference(fd_metric_, train_images, s["n"])
-    feats = {"ours": features(fd_metric_.classifier, samples).numpy(),
-             **{name: features(fd_metric_.classifier, load_seed_samples(name)[:s["n"]]).numpy() for name in SEED_SAMPLERS}}
+    seeds = seed_samples(s["n"])                                        # read and checked once
+    seed_recipe = seed_reference(fd_metric_, train_images, seeds)
+    feats = {name: features(fd_metric_.classifier, images).numpy() for name, images in {"ours": samples, **seeds}.items()}
     result = {
         **ours,
         f"fd_ratio_{s['n']}": {"value": round(ours["fd"] / floor, 2), "ci_low": round(ours["fd_ci_low"] / floor, 2),
