@@ -168,12 +168,17 @@ def map_pixel_accuracy(autoencoder: VQAutoencoder, maps: torch.Tensor) -> dict:
 
 def prior_config(budget: str, seed: int = 0) -> dict:
     """The transformer that reads a map's 64 codes and predicts the image's 64 (a sequence of 128
-    tokens after the start token), trained from ``seed`` on the codes of the training scenes."""
+    tokens after the start token), trained from ``seed`` on the codes of the training scenes.
+
+    2,000 steps at the standard budget: measured on seed 0 with greedy decoding, 1,000 steps left
+    1.36 bits per image code and 0.42 of the pictures showing their map's scene, 2,000 steps 1.08
+    bits and 0.61; a cosine learning-rate decay over the same 2,000 steps gave 1.05 bits and 0.58,
+    no better, so the rate stays constant."""
     return dict(model="CodePrior with a map", image_codes_from=config_hash(autoencoder_config("image", budget)),
                 map_codes_from=config_hash(autoencoder_config("map", budget)), dim=128, layers=3, heads=4,
                 dropout=0.0, batch_size=32, lr=1e-3, warmup=100, lr_schedule="constant", seed=seed,
                 train_scenes=autoencoder_config("image", budget)["train_scenes"],
-                steps=by_budget(quick=30, standard=1000, full=8000, budget=budget))
+                steps=by_budget(quick=30, standard=2000, full=8000, budget=budget))
 
 
 def build_prior(config: dict, image_codes: int, map_codes: int, grid: int = IMAGE_SIZE // 4) -> CodePrior:
