@@ -46,7 +46,8 @@ def _kernels_import_this_package() -> None:
 
 def _run_notebook(c, budget: str) -> tuple[float, list[str], Path]:
     """Execute chapter ``c`` headless at ``budget``: (seconds, the models it trained, the executed
-    notebook's path). A failing cell ends the command with where the notebook up to it was kept."""
+    notebook's path, where nbclient has put each code cell's start and end times). A failing cell
+    ends the command with where the notebook up to it was kept."""
     import jupytext
     import nbformat
     from nbclient import NotebookClient
@@ -80,14 +81,54 @@ def _run_notebook(c, budget: str) -> tuple[float, list[str], Path]:
 
 
 def cmd_run(args) -> None:
+    import nbformat
+
     c = _ready(args.chapter)
     # With --json, stdout carries the record alone (for pipes and files); the rest goes to stderr.
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        before = _cached_models()
         seconds, trained, out = _run_notebook(c, args.budget)
         print(f"chapter {c.number} ran in {seconds:.0f} s at the {args.budget} budget: {out}")
-        record = run_record(c.number, args.budget, seconds, trained)
+        record = {**run_record(c.number, args.budget, seconds, trained),
+                  "sections": section_seconds(nbformat.read(out, as_version=4)),
+                  "training_seconds": _training_seconds(before)}
     if args.json:
         print(json.dumps(record))
+
+
+def section_seconds(nb) -> list[dict]:
+    """Where an executed notebook's time went: its code cells' run times (nbclient's ``execution``
+    timestamps) summed under each ``## `` heading, in the notebook's order; the cells before the
+    first heading count as the "introduction"."""
+    import datetime
+
+    def moment(stamp: str) -> datetime.datetime:
+        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+    sections = [{"section": "introduction", "seconds": 0.0}]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            heading = next((line[3:].strip() for line in cell.source.splitlines() if line.startswith("## ")), None)
+            if heading:
+                sections.append({"section": heading, "seconds": 0.0})
+        elif cell.cell_type == "code":
+            timing = cell.get("metadata", {}).get("execution", {})
+            if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+                sections[-1]["seconds"] += (moment(timing["shell.execute_reply"])
+                                            - moment(timing["iopub.execute_input"])).total_seconds()
+    return [{**section, "seconds": round(section["seconds"], 1)} for section in sections]
+
+
+def _training_seconds(before: set[str]) -> list[dict]:
+    """The training time of each model the cache gained since ``before`` (:func:`_cached_models`),
+    from the info stored beside its weights: ``[{"model": "chapter/name", "seconds": s}]``."""
+    from gensynth_course.cache import cache_dir, load_safe
+
+    rows = []
+    for file in sorted(_cached_models() - before):
+        seconds = load_safe(cache_dir() / "models" / file).get("info", {}).get("seconds")
+        rows.append({"model": file.split("-")[0], "seconds": None if seconds is None else round(float(seconds), 1)})
+    return rows
 
 
 def cmd_prepare(args) -> None:

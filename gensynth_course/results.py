@@ -152,7 +152,7 @@ def _full_section(full: dict | None) -> str:
                  f"{r['seconds_per_step']:.4g} | {_number(bf16)} |\n")
     minutes = full["training_minutes"]
     head += "\n| chapter | training minutes fp32 | training minutes bf16 |\n|---|---|---|\n"
-    head += "".join(f"| {c} | {minutes['fp32'][c]} | {minutes['bf16'].get(c)} |\n" for c in minutes["fp32"])
+    head += "".join(f"| {c} | {minutes['fp32'][c]} | {minutes.get('bf16', {}).get(c)} |\n" for c in minutes["fp32"])
     return head
 
 
@@ -168,6 +168,34 @@ def load_full() -> dict | None:
     return data
 
 
+def profile_section() -> str:
+    """Where the course's minutes go, from the notebook runs (``results/runs/NN.json``): each
+    chapter's cold run, the training seconds of each model it trained, and its costliest sections
+    (its code cells' seconds summed under each heading). A record older than the profile has only
+    its total."""
+    runs = [(c, load(c.number, "run")) for c in chapters()]
+    runs = [(c, run) for c, run in runs if run is not None]
+    head = "## Where the minutes go\n\n"
+    if not runs:
+        return head + "No notebook run is recorded yet: `python -m gensynth_course run NN --budget standard --json`.\n"
+    total = sum(run["seconds"] for _, run in runs)
+    head += (f"Each chapter's notebook run from an empty cache of its own models (`python -m gensynth_course run NN "
+             f"--budget standard --json > results/runs/NN.json`; {len(runs)} chapters, {total / 60:.1f} minutes in "
+             "all). Training: the seconds each model it trained took (the rest of the run samples, measures and "
+             "draws). Sections: the three costliest, by the seconds of their code cells.\n\n"
+             "| chapter | minutes | date, commit | training | costliest sections |\n|---|---|---|---|---|\n")
+    for c, run in runs:
+        if "sections" not in run:
+            training, sections = "—", "not profiled: recorded before the profile (run it again)"
+        else:
+            training = "; ".join(f"`{row['model']}` {_number(row['seconds'])} s" for row in run["training_seconds"])
+            costliest = sorted(run["sections"], key=lambda row: -row["seconds"])[:3]
+            sections = "; ".join(f"{row['section']}: {row['seconds']:.0f} s" for row in costliest)
+        head += (f"| {c.number} | {run['seconds'] / 60:.1f} | {run['date']}, `{run['commit']}` | {training or 'none'} "
+                 f"| {sections} |\n")
+    return head
+
+
 def render() -> str:
     """The whole of RESULTS.md, from ``results/*.json``."""
     intro = ("# Results\n\n"
@@ -177,7 +205,7 @@ def render() -> str:
              "seeds). FD-FMNIST is a Fréchet distance in the feature space of the course's own Fashion-MNIST "
              "classifier: it is not FID and is comparable only with itself.\n")
     sections = [_section(c, load(c.number)) for c in chapters() if c.number != "00"]
-    return "\n".join([intro, *sections, _full_section(load_full())])
+    return "\n".join([intro, *sections, profile_section(), _full_section(load_full())])
 
 
 def write(path: Path | None = None) -> Path:

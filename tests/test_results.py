@@ -126,3 +126,36 @@ def test_book_tomls_standard_minutes_are_the_recorded_notebook_runs_rounded_up()
     stated = {c.number: c.minutes["standard"] for c in chapters() if c.number in measured}
     assert stated == measured, ("book.toml's standard minutes differ from the recorded runs (rounded up): "
                                 f"book.toml {stated}, results/runs {measured}")
+
+
+def test_a_runs_profile_sums_its_cells_under_each_heading_and_renders(tmp_path, monkeypatch):
+    import nbformat
+
+    from gensynth_course.__main__ import section_seconds
+
+    def timed(source, start, end):
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["execution"] = {"iopub.execute_input": f"2026-12-07T10:00:{start:02d}.000000Z",
+                                      "shell.execute_reply": f"2026-12-07T10:00:{end:02d}.500000Z"}
+        return cell
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 09 · A chapter"), timed("import torch", 0, 1),
+        nbformat.v4.new_markdown_cell("## 1 · Training\nText."), timed("train()", 1, 31), timed("plot()", 31, 33),
+        nbformat.v4.new_markdown_cell("### A subsection counts in its section"), timed("more()", 33, 40),
+        nbformat.v4.new_markdown_cell("## 2 · Sampling"), nbformat.v4.new_code_cell("never ran()"), timed("s()", 40, 45)])
+    assert section_seconds(nb) == [{"section": "introduction", "seconds": 1.5}, {"section": "1 · Training", "seconds": 40.5},
+                                   {"section": "2 · Sampling", "seconds": 5.5}]
+    monkeypatch.setattr(results, "results_dir", lambda: tmp_path)
+    (tmp_path / "runs").mkdir()
+    record = {"budget": "standard", "device": "cpu", "torch": "2.14.1", "machine": "x86_64, 2 CPU cores"}
+    (tmp_path / "runs" / "02.json").write_text(json.dumps({"chapter": "02", "seconds": 120.0, "commit": "abc1234",
+                                                          "date": "2026-12-07", **record}))
+    (tmp_path / "runs" / "08.json").write_text(json.dumps(
+        {"chapter": "08", "seconds": 600.0, "commit": "def5678", "date": "2026-12-07", **record,
+         "sections": section_seconds(nb), "training_seconds": [{"model": "ch08_semantic_synthesis/prior", "seconds": 333.4}]}))
+    page = results.profile_section()
+    assert "2 chapters, 12.0 minutes in all" in page
+    assert "| 02 | 2.0 | 2026-12-07, `abc1234` | — | not profiled: recorded before the profile (run it again) |" in page
+    assert ("| 08 | 10.0 | 2026-12-07, `def5678` | `ch08_semantic_synthesis/prior` 333.4 s | 1 · Training: 40 s; "
+            "2 · Sampling: 6 s; introduction: 2 s |") in page
