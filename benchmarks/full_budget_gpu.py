@@ -3,6 +3,7 @@ seconds per step of every chapter's ``full`` configuration, written as one JSON 
 
     python benchmarks/full_budget_gpu.py                  # on a GPU: about 9 minutes, results/full.json
     python benchmarks/full_budget_gpu.py --tiny --out F   # the same code path on a CPU in a few minutes
+    python benchmarks/full_budget_gpu.py --tiny --out F --precisions fp32   # fp32 only (bf16 is slow on a CPU)
 
 1. Chapter 01 at ``standard`` and at ``full`` (training capped at ``--train-seconds``, six minutes
    by default), each sampled ``--n`` times (2,048) by its budget's sampler and measured by the
@@ -36,7 +37,7 @@ from pathlib import Path
 import torch
 
 from gensynth_course.cache import config_hash, write_atomic
-from gensynth_course.device import pick_device
+from gensynth_course.device import PRECISIONS, pick_device
 from gensynth_course.evaluation.fashion_classifier import classifier_config
 from gensynth_course.experiments import ch01_ddpm
 from gensynth_course.full_budget import run_trainings, throwaway_cache, training_minutes
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--floor-draws", type=int, default=5)
     parser.add_argument("--time-steps", type=int, default=100, help="steps timed per full training")
     parser.add_argument("--tiny", action="store_true", help="shrink everything: check the script on a CPU")
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
+                        help="the precisions every full training is timed in (default: both)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.train_seconds, args.n, args.floor_draws, args.time_steps = 2.0, 64, 2, 2
@@ -97,11 +100,11 @@ def main(argv: list[str] | None = None) -> None:
         ddpm = chapter01({"standard": ch01_ddpm.unet_config("standard"), "full": full}, args.n, args.floor_draws)
         print(f"chapter 01: {json.dumps(ddpm)}", flush=True)
     rows = []
-    for precision in ("fp32", "bf16"):
+    for precision in args.precisions:
         rows += run_trainings("full", steps=args.time_steps, precision=precision, tiny=args.tiny)
         print(f"timed every full training in {precision}", flush=True)
     minutes = {precision: training_minutes([r for r in rows if r["precision"] == precision])
-               for precision in ("fp32", "bf16")}
+               for precision in args.precisions}
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})",
               "torch": torch.__version__, "tiny": args.tiny,
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -1,5 +1,6 @@
 """The full budget, planned on the CPU: the precision switch, the step limit, the trainings every
-chapter lists, and the tiny sizes of the dry run (which runs in ``tests/live/test_full_budget_dry_run.py``)."""
+chapter lists, and the tiny sizes of the dry run (which runs in ``tests/live/test_full_budget_dry_run.py``), and one
+chapter's trainings under bf16 autocast."""
 
 from __future__ import annotations
 
@@ -23,6 +24,21 @@ def test_the_precision_switch(monkeypatch):
     monkeypatch.setenv("GENSYNTH_PRECISION", "fp16")
     with pytest.raises(ValueError, match="use fp32 or bf16"):
         device.precision()
+
+
+def test_a_full_training_runs_its_steps_under_bf16_autocast(monkeypatch):
+    """The bf16 half of the GPU script's timing, on one chapter's trainings (the live dry run times
+    every chapter in fp32 only: bf16 autocast is about ten times slower on a CPU)."""
+    from gensynth_course import train
+
+    entered = []
+    original = train.autocast
+    monkeypatch.setattr(train, "autocast", lambda where=None: entered.append(original(where)) or entered[-1])
+    rows = full_budget.run_trainings("full", chapters=["04"], precision="bf16", tiny=True)
+    assert [r["name"] for r in rows] == [t.name for t in chapter_module("04").trainings("full")]
+    assert all(r["precision"] == "bf16" and r["steps"] == 2 and r["seconds_per_step"] > 0 for r in rows)
+    assert entered and all(isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16
+                           for context in entered)
 
 
 def test_step_limit_stops_every_training_and_is_undone():
