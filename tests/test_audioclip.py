@@ -26,8 +26,8 @@ def test_audio_head_trains_once_and_reports_accuracy(tmp_cache):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()))
 
 
-def test_partial_and_full_training_are_cached_and_measured(tmp_cache):
-    results = ch07_audioclip.evaluate("quick")
+def test_partial_and_full_training_are_cached_and_measured(quick_evals):
+    results, _ = quick_evals.get("07")
     for mode in ("partial", "full"):
         for key in ("zero_shot_heldout_accuracy", "text_to_audio_p1", "text_to_audio_r1", "text_to_audio_map",
                     "audio_to_image_p1", "audio_to_image_map", "image_to_audio_p1", "image_to_audio_map"):

@@ -38,14 +38,25 @@ def test_module_entry_point_runs():
     assert "DDPM" in out.stdout
 
 
-def test_eval_03_prints_the_measured_sweep_as_json(capsys):
-    # The user's cache, on purpose: these are the quick models that chapter 03's notebook trains.
+def test_eval_03_prints_the_measured_sweep_as_json(capsys, monkeypatch, quick_evals):
+    # The eval itself ran once for the session (conftest's quick_evals, in the course's cache: the
+    # quick models chapter 03's notebook loads); here the command line prints what it returns.
     import json
 
+    from gensynth_course.experiments import chapter_module
+
+    measured, _ = quick_evals.get("03")
+    capsys.readouterr()                        # what the eval printed, if it ran just now
+    monkeypatch.setattr(chapter_module("03"), "evaluate", lambda budget: measured if budget == "quick" else None)
     main(["eval", "03", "--budget", "quick", "--json"])
     captured = capsys.readouterr()
     result = json.loads(captured.out)          # stdout holds the JSON alone
     assert "results at the quick budget" in captured.err
+    from gensynth_course.results import RECORD
+
+    measures = [key for key in measured if key not in RECORD]
+    assert measures and {key: result[key] for key in measures} == json.loads(json.dumps({k: measured[k] for k in measures}))
+    assert result["chapter"] == "03" and result["budget"] == "quick" and result["trained"] == []
     for key in ("cfg_best_accuracy", "classifier_guidance_best_accuracy", "diversity_monotone",
                 "cfg_accuracy", "cfg_fd", "cfg_diversity", "cg_accuracy", "cg_fd", "cg_diversity", "seconds"):
         assert key in result

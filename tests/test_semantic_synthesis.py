@@ -97,8 +97,8 @@ def test_drawing_refuses_maps_of_the_wrong_size():
     assert wide.shape == (2, 3, 32, 48) and wide.abs().max() <= 1
 
 
-def test_eval_08_judges_the_pictures_between_the_shuffled_control_and_the_real_images(tmp_cache):
-    results = ch08.evaluate("quick")
+def test_eval_08_judges_the_pictures_between_the_shuffled_control_and_the_real_images(quick_evals):
+    results, _ = quick_evals.get("08")
     json.dumps(results)                                            # the eval's JSON
     assert results["prior_seeds"] == 2 and len(results["semantic_map_accuracy"]["seeds"]) == 2
     for key in ("semantic_map_accuracy_seed0", "real_accuracy", "shuffled_map_accuracy_seed0", "canvas_accuracy_seed0",

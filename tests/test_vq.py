@@ -276,8 +276,8 @@ def test_the_factor_study_pairs_every_factor_with_the_same_seeds():
         assert runs[4, seed]["autoencoder"] == ch02_vqgan.autoencoder_config("vqgan", "standard", seed)
 
 
-def test_eval_02_compares_the_autoencoders_over_three_seeds(tmp_cache):
-    results = ch02_vqgan.evaluate("quick")
+def test_eval_02_compares_the_autoencoders_over_three_seeds(quick_evals):
+    results, _ = quick_evals.get("02")
     assert results["training_seeds"] == len(ch02_vqgan.SEEDS) >= 3
     for kind in ch02_vqgan.COMPARED:
         for measure in ch02_vqgan.MEASURES:
