@@ -95,11 +95,12 @@ lab: setup
 
 # 1. unit tests; 2. every chapter headless through nbval, keeping its outputs in _build/run/;
 # 3. the book rendered from those outputs, then every chapter live in JupyterLab (warm cache).
+# Each stage ends with its slowest tests (--durations); the headless stage also with each chapter's time.
 test: setup book-deps
-	$(PY) -m pytest tests -q --ignore=tests/live
+	$(PY) -m pytest tests -q --ignore=tests/live --durations=15
 	$(NBVAL_ENV) $(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 -p nbval_record -p no:cacheprovider \
-		chapters/*.ipynb -q
-	$(PY) -m pytest tests/live -q
+		chapters/*.ipynb -q --durations=5
+	$(PY) -m pytest tests/live -q --durations=0
 
 book: setup book-deps
 	$(PY) -m gensynth_course book --budget $(BUDGET)
