@@ -57,7 +57,7 @@ def train_steps(variant: str, config: dict, steps: int, warmup: int) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return {"first_steps_seconds": timed - start, "seconds_per_step": (time.perf_counter() - timed) / steps,
             "losses": losses}
 
