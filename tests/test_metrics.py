@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from gensynth_course.evaluation.metrics import FashionFD, frechet_distance, gaussian_stats, kid
+from gensynth_course.evaluation.metrics import (FashionFD, frechet_distance, frechet_distance_of_rows, gaussian_stats, kid,
+                                                sqrtm_psd)
 
 
 def test_identical_gaussians_are_at_distance_zero():
@@ -29,6 +30,18 @@ def test_general_covariances_match_a_matrix_square_root():
     vals = torch.linalg.eigvals(s1 @ s2).real.clamp(min=0)
     expected = torch.trace(s1) + torch.trace(s2) - 2 * vals.sqrt().sum()
     assert frechet_distance(mu, s1, mu, s2) == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("n", [3, 12, 40])
+def test_the_distance_of_rows_equals_the_distance_of_their_gaussian_with_fewer_or_more_rows_than_features(n):
+    # Fewer rows than features: the N × N spectrum; as many or more: Σ_1's own. Both are the same
+    # distance, up to the √(round-off) that each of Σ_1's exact zero eigenvalues adds to the D × D one.
+    g = torch.Generator().manual_seed(n)
+    rows = torch.randn(n, 12, generator=g).double() * torch.linspace(0.1, 3, 12).double() + 0.5
+    B = torch.randn(12, 12, generator=g).double()
+    mu2, s2 = torch.randn(12, generator=g).double(), B @ B.T / 12
+    expected = frechet_distance(*gaussian_stats(rows), mu2, s2)
+    assert frechet_distance_of_rows(rows.numpy(), mu2, s2, sqrtm_psd(s2)) == pytest.approx(expected, rel=1e-7)
 
 
 def test_precision_at_k_and_mean_average_precision_on_hand_made_rankings():

@@ -17,7 +17,8 @@ from gensynth_course.evaluation.attribute_evaluator import (caption_matches, eva
                                                             read_captions, swapped_order)
 from gensynth_course.evaluation.evaluator_clip import (embed_images, embed_texts, evaluator_clip_config,
                                                        load_evaluator_clip, same_description)
-from gensynth_course.evaluation.metrics import frechet_distance, gaussian_stats, mean_pairwise_distance, recall_at_k
+from gensynth_course.evaluation.metrics import (frechet_distance_of_rows, gaussian_stats, mean_pairwise_distance,
+                                                recall_at_k, sqrtm_psd)
 
 
 def judge_config(budget: str) -> dict:
@@ -64,6 +65,7 @@ class Judge:
         self.text = embed_texts(self.clip, self.tokenizer, self.captions)
         real = shapes.render(self.scenes)
         self.reference = gaussian_stats(embed_images(self.clip, real).double())
+        self.reference_half = sqrtm_psd(self.reference[1])
         self.two_object_groups = [name for name, (scenes, _) in self.sets.items()
                                   if any(len(s.objects) == 2 for s in scenes)]
         self.relevant = same_description([s.describe() for s in self.scenes], [s.describe() for s in self.scenes])
@@ -113,7 +115,7 @@ class Judge:
                 "pooled": len(results)}
 
     def _fd(self, rows) -> float:
-        return frechet_distance(*gaussian_stats(torch.as_tensor(rows)), *self.reference)
+        return frechet_distance_of_rows(rows, *self.reference, self.reference_half)
 
     def _items(self, result: dict, measure: str, group: str | None):
         if measure not in MEASURES + ("swapped",):

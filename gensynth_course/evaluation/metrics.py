@@ -13,6 +13,8 @@ stands beside it.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from gensynth_course.data.fashion_mnist import as_model_input
@@ -76,6 +78,29 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, sigma2_half: torch.Tensor | None 
     tr_sqrt = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp(min=0).sqrt().sum()
     diff = (mu1 - mu2).double()
     return float(diff @ diff + torch.trace(sigma1) + torch.trace(sigma2) - 2 * tr_sqrt)
+
+
+def frechet_distance_of_rows(rows, mu2, sigma2, sigma2_half: torch.Tensor) -> float:
+    """d² between the Gaussian fitted to feature rows (N, D) (:func:`gaussian_stats`) and N(μ_2, Σ_2),
+    for the many distances a bootstrap recomputes (``sigma2_half``: Σ_2^{1/2}, computed once).
+
+    With fewer rows than features, the same distance as :func:`frechet_distance` without forming
+    Σ_1: with X the centred rows over √(N − 1), Σ_1 = XᵀX, so Σ_2^{1/2} Σ_1 Σ_2^{1/2} = YᵀY with
+    Y = X Σ_2^{1/2}, whose nonzero eigenvalues are those of the N × N matrix YYᵀ, and Tr Σ_1 = ‖X‖²_F.
+    For the tens of samples of a quick run that is several times cheaper than the D × D spectrum,
+    and it has no round-off eigenvalues in place of Σ_1's exact zeros."""
+    rows = torch.as_tensor(rows).double()
+    if len(rows) >= rows.shape[1]:
+        return frechet_distance(*gaussian_stats(rows), mu2, sigma2, sigma2_half)
+    if len(rows) < 2:
+        raise ValueError(f"a Gaussian needs at least 2 images to fit, got {len(rows)}; pass more images "
+                         "(hundreds or more for a stable Fréchet distance).")
+    mu1 = rows.mean(0)
+    x = (rows - mu1) / math.sqrt(len(rows) - 1)
+    y = x @ sigma2_half.double()
+    tr_sqrt = torch.linalg.eigvalsh(y @ y.T).clamp(min=0).sqrt().sum()
+    diff = (mu1 - mu2).double()
+    return float(diff @ diff + (x * x).sum() + torch.trace(sigma2) - 2 * tr_sqrt)
 
 
 def fd(classifier, images_a: torch.Tensor, images_b: torch.Tensor | tuple) -> float:
@@ -167,7 +192,7 @@ class FashionFD:
     def of_features(self, rows) -> float:
         """FD of the judge's features ``rows`` (one per image) against the test set: the statistic a
         bootstrap recomputes in every resample."""
-        return frechet_distance(*gaussian_stats(torch.as_tensor(rows)), *self.reference, self.reference_half)
+        return frechet_distance_of_rows(rows, *self.reference, self.reference_half)
 
     def real_vs_real(self, train_images_uint8: torch.Tensor, n: int, seed: int = 0) -> float:
         """FD of ``n`` real training images: the best a generator of ``n`` samples can hope for."""
