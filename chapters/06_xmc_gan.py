@@ -577,7 +577,7 @@ if study is not None:
         ax.set(title=label, xlabel="contrastive losses used", ylabel=key)
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     fig.suptitle("table 4 in miniature: each loss against the baseline (grey) and all of them (orange); "
-                 "error bars: t-intervals over three seeds")
+                 f"error bars: t-intervals over the {len(study['seeds']['all'])} seeds of the runs trained from several")
     plt.show()
 
 # %% [markdown]

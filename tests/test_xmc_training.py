@@ -45,7 +45,7 @@ def test_the_ablation_switches_losses_on_one_at_a_time():
         gan_config("everything", "standard")
 
 
-def test_the_study_trains_three_seeds_of_the_headline_runs_and_one_of_the_others():
+def test_the_study_trains_three_seeds_of_the_headline_runs_and_one_of_the_others_two_at_quick():
     configs = study_config("standard")
     assert set(configs) == set(RUNS)
     for run, run_configs in configs.items():
@@ -54,6 +54,7 @@ def test_the_study_trains_three_seeds_of_the_headline_runs_and_one_of_the_others
         assert all({k: v for k, v in c.items() if k != "seed"} == {k: v for k, v in run_configs[0].items() if k != "seed"}
                    for c in run_configs)                              # only the seed differs
     assert configs["all"][0] == gan_config("all", "standard")         # seed 0 is the notebook's run
+    assert [c["seed"] for c in study_config("quick")["all"]] == [0, 1]   # quick: the two an interval needs
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         gan_config("all", "standard", seed=-1)
 

@@ -40,11 +40,17 @@ from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 AUTOENCODERS = ("vqvae", "vqvae_restart", "l1_perceptual", "vqgan")
-# The methods compared as methods, each trained from every seed of SEEDS by ``eval 02``; the
-# measures compared over those seeds.
+# The methods compared as methods, each trained from the seeds of ``training_seeds`` by ``eval 02``;
+# the measures compared over those seeds.
 COMPARED = ("vqvae_restart", "l1_perceptual", "vqgan")
 SEEDS = (0, 1, 2)
 MEASURES = ("recon_fd", "l1", "psnr", "sharpness")
+
+
+def training_seeds(budget: str) -> tuple[int, ...]:
+    """The seeds ``eval 02`` trains each compared method from: :data:`SEEDS`, or its first two at the
+    quick budget, which only proves that the study runs (an interval over seeds needs two)."""
+    return by_budget(quick=SEEDS[:2], standard=SEEDS, budget=budget)
 
 
 def autoencoder_config(kind: str, budget: str, seed: int = 0, factor: int = 4) -> dict:
@@ -291,7 +297,7 @@ def factor_study_config(budget: str) -> dict:
     :func:`factor_prior_config`), the sampler of :func:`sampling_config` with ``per_class`` samples
     per class for every run, and the test images measured."""
     sampling = sampling_config(budget)
-    seeds = by_budget(quick=SEEDS[:2], standard=SEEDS, budget=budget)
+    seeds = training_seeds(budget)
     return dict(runs=[dict(factor=factor, seed=seed, autoencoder=autoencoder_config("vqgan", budget, seed, factor),
                            prior=factor_prior_config(factor, budget, seed)) for factor in FACTORS for seed in seeds],
                 temperature=sampling["temperature"], top_k=sampling["top_k"], sample_seed=sampling["seed"],
@@ -391,7 +397,7 @@ def pixels_vs_codes(config: dict, device: torch.device | str | None = None) -> d
 
 
 def seed_study(reports: dict[str, list[dict]]) -> dict:
-    """``reports[kind][i]``: :func:`reconstruction_report` of ``kind`` trained from seed ``SEEDS[i]``
+    """``reports[kind][i]``: :func:`reconstruction_report` of ``kind`` trained from seed ``training_seeds(budget)[i]``
     → each measure of each kind over the seeds (each seed's figure, the mean and its t-interval), and
     the differences between the kinds, seed by seed (seed s of two kinds saw the same batches)."""
     out = {f"{kind}_{measure}": stats.over_seeds([r[measure] for r in runs])
@@ -447,8 +453,9 @@ def evaluate(budget: str) -> dict:
     start = time.perf_counter()
     images = test.images[:sampling_config(budget)["eval_images"]]
     reports, infos, seconds = {kind: [] for kind in COMPARED}, {}, {}
+    seeds = training_seeds(budget)
     for kind in AUTOENCODERS:
-        for seed in SEEDS if kind in COMPARED else (0,):
+        for seed in seeds if kind in COMPARED else (0,):
             autoencoder, info = load_autoencoder(autoencoder_config(kind, budget, seed))
             report = reconstruction_report(autoencoder, images, fd_metric)
             seconds[f"{kind}_seed{seed}"] = round(info["seconds"], 1)
@@ -464,7 +471,7 @@ def evaluate(budget: str) -> dict:
     vae, gan = reports["vqvae_restart"][0], reports["vqgan"][0]
     results = {
         **seed_study(reports),
-        "training_seeds": len(SEEDS),
+        "training_seeds": len(seeds),
         "used_code_fraction": round(vae["used_code_fraction"], 3),
         "perplexity": round(vae["perplexity"], 2),
         "used_code_fraction_no_restart": round(plain["used_code_fraction"], 3),
