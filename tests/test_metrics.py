@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from gensynth_course.evaluation import metrics
 from gensynth_course.evaluation.metrics import (FashionFD, frechet_distance, frechet_distance_of_rows, gaussian_stats, kid,
-                                                sqrtm_psd)
+                                                kept_features, sqrtm_psd)
 
 
 def test_identical_gaussians_are_at_distance_zero():
@@ -42,6 +43,30 @@ def test_the_distance_of_rows_equals_the_distance_of_their_gaussian_with_fewer_o
     mu2, s2 = torch.randn(12, generator=g).double(), B @ B.T / 12
     expected = frechet_distance(*gaussian_stats(rows), mu2, s2)
     assert frechet_distance_of_rows(rows.numpy(), mu2, s2, sqrtm_psd(s2)) == pytest.approx(expected, rel=1e-7)
+
+
+def test_reference_features_are_kept_for_these_weights_and_images_only(tmp_cache, monkeypatch):
+    from gensynth_course.evaluation.fashion_classifier import FashionClassifier
+
+    torch.manual_seed(0)
+    classifier = FashionClassifier().eval()
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    first = kept_features(classifier, images)
+    assert torch.equal(first, metrics.features(classifier, images))
+    assert len(list((tmp_cache / "features").glob("*.pt"))) == 1
+
+    computed = []
+    monkeypatch.setattr(metrics, "features", lambda c, x: computed.append(1) or torch.zeros(len(x), 128).double())
+    assert torch.equal(kept_features(classifier, images), first) and not computed        # read back, not computed
+    kept_features(classifier, images[:5])                                               # other images
+    with torch.no_grad():
+        classifier.body[0][1].running_mean.add_(1.0)         # a buffer changed: the features would change
+    kept_features(classifier, images)
+    assert len(computed) == 2 and len(list((tmp_cache / "features").glob("*.pt"))) == 3
+    for path in (tmp_cache / "features").glob("*.pt"):
+        path.write_bytes(b"not a checkpoint")                                          # unreadable: computed again
+    kept_features(classifier, images)
+    assert len(computed) == 3
 
 
 def test_precision_at_k_and_mean_average_precision_on_hand_made_rankings():

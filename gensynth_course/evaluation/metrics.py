@@ -13,11 +13,17 @@ stands beside it.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
+import sys
 
 import torch
 
+from gensynth_course.cache import CorruptCheckpoint, cache_dir, load_safe, save_atomic
+from gensynth_course.cache import FORMAT as CACHE_FORMAT
 from gensynth_course.data.fashion_mnist import as_model_input
+from gensynth_course.device import model_device
 from gensynth_course.evaluation import stats
 
 
@@ -49,6 +55,31 @@ def features(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int 
         x = as_model_input(x)
         out.append(classifier.features(x).double())
     return torch.cat(out)
+
+
+def kept_features(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """:func:`features` of a fixed reference set (the 10,000 test images: seconds of a CPU each time
+    a chapter or an eval builds its FD), kept in the cache under a hash of everything they depend
+    on: the classifier's weights and buffers, its class's module and this one, the images, and the
+    kind of device. An unreadable file is computed again."""
+    key = hashlib.sha256()
+    for name, tensor in classifier.state_dict().items():
+        key.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    for module in (inspect.getmodule(type(classifier)), sys.modules[__name__]):
+        key.update(inspect.getsource(module).encode())
+    device = model_device(classifier)
+    key.update(images.cpu().contiguous().numpy().tobytes() + str(images.dtype).encode() + device.type.encode())
+    path = cache_dir() / "features" / f"{type(classifier).__name__.lower()}-{key.hexdigest()[:20]}.pt"
+    try:
+        return load_safe(path)["features"].to(device)
+    except CorruptCheckpoint:
+        pass
+    feats = features(classifier, images)
+    try:
+        save_atomic({"format": CACHE_FORMAT, "features": feats.cpu()}, path)
+    except OSError:                      # a cache that cannot be written only costs the next run time
+        pass
+    return feats
 
 
 def gaussian_stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +200,7 @@ class FashionFD:
 
     def __init__(self, classifier: torch.nn.Module, test_images_uint8: torch.Tensor):
         self.classifier = classifier
-        self.reference_features = features(classifier, test_images_uint8)
+        self.reference_features = kept_features(classifier, test_images_uint8)
         self.reference = gaussian_stats(self.reference_features)
         self.reference_half = sqrtm_psd(self.reference[1])
 
