@@ -210,6 +210,9 @@ def write_course(course: Path, selected: list[Chapter] | None = None) -> list[st
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         nbformat.write(source_notebook(chapter), folder / f"{aid}.ipynb")
-        nbgrader(course, "generate_assignment", aid, "--force")
         ids.append(aid)
+    # nbgrader reads an assignment id as a pattern: "*" releases every source in one run (its start-up
+    # takes seconds); a selection is released one assignment at a time, leaving the others as they are
+    for pattern in ["*"] if selected is None else ids:
+        nbgrader(course, "generate_assignment", pattern, "--force")
     return ids

@@ -277,8 +277,8 @@ def test_the_factor_study_pairs_every_factor_with_the_same_seeds():
 
 
 def test_eval_02_compares_the_autoencoders_over_its_training_seeds(quick_evals):
-    assert ch02_vqgan.training_seeds("standard") == ch02_vqgan.SEEDS == (0, 1, 2)
-    assert ch02_vqgan.training_seeds("quick") == (0, 1)
+    assert ch02_vqgan.seed_config("standard")["seeds"] == ch02_vqgan.SEEDS == (0, 1, 2)
+    assert ch02_vqgan.seed_config("quick")["seeds"] == (0, 1)
     results, _ = quick_evals.get("02")
     assert results["training_seeds"] == 2
     for kind in ch02_vqgan.COMPARED:

@@ -40,17 +40,18 @@ from gensynth_course.train import fit
 
 CHAPTER = __name__.rsplit(".", 1)[-1]        # the cache folder: the module's name, as everywhere
 AUTOENCODERS = ("vqvae", "vqvae_restart", "l1_perceptual", "vqgan")
-# The methods compared as methods, each trained from the seeds of ``training_seeds`` by ``eval 02``;
+# The methods compared as methods, each trained from the seeds of ``seed_config`` by ``eval 02``;
 # the measures compared over those seeds.
 COMPARED = ("vqvae_restart", "l1_perceptual", "vqgan")
 SEEDS = (0, 1, 2)
 MEASURES = ("recon_fd", "l1", "psnr", "sharpness")
 
 
-def training_seeds(budget: str) -> tuple[int, ...]:
-    """The seeds ``eval 02`` trains each compared method from: :data:`SEEDS`, or its first two at the
-    quick budget, which only proves that the study runs (an interval over seeds needs two)."""
-    return by_budget(quick=SEEDS[:2], standard=SEEDS, budget=budget)
+def seed_config(budget: str) -> dict:
+    """``{"seeds": …}``, the seeds ``eval 02`` trains each compared method from: :data:`SEEDS`, or
+    its first two at the quick budget, which only proves that the study runs (an interval over
+    seeds needs two)."""
+    return dict(seeds=by_budget(quick=SEEDS[:2], standard=SEEDS, budget=budget))
 
 
 def autoencoder_config(kind: str, budget: str, seed: int = 0, factor: int = 4) -> dict:
@@ -297,7 +298,7 @@ def factor_study_config(budget: str) -> dict:
     :func:`factor_prior_config`), the sampler of :func:`sampling_config` with ``per_class`` samples
     per class for every run, and the test images measured."""
     sampling = sampling_config(budget)
-    seeds = training_seeds(budget)
+    seeds = seed_config(budget)["seeds"]
     return dict(runs=[dict(factor=factor, seed=seed, autoencoder=autoencoder_config("vqgan", budget, seed, factor),
                            prior=factor_prior_config(factor, budget, seed)) for factor in FACTORS for seed in seeds],
                 temperature=sampling["temperature"], top_k=sampling["top_k"], sample_seed=sampling["seed"],
@@ -397,7 +398,7 @@ def pixels_vs_codes(config: dict, device: torch.device | str | None = None) -> d
 
 
 def seed_study(reports: dict[str, list[dict]]) -> dict:
-    """``reports[kind][i]``: :func:`reconstruction_report` of ``kind`` trained from seed ``training_seeds(budget)[i]``
+    """``reports[kind][i]``: :func:`reconstruction_report` of ``kind`` trained from the i-th seed of :func:`seed_config`
     → each measure of each kind over the seeds (each seed's figure, the mean and its t-interval), and
     the differences between the kinds, seed by seed (seed s of two kinds saw the same batches)."""
     out = {f"{kind}_{measure}": stats.over_seeds([r[measure] for r in runs])
@@ -453,7 +454,7 @@ def evaluate(budget: str) -> dict:
     start = time.perf_counter()
     images = test.images[:sampling_config(budget)["eval_images"]]
     reports, infos, seconds = {kind: [] for kind in COMPARED}, {}, {}
-    seeds = training_seeds(budget)
+    seeds = seed_config(budget)["seeds"]
     for kind in AUTOENCODERS:
         for seed in seeds if kind in COMPARED else (0,):
             autoencoder, info = load_autoencoder(autoencoder_config(kind, budget, seed))

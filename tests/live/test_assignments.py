@@ -45,7 +45,7 @@ def course(tmp_path_factory):
             folder = root / "submitted" / student / aid
             folder.mkdir(parents=True)
             nbformat.write(notebook, folder / f"{aid}.ipynb")
-        assignments.nbgrader(root, "autograde", aid, "--force")
+    assignments.nbgrader(root, "autograde", "*", "--force")         # every assignment, every student
     return root
 
 
