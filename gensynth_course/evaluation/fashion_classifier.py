@@ -65,7 +65,7 @@ def classifier_config(budget: str) -> dict:
     """The classifier's recipe at a budget; ``full`` takes the standard classifier (it is an
     evaluation network, not a result)."""
     return dict(model="FashionClassifier", feature_dim=128, batch_size=128, lr=1e-3, seed=0,
-                steps=by_budget(quick=150, standard=2400, budget=budget))
+                steps=by_budget(quick=60, standard=2400, budget=budget))
 
 
 def load_classifier(config: dict, device: torch.device | str | None = None) -> tuple[FashionClassifier, dict]:

@@ -63,7 +63,7 @@ def autoencoder_config(kind: str, budget: str, seed: int = 0, factor: int = 4) -
         raise ValueError(f"unknown autoencoder {kind!r}; choose one of {AUTOENCODERS}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
-    steps = by_budget(quick=40, standard=800, full=6000, budget=budget)
+    steps = by_budget(quick=20, standard=800, full=6000, budget=budget)
     config = dict(kind=kind, widths=[32, 64], dim=16, num_codes=128, beta=0.25,
                   restart_dead=kind != "vqvae", batch_size=64, lr=1e-3, betas=[0.5, 0.9], seed=seed, steps=steps,
                   factor=factor)
@@ -165,7 +165,7 @@ def factor_prior_config(factor: int, budget: str, seed: int = 0) -> dict:
     rather than a number of steps: every factor gets the same compute, as in the paper's study."""
     return dict(prior_config(budget), codes_from=config_hash(autoencoder_config("vqgan", budget, seed, factor)),
                 factor=check_factor(factor), seed=seed, steps=10**7,
-                seconds=by_budget(quick=2, standard=100, full=900, budget=budget))
+                seconds=by_budget(quick=1, standard=100, full=900, budget=budget))
 
 
 def build_prior(config: dict, num_codes: int) -> CodePrior:
