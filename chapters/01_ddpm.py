@@ -433,7 +433,7 @@ print(textwrap.fill(
 # `python benchmarks/ddpm_unets.py --equal-time 300` repeats this with longer training.
 
 # %%
-seconds = by_budget(quick=5, standard=45)
+seconds = by_budget(quick=2, standard=45)
 pair = {}
 for name in ("seed", "ours"):
     net, net_info = ch01_ddpm.load_equal_time(ch01_ddpm.equal_time_config(name, seconds, BUDGET))

@@ -66,7 +66,8 @@ def variance_config(budget: str, for_eval: bool = False) -> dict:
     """The learned-variance study: respaced ancestral sampling of the class-conditional UNet (s = 1,
     no guidance) at each number of steps, under each variance, from the same noise; and classifier
     guidance of the same UNet in its conditional and its unconditional mode, with the learned Σ.
-    ``for_eval``: what ``eval 03`` samples, a longer chain and more guided samples than the notebook."""
+    ``for_eval``: what ``eval 03`` samples, a longer chain and more guided samples than the notebook.
+    ``diagnosis_images``: the noised test images the diagnosis measures x̂_0 and Σ on, at each step."""
     return dict(steps=by_budget(quick=[5, 10], standard=[10, 25, 50, 100] if for_eval else [10, 25],
                                 full=[10, 25, 50, 100, 250, 1000], budget=budget),
                 variances=["learned", "beta", "beta_tilde", "kl_optimal"],
@@ -75,7 +76,7 @@ def variance_config(budget: str, for_eval: bool = False) -> dict:
                 guidance_scales=by_budget(quick=[0.0, 2.0], standard=[0.0, 2.0, 8.0], full=[0.0, 1.0, 2.0, 4.0, 8.0],
                                           budget=budget),
                 guidance_per_class=by_budget(quick=2, standard=20 if for_eval else 12, full=100, budget=budget),
-                seed=0)
+                diagnosis_images=by_budget(quick=100, standard=500, budget=budget), seed=0)
 
 
 def load_cfg_unet(config: dict, preview=None, preview_every: int = 0, device: torch.device | str | None = None):
@@ -343,7 +344,7 @@ def variance_study(cfg_unet: nn.Module, judge: nn.Module, fd_metric: FashionFD, 
     recomputed in every resample."""
     labels = class_labels(v["per_class"])
     study = {"steps": v["steps"], "images": {}, "fd": {}, "learned_minus": {},
-             "diagnosis": variance_diagnosis(cfg_unet, v["steps"])}
+             "diagnosis": variance_diagnosis(cfg_unet, v["steps"], v["diagnosis_images"])}
     feats = {}
     for variance in v["variances"]:
         study["images"][variance], study["fd"][variance], feats[variance] = [], [], []
