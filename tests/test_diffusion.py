@@ -160,7 +160,7 @@ def test_the_drift_of_a_blind_network_matches_its_closed_form():
     from gensynth_course.experiments import ch01_ddpm
 
     generator = torch.Generator().manual_seed(0)
-    raw, _ = sample(BlindToTheMean(), DDPMScheduler(linear_betas(), clip_sample=False), (4000, 1, 28, 28), 1000,
+    raw, _ = sample(BlindToTheMean(), DDPMScheduler(linear_betas(), clip_sample=False), (2000, 1, 28, 28), 1000,
                     generator=generator, progress=False, clip=False)
     measured = raw.flatten(1).mean(1).std().item()
     predicted = ch01_ddpm.unseen_mean_spread()

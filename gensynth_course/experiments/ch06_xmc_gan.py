@@ -90,7 +90,8 @@ def gan_config(run: str, budget: str, seed: int = 0) -> dict:
                 z_dim=64, g_channels=[64, 64, 32, 16], d_channels=[32, 64, 64],
                 text_encoder=clip_config(budget),
                 train_scenes=by_budget(quick=500, standard=20_000, full=50_000, budget=budget),
-                batch_size=32, g_lr=4e-4, d_lr=8e-4, betas=[0.5, 0.999], ema_decay=0.999, seed=seed,
+                batch_size=by_budget(quick=16, standard=32, budget=budget), g_lr=4e-4, d_lr=8e-4, betas=[0.5, 0.999],
+                ema_decay=0.999, seed=seed,
                 steps=by_budget(quick=10, standard=2000, full=10_000, budget=budget))
 
 

@@ -224,7 +224,7 @@ def sampling_config(budget: str) -> dict:
     and how many test scenes (and two-scene canvases) it judges."""
     decoder = "greedy"
     return dict(decoder=decoder, **DECODERS[decoder], seed=0,
-                eval_scenes=by_budget(quick=40, standard=300, full=1000, budget=budget),
+                eval_scenes=by_budget(quick=20, standard=300, full=1000, budget=budget),
                 canvases=by_budget(quick=4, standard=60, full=200, budget=budget))     # 2 × canvases ≤ eval_scenes
 
 
