@@ -43,6 +43,24 @@ def test_reads_idx_files_from_gensynth_data(nowhere, monkeypatch, compress):
     assert len(data.load_fashion_mnist("test", download=False)) == 10
 
 
+def test_each_file_is_read_once_and_every_load_gets_its_own_tensors(nowhere, monkeypatch):
+    folder = nowhere / "mydata"
+    _write_idx(folder, 20, compress=True)
+    monkeypatch.setenv("GENSYNTH_DATA", str(folder))
+    monkeypatch.setattr(data, "_read", {})
+    opened = []
+    real_open = gzip.open
+    monkeypatch.setattr(data.gzip, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    first = data.load_fashion_mnist("train", download=False)
+    reads = len(opened)
+    first.images[0] = 0                                      # a learner's edit stays in their copy
+    second = data.load_fashion_mnist("train", download=False)
+    assert len(opened) == reads and not torch.equal(first.images, second.images) and len(data._read) == 2
+    (folder / "train-labels-idx1-ubyte.gz").touch()          # a changed file is read again
+    data.load_fashion_mnist("train", download=False)
+    assert len(data._read) == 3
+
+
 def test_gensynth_data_comes_before_the_debian_package(nowhere, monkeypatch):
     _write_idx(nowhere / "no-debian", 10, True)
     assert "Debian" in data.locate_fashion_mnist(download=False)[0]

@@ -137,10 +137,19 @@ def _complete(folder: Path) -> bool:
     return all(_find_file(folder, stem) for stem in _FILES.values())
 
 
+_read: dict[tuple[str, int, int, int], np.ndarray] = {}   # (path, size, mtime, header) -> its read-only bytes
+
+
 def _read_idx(path: Path, header_bytes: int) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        return np.frombuffer(f.read(), dtype=np.uint8, offset=header_bytes)
+    """The bytes of an IDX file after its header, read-only: each file is read (and unzipped) once per
+    process, again only if its size or modification time changes."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, header_bytes)
+    if key not in _read:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            _read[key] = np.frombuffer(f.read(), dtype=np.uint8, offset=header_bytes)
+    return _read[key]
 
 
 _checked: dict[tuple[str, int, int], str | None] = {}   # (path, size, mtime) -> what is wrong, or None
