@@ -240,7 +240,7 @@ def load_page_prior(autoencoder: VQAutoencoder, prior: CodePrior, config: dict,
 def sampling_config(budget: str) -> dict:
     """How the chapter samples and how many test images it measures on."""
     return dict(temperature=0.8, top_k=16, per_class=by_budget(quick=10, standard=100, budget=budget), seed=0,
-                eval_images=by_budget(quick=500, standard=2000, full=10_000, budget=budget))
+                eval_images=by_budget(quick=200, standard=2000, full=10_000, budget=budget))
 
 
 @torch.no_grad()
