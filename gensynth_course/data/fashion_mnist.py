@@ -137,14 +137,19 @@ def _complete(folder: Path) -> bool:
     return all(_find_file(folder, stem) for stem in _FILES.values())
 
 
-_read: dict[tuple[str, int, int, int], np.ndarray] = {}   # (path, size, mtime, header) -> its read-only bytes
+def _version(path: Path) -> tuple[str, int, int]:
+    """A file as the per-process caches below know it: its path, size and modification time."""
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+_read: dict[tuple[tuple[str, int, int], int], np.ndarray] = {}   # (version, header) -> its read-only bytes
 
 
 def _read_idx(path: Path, header_bytes: int) -> np.ndarray:
     """The bytes of an IDX file after its header, read-only: each file is read (and unzipped) once per
     process, again only if its size or modification time changes."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, header_bytes)
+    key = (_version(path), header_bytes)
     if key not in _read:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
@@ -159,8 +164,7 @@ _noted: set[str] = set()                                  # damaged copies alrea
 def _file_problem(path: Path) -> str | None:
     """What is wrong with one file, or None when its content has the published checksum. Each file
     is hashed once per process (again only if its size or modification time changes)."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    key = _version(path)
     if key not in _checked:
         digest = hashlib.md5(usedforsecurity=False)
         opener = gzip.open if path.suffix == ".gz" else open

@@ -20,8 +20,7 @@ import sys
 
 import torch
 
-from gensynth_course.cache import CorruptCheckpoint, cache_dir, load_safe, save_atomic
-from gensynth_course.cache import FORMAT as CACHE_FORMAT
+from gensynth_course import cache
 from gensynth_course.data.fashion_mnist import as_model_input
 from gensynth_course.device import model_device
 from gensynth_course.evaluation import stats
@@ -69,14 +68,14 @@ def kept_features(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Te
         key.update(inspect.getsource(module).encode())
     device = model_device(classifier)
     key.update(images.cpu().contiguous().numpy().tobytes() + str(images.dtype).encode() + device.type.encode())
-    path = cache_dir() / "features" / f"{type(classifier).__name__.lower()}-{key.hexdigest()[:20]}.pt"
+    path = cache.cache_dir() / "features" / f"{type(classifier).__name__.lower()}-{key.hexdigest()[:20]}.pt"
     try:
-        return load_safe(path)["features"].to(device)
-    except CorruptCheckpoint:
+        return cache.load_safe(path)["features"].to(device)
+    except cache.CorruptCheckpoint:
         pass
     feats = features(classifier, images)
     try:
-        save_atomic({"format": CACHE_FORMAT, "features": feats.cpu()}, path)
+        cache.save_atomic({"format": cache.FORMAT, "features": feats.cpu()}, path)
     except OSError:                      # a cache that cannot be written only costs the next run time
         pass
     return feats
@@ -121,11 +120,8 @@ def frechet_distance_of_rows(rows, mu2, sigma2, sigma2_half: torch.Tensor) -> fl
     For the tens of samples of a quick run that is several times cheaper than the D × D spectrum,
     and it has no round-off eigenvalues in place of Σ_1's exact zeros."""
     rows = torch.as_tensor(rows).double()
-    if len(rows) >= rows.shape[1]:
+    if not 2 <= len(rows) < rows.shape[1]:          # gaussian_stats refuses fewer than 2 rows
         return frechet_distance(*gaussian_stats(rows), mu2, sigma2, sigma2_half)
-    if len(rows) < 2:
-        raise ValueError(f"a Gaussian needs at least 2 images to fit, got {len(rows)}; pass more images "
-                         "(hundreds or more for a stable Fréchet distance).")
     mu1 = rows.mean(0)
     x = (rows - mu1) / math.sqrt(len(rows) - 1)
     y = x @ sigma2_half.double()
