@@ -202,6 +202,40 @@ def test_inpainting_keeps_the_known_region():
     assert torch.equal(out[..., 8:], images[..., 8:])
 
 
+def test_clip_guidance_at_zero_samples_what_cfg_at_one_does_and_the_sweep_draws_it_once(monkeypatch):
+    """CLIP guidance at s = 0 is the conditional model, as CFG at s = 1 is: from the same noise the
+    two samplers end at the same images (up to rounding), so the sweep reuses CFG's row."""
+    tok = Tokenizer()
+    torch.manual_seed(0)
+    model = TextConditionalUNet(len(tok), in_channels=3, channels=(8, 16), patch=2).eval()
+    torch.nn.init.normal_(model.unet.out[2].weight, std=0.1)
+    clip = NoisyCLIP(NoisyImageEncoder(channels=(8, 16), width=32, patch=2, image_size=32),
+                     TextTransformer(len(tok), 16, width=32, layers=1), embed_dim=16).eval()
+    captions = ["a big red circle on the left", "a small blue square at the top"]
+    cfg = ch05_glide.generate(model, captions, "cfg", 1.0, steps=5, progress=False)
+    clip_zero = ch05_glide.generate(model, captions, "clip", 0.0, clip, steps=5, progress=False)
+    assert torch.allclose(cfg, clip_zero, atol=1e-4)
+
+    drawn = []
+    monkeypatch.setattr(ch05_glide, "load_base", lambda config: ("base", {}))
+    monkeypatch.setattr(ch05_glide, "load_noisy_clip", lambda config: ("clip", {}))
+    monkeypatch.setattr(ch05_glide, "generate", lambda model, prompts, method, scale, *rest: drawn.append((method, scale))
+                        or (method, scale))
+
+    class StubJudge:
+        def prompts(self):
+            return captions
+
+        def __call__(self, images):
+            return {"drawn": images}
+
+    m = dict(ch05_glide.measure_config("quick"), sampling=dict(ch05_glide.sampling_config("quick"),
+                                                                 cfg_scales=[0.0, 1.0, 3.0], clip_scales=[0.0, 5.0]))
+    sweep = ch05_glide.guidance_sweep(m, StubJudge(), progress=False)
+    assert drawn == [("cfg", 0.0), ("cfg", 1.0), ("cfg", 3.0), ("clip", 5.0)]
+    assert [row["drawn"] for row in sweep["clip"]] == [("cfg", 1.0), ("clip", 5.0)]
+
+
 def test_a_guidance_scale_is_chosen_on_validation_with_guidance_on_and_ties_to_the_smaller():
     def rows(accuracies):
         return [{"caption_accuracy": a} for a in accuracies]

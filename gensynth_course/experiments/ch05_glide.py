@@ -94,14 +94,14 @@ def upsampler_config(budget: str) -> dict:
     return dict(base_config(budget), model="Upsampler", base=base_config(budget), size=32, low_size=8,
                 p_uncond=0.0, min_snr_gamma=None, lr=1e-3, seed=3,
                 train_scenes=by_budget(quick=300, standard=10_000, full=50_000, budget=budget),
-                steps=by_budget(quick=20, standard=2500, full=20_000, budget=budget))
+                steps=by_budget(quick=20, standard=1000, full=20_000, budget=budget))
 
 
 def inpainting_config(budget: str) -> dict:
     """Fine-tuning the base model for inpainting: four zero-initialised channels (masked RGB image
     and mask), random masks, the base model's recipe at a lower learning rate."""
     return dict(base_config(budget), model="Inpainting", base=base_config(budget), lr=5e-4, warmup=50, seed=4,
-                steps=by_budget(quick=20, standard=1200, full=10_000, budget=budget))
+                steps=by_budget(quick=20, standard=600, full=10_000, budget=budget))
 
 
 def sampling_config(budget: str) -> dict:
@@ -406,13 +406,18 @@ def guidance_sweep(m: dict, judge: Judge, progress: bool = True) -> dict:
     """Sample the caption set at every scale of CFG and of CLIP guidance and judge each set
     (``m``: :func:`measure_config`; ``judge``: a :class:`Judge` of ``m["judge"]``). Returns {"cfg":
     [row per scale], "clip": [...], "cfg_scales": [...], "clip_scales": [...]}. Every scale of both
-    methods starts from the same noise, so any two rows compare caption by caption."""
+    methods starts from the same noise, so any two rows compare caption by caption. CLIP guidance
+    at s = 0 is the conditional model, which CFG at s = 1 already sampled from that noise: its row
+    is that one, not a second sampling of the same model."""
     config = m["sampling"]
     base, _ = load_base(m["base"])
     clip, _ = load_noisy_clip(m["noisy_clip"])
     out = {"cfg_scales": config["cfg_scales"], "clip_scales": config["clip_scales"], "cfg": [], "clip": []}
     for method in ("cfg", "clip"):
         for scale in config[f"{method}_scales"]:
+            if method == "clip" and scale == 0 and 1.0 in out["cfg_scales"]:
+                out[method].append(out["cfg"][out["cfg_scales"].index(1.0)])
+                continue
             images = generate(base, judge.prompts(), method, scale, clip, config["steps"], config["seed"], progress)
             out[method].append(judge(images))
     return out
