@@ -94,14 +94,14 @@ def upsampler_config(budget: str) -> dict:
     return dict(base_config(budget), model="Upsampler", base=base_config(budget), size=32, low_size=8,
                 p_uncond=0.0, min_snr_gamma=None, lr=1e-3, seed=3,
                 train_scenes=by_budget(quick=300, standard=10_000, full=50_000, budget=budget),
-                steps=by_budget(quick=20, standard=1000, full=20_000, budget=budget))
+                steps=by_budget(quick=20, standard=2500, full=20_000, budget=budget))
 
 
 def inpainting_config(budget: str) -> dict:
     """Fine-tuning the base model for inpainting: four zero-initialised channels (masked RGB image
     and mask), random masks, the base model's recipe at a lower learning rate."""
     return dict(base_config(budget), model="Inpainting", base=base_config(budget), lr=5e-4, warmup=50, seed=4,
-                steps=by_budget(quick=20, standard=600, full=10_000, budget=budget))
+                steps=by_budget(quick=20, standard=1200, full=10_000, budget=budget))
 
 
 def sampling_config(budget: str) -> dict:
