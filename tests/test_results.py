@@ -114,6 +114,16 @@ def test_the_full_budget_section_renders_the_gpu_run_and_refuses_a_tiny_one(tmp_
         results.render()
 
 
+def test_the_packages_manifest_is_the_repositorys_book_toml():
+    """In a clone, ``gensynth_course/book.toml`` is a link to the repository's ``book.toml``, so
+    the two can never disagree (an editor or ``sed -i`` that replaces the link with a copy fails here)."""
+    from gensynth_course.course import REPO_ROOT, manifest_path
+
+    shipped = manifest_path()
+    assert shipped.is_symlink() and shipped.resolve() == (REPO_ROOT / "book.toml").resolve(), (
+        f"{shipped} must be a link to ../book.toml: run `ln -sf ../book.toml {shipped}`")
+
+
 def test_book_tomls_standard_minutes_are_the_recorded_notebook_runs_rounded_up():
     """A chapter's standard minutes in book.toml come from its cold notebook run (results/runs/NN.json)."""
     import math
