@@ -45,6 +45,25 @@ def test_the_distance_of_rows_equals_the_distance_of_their_gaussian_with_fewer_o
     assert frechet_distance_of_rows(rows.numpy(), mu2, s2, sqrtm_psd(s2)) == pytest.approx(expected, rel=1e-7)
 
 
+@pytest.mark.parametrize("n", [6, 40])
+def test_counted_sets_of_rows_are_the_distances_of_those_rows_repeated(n):
+    # A bootstrap resample holds each row as many times as it was drawn: the counted form must give,
+    # for every set at once, the distance of the rows written out that many times.
+    g = torch.Generator().manual_seed(n)
+    rows = torch.randn(n, 12, generator=g).double() * torch.linspace(0.1, 3, 12).double() + 0.5
+    B = torch.randn(12, 12, generator=g).double()
+    mu2, s2 = torch.randn(12, generator=g).double(), B @ B.T / 12
+    counts = torch.randint(0, 3, (5, n), generator=g)
+    counts[:, :2] += 1                                   # at least two rows in every set
+    counts[0] = 1                                        # and the set itself
+    got = frechet_distance_of_rows(rows.numpy(), mu2, s2, sqrtm_psd(s2), counts.numpy())
+    assert got.shape == (5,)
+    for c, distance in zip(counts, got):
+        repeated = rows.repeat_interleave(c, dim=0)
+        assert distance == pytest.approx(frechet_distance_of_rows(repeated.numpy(), mu2, s2, sqrtm_psd(s2)), rel=1e-7)
+    assert got[0] == pytest.approx(frechet_distance(*gaussian_stats(rows), mu2, s2), rel=1e-7)
+
+
 def test_reference_features_are_kept_for_these_weights_and_images_only(tmp_cache, monkeypatch):
     from gensynth_course.evaluation.fashion_classifier import FashionClassifier
 

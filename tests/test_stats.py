@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gensynth_course.evaluation import stats
-from gensynth_course.evaluation.metrics import frechet_distance, gaussian_stats
+from gensynth_course.evaluation.metrics import frechet_distance, frechet_distance_of_rows, gaussian_stats, sqrtm_psd
 
 
 def test_an_accuracy_interval_has_the_binomial_width():
@@ -56,6 +56,29 @@ def test_a_set_statistic_takes_rows_a_frechet_distance_for_instance():
 
     result = stats.interval(rows, fd)
     assert result["value"] == pytest.approx(fd(rows)) and result["ci_low"] < 1.0 < result["ci_high"]
+
+
+@pytest.mark.parametrize("n", [60, 400])
+def test_a_counted_statistic_gives_the_intervals_of_computing_each_resample_alone(n):
+    # The counted form (every resample as counts of the rows, a block at a time) is a way to compute,
+    # not another statistic: interval, paired and unpaired differences agree with the plain form.
+    rng = np.random.default_rng(n)
+    reference = torch.from_numpy(rng.normal(0, 1, (2000, 16)))
+    mu2, s2 = gaussian_stats(reference)
+    half = sqrtm_psd(s2)
+    a, b = rng.normal(1.0, 1.1, (n, 16)), rng.normal(0.5, 1.3, (n, 16))   # far enough for BCa to hold
+    counted = stats.counted(lambda r, counts=None: frechet_distance_of_rows(r, mu2, s2, half, counts))
+
+    def plain(r):
+        return frechet_distance_of_rows(r, mu2, s2, half)
+
+    for got, want in ((stats.interval(a, counted), stats.interval(a, plain)),
+                      (stats.difference(a, b, counted), stats.difference(a, b, plain)),
+                      (stats.difference(a, b[: n // 2], counted, paired=False),
+                       stats.difference(a, b[: n // 2], plain, paired=False))):
+        assert got["ci_low"] < got["value"] < got["ci_high"]
+        for key in ("value", "ci_low", "ci_high"):
+            assert got[key] == pytest.approx(want[key], rel=1e-7), key    # √(round-off) of zero eigenvalues
 
 
 def test_seeds_get_the_t_interval():

@@ -114,8 +114,9 @@ class Judge:
         return {"per_caption": per_caption, "features": torch.cat([r["features"] for r in results]),
                 "pooled": len(results)}
 
-    def _fd(self, rows) -> float:
-        return frechet_distance_of_rows(rows, *self.reference, self.reference_half)
+    @stats.counted
+    def _fd(self, rows, counts=None):
+        return frechet_distance_of_rows(rows, *self.reference, self.reference_half, counts)
 
     def _items(self, result: dict, measure: str, group: str | None):
         if measure not in MEASURES + ("swapped",):

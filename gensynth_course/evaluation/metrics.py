@@ -110,24 +110,54 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, sigma2_half: torch.Tensor | None 
     return float(diff @ diff + torch.trace(sigma1) + torch.trace(sigma2) - 2 * tr_sqrt)
 
 
-def frechet_distance_of_rows(rows, mu2, sigma2, sigma2_half: torch.Tensor) -> float:
+@stats.counted
+def frechet_distance_of_rows(rows, mu2, sigma2, sigma2_half: torch.Tensor, counts=None):
     """d² between the Gaussian fitted to feature rows (N, D) (:func:`gaussian_stats`) and N(μ_2, Σ_2),
-    for the many distances a bootstrap recomputes (``sigma2_half``: Σ_2^{1/2}, computed once).
+    for the many distances a bootstrap recomputes (``sigma2_half``: Σ_2^{1/2}, computed once). With
+    ``counts`` (B, N), the B distances of the sets that hold row i ``counts[b, i]`` times (a
+    bootstrap's resamples, :func:`stats.counted`), as an array.
 
-    With fewer rows than features, the same distance as :func:`frechet_distance` without forming
-    Σ_1: with X the centred rows over √(N − 1), Σ_1 = XᵀX, so Σ_2^{1/2} Σ_1 Σ_2^{1/2} = YᵀY with
-    Y = X Σ_2^{1/2}, whose nonzero eigenvalues are those of the N × N matrix YYᵀ, and Tr Σ_1 = ‖X‖²_F.
-    For the tens of samples of a quick run that is several times cheaper than the D × D spectrum,
-    and it has no round-off eigenvalues in place of Σ_1's exact zeros."""
+    With X a set's rows (each as often as counted) centred and over √(m − 1), for its m rows,
+    Σ_1 = XᵀX and Tr Σ_1 = ‖X‖²_F, and Tr (Σ_1 Σ_2)^{1/2} is Σ √λ_i over the eigenvalues of
+    Σ_2^{1/2} Σ_1 Σ_2^{1/2} (as in :func:`frechet_distance`). Every set's second moment is its counts
+    times the rows' outer products: one matrix product for all B sets. With fewer rows than
+    features, Σ_2^{1/2} Σ_1 Σ_2^{1/2} = YᵀY with Y = X Σ_2^{1/2}, whose nonzero eigenvalues are those
+    of the N × N matrix YYᵀ: several times cheaper for the tens of samples of a quick run, and
+    without round-off eigenvalues in place of Σ_1's exact zeros."""
     rows = torch.as_tensor(rows).double()
-    if not 2 <= len(rows) < rows.shape[1]:          # gaussian_stats refuses fewer than 2 rows
-        return frechet_distance(*gaussian_stats(rows), mu2, sigma2, sigma2_half)
-    mu1 = rows.mean(0)
-    x = (rows - mu1) / math.sqrt(len(rows) - 1)
-    y = x @ sigma2_half.double()
-    tr_sqrt = torch.linalg.eigvalsh(y @ y.T).clamp(min=0).sqrt().sum()
-    diff = (mu1 - mu2).double()
-    return float(diff @ diff + (x * x).sum() + torch.trace(sigma2) - 2 * tr_sqrt)
+    n, dim = rows.shape
+    weights = torch.ones(1, n, dtype=torch.double) if counts is None else torch.as_tensor(counts).double()
+    size = weights.sum(1)
+    if size.min() < 2:
+        raise ValueError(f"a Gaussian needs at least 2 images to fit, got {int(size.min())}; pass more images "
+                         "(hundreds or more for a stable Fréchet distance).")
+    centre = rows.mean(0)
+    r = rows - centre                                   # centred once: the moments below lose no digits
+    mu = weights @ r / size[:, None]                    # (B, D): each set's mean, less the centre
+    half = sigma2_half.double()
+    if n < dim:                                         # 64 sets at a time: their (64, N, D) blocks stay small
+        trace1, eigenvalues = [], []
+        for w, m, k in zip(weights.split(64), mu.split(64), size.split(64)):
+            x = w.sqrt()[:, :, None] * (r - m[:, None]) / (k - 1).sqrt()[:, None, None]
+            y = x @ half
+            gram = y @ y.mT
+            trace1.append((x * x).sum((1, 2)))
+            eigenvalues.append(torch.linalg.eigvalsh((gram + gram.mT) / 2))
+        trace1, eigenvalues = torch.cat(trace1), torch.cat(eigenvalues)
+    else:
+        i, j = torch.triu_indices(dim, dim)            # row by row, as the products below are laid out
+        upper = weights @ torch.cat([r[:, k:] * r[:, k:k + 1] for k in range(dim)], 1)   # second moments
+        second = torch.empty(len(weights), dim, dim, dtype=torch.double)
+        second[:, i, j] = upper
+        second[:, j, i] = upper
+        sigma1 = (second - size[:, None, None] * mu[:, :, None] * mu[:, None, :]) / (size - 1)[:, None, None]
+        trace1 = sigma1.diagonal(dim1=1, dim2=2).sum(-1)
+        inner = half @ sigma1 @ half
+        eigenvalues = torch.linalg.eigvalsh((inner + inner.mT) / 2)
+    tr_sqrt = eigenvalues.clamp(min=0).sqrt().sum(-1)
+    diff = mu + centre - mu2.double()
+    distances = (diff * diff).sum(-1) + trace1 + torch.trace(sigma2.double()) - 2 * tr_sqrt
+    return float(distances[0]) if counts is None else distances.numpy()
 
 
 def fd(classifier, images_a: torch.Tensor, images_b: torch.Tensor | tuple) -> float:
@@ -216,10 +246,11 @@ class FashionFD:
     def __call__(self, images: torch.Tensor) -> float:
         return fd(self.classifier, images, self.reference)
 
-    def of_features(self, rows) -> float:
+    @stats.counted
+    def of_features(self, rows, counts=None):
         """FD of the judge's features ``rows`` (one per image) against the test set: the statistic a
-        bootstrap recomputes in every resample."""
-        return frechet_distance_of_rows(rows, *self.reference, self.reference_half)
+        bootstrap recomputes in every resample (``counts``: see :func:`frechet_distance_of_rows`)."""
+        return frechet_distance_of_rows(rows, *self.reference, self.reference_half, counts)
 
     def real_vs_real(self, train_images_uint8: torch.Tensor, n: int, seed: int = 0) -> float:
         """FD of ``n`` real training images: the best a generator of ``n`` samples can hope for."""
