@@ -20,6 +20,19 @@ def test_an_accuracy_interval_has_the_binomial_width():
     assert (result["ci_high"] - result["ci_low"]) == pytest.approx(normal_width, rel=0.1)
 
 
+def test_a_share_of_all_hits_or_all_misses_gets_the_exact_binomial_interval_not_a_zero_width():
+    # Every resample of 60 hits out of 60 is 60 out of 60: the bootstrap would say [1, 1]. The exact
+    # (Clopper–Pearson) interval is [(α/2)^(1/n), 1], and mirrored for no hits at all.
+    hits = stats.interval(np.ones(60))
+    assert hits["value"] == 1.0 and hits["ci_high"] == 1.0
+    assert hits["ci_low"] == pytest.approx(0.025 ** (1 / 60), rel=1e-9)
+    misses = stats.interval(np.zeros(300))
+    assert misses["value"] == 0.0 and misses["ci_low"] == 0.0
+    assert misses["ci_high"] == pytest.approx(1 - 0.025 ** (1 / 300), rel=1e-9)
+    constant = stats.interval(np.full(50, 0.3))            # not a share: a constant figure stays exact
+    assert constant["ci_low"] == constant["ci_high"] == pytest.approx(0.3)
+
+
 def test_intervals_cover_the_true_mean_about_95_percent_of_the_time():
     rng = np.random.default_rng(2)
     covered = [(r := stats.interval(rng.exponential(2.0, 60), seed=k))["ci_low"] <= 2.0 <= r["ci_high"]

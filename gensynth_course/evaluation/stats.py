@@ -4,6 +4,9 @@
   Tibshirani 1993, ch. 13–14), here SciPy's BCa bootstrap with 2,000 resamples. Two methods
   measured on the same samples (the same starting noise, the same captions) are compared
   *paired*: each resample draws the same items for both, so the noise they share cancels.
+  A share of 0/1 items that are all 0 or all 1 has no bootstrap spread (every resample agrees);
+  its interval is the exact binomial one (Clopper & Pearson 1934) instead of a zero width that
+  would claim certainty: 60 hits out of 60 give [0.940, 1].
 * Over training seeds (one figure per trained model): Student's t-interval of the mean over the
   seeds, mean ± t_{0.975, n−1} · s / √n. One seed has no interval, and says so.
 * How much more one method's figures vary over seeds than another's: the F interval of the ratio
@@ -105,9 +108,14 @@ def interval(values, statistic: Callable | None = None, seed: int = 0) -> dict:
     ``values`` holds one number per measured item (a 0/1 per caption for an accuracy), or, with a
     ``statistic`` of a whole set, one row per item (rows of features for a Fréchet distance:
     ``statistic`` then takes the rows; a :func:`counted` one is given many resamples at once).
+    All-0 or all-1 items (a share nothing was missed or hit in) get the exact binomial interval.
     """
     rows = _as_rows("interval", values)
-    if statistic is None:
+    if statistic is None and rows.ndim == 1 and rows[0] in (0.0, 1.0) and (rows == rows[0]).all():
+        hits = int(rows.sum())                        # all misses or all hits: the exact binomial interval
+        ci = stats.binomtest(hits, len(rows)).proportion_ci(confidence_level=CONFIDENCE, method="exact")
+        value, low, high = float(rows[0]), float(ci.low), float(ci.high)
+    elif statistic is None:
         value = float(rows.mean())
         low, high = _bootstrap((rows,), _mean, seed=seed)
     else:
