@@ -126,6 +126,8 @@ def frechet_distance_of_rows(rows, mu2, sigma2, sigma2_half: torch.Tensor, count
     without round-off eigenvalues in place of Σ_1's exact zeros."""
     rows = torch.as_tensor(rows).double()
     n, dim = rows.shape
+    if counts is None and n >= dim:                  # one set with Σ_1 of full size: the plain distance
+        return frechet_distance(*gaussian_stats(rows), mu2, sigma2, sigma2_half)
     weights = torch.ones(1, n, dtype=torch.double) if counts is None else torch.as_tensor(counts).double()
     size = weights.sum(1)
     if size.min() < 2:
@@ -145,14 +147,11 @@ def frechet_distance_of_rows(rows, mu2, sigma2, sigma2_half: torch.Tensor, count
             eigenvalues.append(torch.linalg.eigvalsh((gram + gram.mT) / 2))
         trace1, eigenvalues = torch.cat(trace1), torch.cat(eigenvalues)
     else:
-        if counts is None:
-            second = (r.mT @ r)[None]
-        else:                                           # the sets' second moments: one product for all
-            i, j = torch.triu_indices(dim, dim)        # row by row, as the products below are laid out
-            upper = weights @ torch.cat([r[:, k:] * r[:, k:k + 1] for k in range(dim)], 1)
-            second = torch.empty(len(weights), dim, dim, dtype=torch.double)
-            second[:, i, j] = upper
-            second[:, j, i] = upper
+        i, j = torch.triu_indices(dim, dim)            # row by row, as the products below are laid out
+        upper = weights @ torch.cat([r[:, k:] * r[:, k:k + 1] for k in range(dim)], 1)   # one product for all
+        second = torch.empty(len(weights), dim, dim, dtype=torch.double)
+        second[:, i, j] = upper
+        second[:, j, i] = upper
         sigma1 = (second - size[:, None, None] * mu[:, :, None] * mu[:, None, :]) / (size - 1)[:, None, None]
         trace1 = sigma1.diagonal(dim1=1, dim2=2).sum(-1)
         inner = half @ sigma1 @ half
