@@ -326,37 +326,54 @@ scale_grid("clip", clip_scales, preview_captions, clip=clip,
 # * **diversity**: the mean distance between the evaluator-CLIP embeddings of the two samples of a
 #   caption (what guidance is known to trade away).
 #
-# This is the chapter's slowest cell after training: about seven CPU minutes at the standard budget.
+# At the standard budget the notebook samples three scales of each method, enough to show the
+# lesson: the unguided model (CFG at s = 1, CLIP guidance at s = 0), a moderate scale and a large
+# one (`measured_with["sampling"]["notebook_scales"]`). `python -m gensynth_course eval 05` samples
+# the full sweep (six scales of CFG, five of CLIP guidance); the last cell of section 9 plots it
+# once that eval has measured these models. Even so this is the chapter's slowest cell after
+# training: about three CPU minutes at the standard budget.
 
 # %%
+GROUPS = {"one_object": "one object", "two_object": "two objects", "heldout": "held-out pairs"}
+
+
+def plot_sweep(scales: dict, table: dict, title: str) -> None:
+    """Every measure of a guidance sweep against the scale, one line per method (``scales``:
+    {"cfg": [...], "clip": [...]}; ``table``: `ch05_glide.sweep_table` of the sweep)."""
+    panels = [(f"caption_accuracy_{key}", f"caption accuracy, {name}") for key, name in GROUPS.items()] + [
+        ("r_precision", "R-precision (evaluator CLIP)"), ("fd", "FD in evaluator-CLIP space (lower is better)"),
+        ("diversity", "diversity: distance between samples of a caption")]
+    fig, axes = plt.subplots(2, 3, figsize=(16, 7.6))
+    for ax, (key, label) in zip(axes.flat, panels):
+        for method, marker, name in (("cfg", "o", "classifier-free"), ("clip", "s", "CLIP guidance")):
+            ax.plot(scales[method], table[method][key], marker=marker, label=name)
+        ax.set(title=label, xlabel="guidance scale s", xscale="symlog")
+        if key.startswith("caption_accuracy"):
+            ax.set(ylabel="share of images", ylim=(0, 1))
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.show()
+
+
+def print_sweep(scales: dict, table: dict) -> None:
+    """A guidance sweep as a table, one row per method and scale."""
+    print(f"{'method':<6} {'s':>5} {'one obj':>8} {'two obj':>8} {'held-out':>9} {'R-prec':>7} {'FD':>7} {'divers.':>8}")
+    for method in ("cfg", "clip"):
+        t = table[method]
+        for i, s in enumerate(scales[method]):
+            print(f"{method:<6} {s:>5g} {t['caption_accuracy_one_object'][i]:>8.3f} {t['caption_accuracy_two_object'][i]:>8.3f} "
+                  f"{t['caption_accuracy_heldout'][i]:>9.3f} {t['r_precision'][i]:>7.3f} {t['fd'][i]:>7.4f} "
+                  f"{t['diversity'][i]:>8.3f}")
+
+
+notebook_scales = measured_with["sampling"]["notebook_scales"]
 fixed_judge = Judge(measured_with["judge"])
-validation = ch05_glide.guidance_sweep(measured_with, ch05_glide.validation_judge(measured_with), progress=True)
-sweep = ch05_glide.guidance_sweep(measured_with, fixed_judge, progress=True)
-groups = {"one_object": "one object", "two_object": "two objects", "heldout": "held-out pairs"}
-fig, axes = plt.subplots(1, 3, figsize=(16, 3.8), sharey=True)
-for ax, (key, name) in zip(axes, groups.items()):
-    ax.plot(sweep["cfg_scales"], [r[f"caption_accuracy_{key}"] for r in sweep["cfg"]], marker="o", label="classifier-free")
-    ax.plot(sweep["clip_scales"], [r[f"caption_accuracy_{key}"] for r in sweep["clip"]], marker="s", label="CLIP guidance")
-    ax.set(title=f"caption accuracy, {name}", xlabel="guidance scale s", ylabel="share of images", xscale="symlog", ylim=(0, 1))
-    ax.legend()
-plt.show()
-
-# %%
-fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
-for ax, key, label in zip(axes, ("r_precision", "fd", "diversity"),
-                          ("R-precision (evaluator CLIP)", "FD in evaluator-CLIP space (lower is better)",
-                           "diversity: distance between samples of a caption")):
-    ax.plot(sweep["cfg_scales"], [r[key] for r in sweep["cfg"]], marker="o", label="classifier-free")
-    ax.plot(sweep["clip_scales"], [r[key] for r in sweep["clip"]], marker="s", label="CLIP guidance")
-    ax.set(title=label, xlabel="guidance scale s", ylabel=key, xscale="symlog")
-    ax.legend()
-plt.show()
-
-print(f"{'method':<6} {'s':>5} {'one obj':>8} {'two obj':>8} {'held-out':>9} {'R-prec':>7} {'FD':>7} {'divers.':>8}")
-for method in ("cfg", "clip"):
-    for s, r in zip(sweep[f"{method}_scales"], sweep[method]):
-        print(f"{method:<6} {s:>5g} {r['caption_accuracy_one_object']:>8.3f} {r['caption_accuracy_two_object']:>8.3f} "
-              f"{r['caption_accuracy_heldout']:>9.3f} {r['r_precision']:>7.3f} {r['fd']:>7.4f} {r['diversity']:>8.3f}")
+validation = ch05_glide.guidance_sweep(measured_with, ch05_glide.validation_judge(measured_with), progress=True,
+                                       scales=notebook_scales)
+sweep = ch05_glide.guidance_sweep(measured_with, fixed_judge, progress=True, scales=notebook_scales)
+plot_sweep(notebook_scales, ch05_glide.sweep_table(sweep), "the guidance sweep on the fixed captions")
+print_sweep(notebook_scales, ch05_glide.sweep_table(sweep))
 
 # %% [markdown]
 # Read the table from the s = 1 row of CFG (the plain conditional model) and the s = 0 row of CLIP
@@ -376,8 +393,8 @@ for method in ("cfg", "clip"):
 # Which scale is "best"? Chosen on the captions it is then measured on, the best row would be
 # flattered by the choice. The cell above therefore sampled a second, **validation** caption set,
 # drawn the same way from other scenes (`ch05_glide.validation_judge`, half as many captions).
-# `ch05_glide.best_scales` picks each method's scale there (highest caption accuracy over all
-# validation captions), and `ch05_glide.guidance_findings` measures it on the fixed set: against
+# `ch05_glide.best_scales` picks each method's scale there among the scales sampled (highest
+# caption accuracy over all validation captions; `eval 05` chooses among its full sweep), and `ch05_glide.guidance_findings` measures it on the fixed set: against
 # the unguided model and against the other method, caption by caption (every scale drew from the
 # same noise), with a paired 95 % bootstrap interval. This is one trained model: a difference here
 # is a difference between these samplers of this model. `python -m gensynth_course eval 05` trains
@@ -642,9 +659,11 @@ editing = ch05_glide.inpainting_quality(measured_with, training_seeds=1)
 report_editing(editing)
 
 # %% [markdown]
-# The last cell shows what `eval 05` measured over training seeds, once it has measured these
-# models: the guidance findings of section 6 for every seed of the base model (mean over the seeds
-# with its 95 % t-interval, and each seed's figure), and the editing study over three fine-tunes.
+# The last cell shows what `eval 05` measured, once it has measured these models: section 6's
+# guidance sweep at every scale (the same base model, captions and starting noise as the
+# notebook's, at more scales), the guidance findings for every training seed of the base model
+# (mean over the seeds with its 95 % t-interval, and each seed's figure), and the editing study
+# over three fine-tunes.
 # Three seeds make a wide t-interval, and for a share it can reach past 0 or 1: the seeds' own
 # figures say how far apart the training runs actually landed.
 
@@ -679,6 +698,12 @@ study = ch05_glide.cached_study(base_info, inpainting_info)
 if study is None:
     no_study_yet(f"05 --budget {BUDGET}", "multi-seed study")
 else:
+    full_scales = {method: study[f"{method}_scales"] for method in ("cfg", "clip")}
+    full_table = {method: study[f"{method}_sweep"] for method in ("cfg", "clip")}
+    plot_sweep(full_scales, full_table, "eval 05's full guidance sweep, the base model of training seed 0")
+    print_sweep(full_scales, full_table)
+    print(f"Chosen among every scale on the validation captions: classifier-free s = {study['cfg_best_scale']:g}, "
+          f"CLIP guidance s = {study['clip_guidance_best_scale']:g}.\n")
     if "cfg_caption_accuracy_over_seeds" in study:
         report_guidance_over_seeds(study)
     else:

@@ -236,6 +236,40 @@ def test_clip_guidance_at_zero_samples_what_cfg_at_one_does_and_the_sweep_draws_
     assert [row["drawn"] for row in sweep["clip"]] == [("cfg", 1.0), ("clip", 5.0)]
 
 
+def test_the_notebook_samples_its_short_sweep_only_and_eval_s_full_sweep_contains_it(monkeypatch):
+    """The notebook's scales are sampled and nothing else; at every budget they include the unguided
+    model (CFG at s = 1, CLIP guidance at s = 0) and lie inside the full sweep of ``eval 05``, so
+    its plot extends the notebook's. A malformed set of scales is refused in one line."""
+    drawn = []
+    monkeypatch.setattr(ch05_glide, "load_base", lambda config: ("base", {}))
+    monkeypatch.setattr(ch05_glide, "load_noisy_clip", lambda config: ("clip", {}))
+    monkeypatch.setattr(ch05_glide, "generate", lambda model, prompts, method, scale, *rest: drawn.append((method, scale))
+                        or {"caption_accuracy": scale, "per_caption": [scale]})
+
+    class StubJudge:
+        def prompts(self):
+            return ["a red circle"]
+
+        def __call__(self, images):
+            return images
+
+    m = ch05_glide.measure_config("quick")
+    sweep = ch05_glide.guidance_sweep(m, StubJudge(), progress=False, scales={"cfg": [1.0, 4.0], "clip": [0.0, 7.0]})
+    assert drawn == [("cfg", 1.0), ("cfg", 4.0), ("clip", 7.0)]
+    assert (sweep["cfg_scales"], sweep["clip_scales"]) == ([1.0, 4.0], [0.0, 7.0])
+    assert ch05_glide.sweep_table(sweep) == {"cfg": {"caption_accuracy": [1.0, 4.0]},
+                                             "clip": {"caption_accuracy": [1.0, 7.0]}}
+    for bad in ({"cfg": [1.0]}, {"cfg": [], "clip": [0.0]}):
+        with pytest.raises(ValueError, match="scales must give both methods"):
+            ch05_glide.guidance_sweep(m, StubJudge(), progress=False, scales=bad)
+    for budget in ("quick", "standard", "full"):
+        config = ch05_glide.sampling_config(budget)
+        short = config["notebook_scales"]
+        assert 1.0 in short["cfg"] and 0.0 in short["clip"]
+        assert set(short["cfg"]) <= set(config["cfg_scales"]) and set(short["clip"]) <= set(config["clip_scales"])
+        assert any(s != 1.0 for s in short["cfg"]) and any(s > 0 for s in short["clip"])
+
+
 def test_a_guidance_scale_is_chosen_on_validation_with_guidance_on_and_ties_to_the_smaller():
     def rows(accuracies):
         return [{"caption_accuracy": a} for a in accuracies]

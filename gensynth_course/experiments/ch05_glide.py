@@ -106,10 +106,15 @@ def inpainting_config(budget: str) -> dict:
 
 def sampling_config(budget: str) -> dict:
     """The guidance sweep: DDIM with clipped x̂_0, the same starting noise for every scale, judged on
-    the fixed caption set of :mod:`~gensynth_course.evaluation.judge`."""
+    the fixed caption set of :mod:`~gensynth_course.evaluation.judge`. ``cfg_scales`` and
+    ``clip_scales``: the full sweep of ``eval 05``; ``notebook_scales``: the shorter one the notebook
+    samples (the unguided model, a moderate and a large scale of each method), enough to show the
+    lesson and to choose each method's scale among them on the validation captions."""
     return dict(steps=by_budget(quick=10, standard=25, full=50, budget=budget), seed=0,
                 cfg_scales=by_budget(quick=[0.0, 1.0, 3.0], standard=[0.0, 1.0, 2.0, 3.0, 5.0, 8.0], budget=budget),
                 clip_scales=by_budget(quick=[0.0, 5.0], standard=[0.0, 1.0, 3.0, 10.0, 30.0], budget=budget),
+                notebook_scales=by_budget(quick={"cfg": [1.0, 3.0], "clip": [0.0, 5.0]},
+                                          standard={"cfg": [1.0, 2.0, 8.0], "clip": [0.0, 1.0, 30.0]}, budget=budget),
                 upsampler_steps=by_budget(quick=5, standard=50, full=100, budget=budget),
                 upsampler_scenes=by_budget(quick=8, standard=200, full=500, budget=budget),
                 edit_scenes=by_budget(quick=8, standard=300, full=500, budget=budget),
@@ -402,25 +407,38 @@ def inpaint(model: TextConditionalUNet, images: torch.Tensor, masks: torch.Tenso
 # ----------------------------------------------------------------------------- measuring
 
 
-def guidance_sweep(m: dict, judge: Judge, progress: bool = True) -> dict:
+def guidance_sweep(m: dict, judge: Judge, progress: bool = True, scales: dict | None = None) -> dict:
     """Sample the caption set at every scale of CFG and of CLIP guidance and judge each set
-    (``m``: :func:`measure_config`; ``judge``: a :class:`Judge` of ``m["judge"]``). Returns {"cfg":
+    (``m``: :func:`measure_config`; ``judge``: a :class:`Judge` of ``m["judge"]``; ``scales``:
+    {"cfg": [...], "clip": [...]}, by default the full sweep of ``m["sampling"]``). Returns {"cfg":
     [row per scale], "clip": [...], "cfg_scales": [...], "clip_scales": [...]}. Every scale of both
     methods starts from the same noise, so any two rows compare caption by caption. CLIP guidance
     at s = 0 is the conditional model, which CFG at s = 1 already sampled from that noise: its row
     is that one, not a second sampling of the same model."""
     config = m["sampling"]
+    scales = scales or {method: config[f"{method}_scales"] for method in ("cfg", "clip")}
+    if sorted(scales) != ["cfg", "clip"] or not all(scales.values()):
+        raise ValueError(f"scales must give both methods at least one scale, as {{'cfg': [...], 'clip': [...]}}, "
+                         f"not {scales!r}")
     base, _ = load_base(m["base"])
     clip, _ = load_noisy_clip(m["noisy_clip"])
-    out = {"cfg_scales": config["cfg_scales"], "clip_scales": config["clip_scales"], "cfg": [], "clip": []}
+    out = {"cfg_scales": list(scales["cfg"]), "clip_scales": list(scales["clip"]), "cfg": [], "clip": []}
     for method in ("cfg", "clip"):
-        for scale in config[f"{method}_scales"]:
+        for scale in out[f"{method}_scales"]:
             if method == "clip" and scale == 0 and 1.0 in out["cfg_scales"]:
                 out[method].append(out["cfg"][out["cfg_scales"].index(1.0)])
                 continue
             images = generate(base, judge.prompts(), method, scale, clip, config["steps"], config["seed"], progress)
             out[method].append(judge(images))
     return out
+
+
+def sweep_table(sweep: dict) -> dict:
+    """A sweep's figures by method and measure, one value per scale ({"cfg": {"fd": [...], ...},
+    "clip": {...}}; ``sweep``: :func:`guidance_sweep`), the per-item lists left out: the form
+    ``eval 05`` keeps as ``cfg_sweep`` and ``clip_sweep``."""
+    return {method: {key: [row[key] for row in sweep[method]] for key in without_items(sweep[method][0])}
+            for method in ("cfg", "clip")}
 
 
 # How the findings name each group's caption accuracy: one-object accuracy is the caption accuracy.
@@ -658,8 +676,7 @@ def evaluate(budget: str) -> dict:
     judge = Judge(m["judge"])
     validation = guidance_sweep(m, validation_judge(m), progress=False)
     sweep = guidance_sweep(m, judge, progress=False)
-    per_scale = {f"{method}_sweep": {key: [row[key] for row in sweep[method]] for key in without_items(sweep[method][0])}
-                 for method in ("cfg", "clip")}
+    per_scale = {f"{method}_sweep": table for method, table in sweep_table(sweep).items()}
     findings = guidance_findings(sweep, judge, validation)
     scale = findings["cfg_best_scale"]
     first = {name: sweep["cfg"][sweep["cfg_scales"].index(s)] for name, s in (("cfg", scale), ("unguided", 1.0))}
