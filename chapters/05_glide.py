@@ -372,8 +372,9 @@ fixed_judge = Judge(measured_with["judge"])
 validation = ch05_glide.guidance_sweep(measured_with, ch05_glide.validation_judge(measured_with), progress=True,
                                        scales=notebook_scales)
 sweep = ch05_glide.guidance_sweep(measured_with, fixed_judge, progress=True, scales=notebook_scales)
-plot_sweep(notebook_scales, ch05_glide.sweep_table(sweep), "the guidance sweep on the fixed captions")
-print_sweep(notebook_scales, ch05_glide.sweep_table(sweep))
+sweep_figures = ch05_glide.sweep_table(sweep)
+plot_sweep(notebook_scales, sweep_figures, "the guidance sweep on the fixed captions")
+print_sweep(notebook_scales, sweep_figures)
 
 # %% [markdown]
 # Read the table from the s = 1 row of CFG (the plain conditional model) and the s = 0 row of CLIP
@@ -393,14 +394,14 @@ print_sweep(notebook_scales, ch05_glide.sweep_table(sweep))
 # Which scale is "best"? Chosen on the captions it is then measured on, the best row would be
 # flattered by the choice. The cell above therefore sampled a second, **validation** caption set,
 # drawn the same way from other scenes (`ch05_glide.validation_judge`, half as many captions).
-# `ch05_glide.best_scales` picks each method's scale there among the scales sampled (highest
-# caption accuracy over all validation captions; `eval 05` chooses among its full sweep), and `ch05_glide.guidance_findings` measures it on the fixed set: against
-# the unguided model and against the other method, caption by caption (every scale drew from the
-# same noise), with a paired 95 % bootstrap interval. This is one trained model: a difference here
-# is a difference between these samplers of this model. `python -m gensynth_course eval 05` trains
-# two more seeds of the base model and measures each at the chosen scale
-# (`ch05_glide.guidance_over_seeds`); the last cell of section 9 shows how these findings hold over
-# the three.
+# `ch05_glide.best_scales` picks each method's scale there among the scales sampled (highest caption
+# accuracy over all validation captions; `eval 05` chooses among its full sweep), and
+# `ch05_glide.guidance_findings` measures it on the fixed set: against the unguided model and
+# against the other method, caption by caption (every scale drew from the same noise), with a paired
+# 95 % bootstrap interval. This is one trained model: a difference here is a difference between
+# these samplers of this model. `python -m gensynth_course eval 05` trains two more seeds of the
+# base model and measures each at the chosen scale (`ch05_glide.guidance_over_seeds`); the last cell
+# of section 9 shows how these findings hold over the three.
 
 # %%
 found = ch05_glide.guidance_findings(sweep, fixed_judge, validation)
