@@ -59,6 +59,24 @@ def test_a_constant_difference_has_a_zero_width_interval():
     assert result["value"] == result["ci_low"] == result["ci_high"] == pytest.approx(0.5)
 
 
+def test_a_figure_at_its_floor_keeps_an_interval_when_every_resample_lies_above_it():
+    """A Fréchet distance of a sample to its own Gaussian is zero, and every resample is farther:
+    BCa's bias correction is infinite there, and the percentile interval of the resamples stands in
+    for it instead of a zero width that would claim certainty."""
+    rows = np.random.default_rng(0).normal(size=(300, 4))
+    own = gaussian_stats(torch.tensor(rows))
+
+    def fd(picked):
+        return float(frechet_distance(*gaussian_stats(torch.tensor(picked)), *own))
+
+    result = stats.interval(rows, statistic=fd)
+    assert result["value"] == pytest.approx(0.0, abs=1e-9)
+    assert 0.0 <= result["ci_low"] < result["ci_high"]
+    # for N(0, I) in 4 dimensions the mean's part of a resample's distance, ‖Δμ‖², is about χ²₄ / 300
+    # (its 97.5 % point 11.1 / 300 ≈ 0.037); the covariance's part adds less: a few hundredths in all
+    assert 0.01 < result["ci_high"] < 0.2
+
+
 def test_a_set_statistic_takes_rows_a_frechet_distance_for_instance():
     rng = np.random.default_rng(4)
     reference = (torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64))

@@ -47,15 +47,19 @@ def _as_rows(name: str, values) -> np.ndarray:
 def _bootstrap(data: tuple, statistic: Callable, seed: int) -> tuple[float, float]:
     """SciPy's BCa interval of ``statistic``, which takes the samples (or index arrays) with any
     leading axes and an ``axis`` keyword (SciPy's vectorized form)."""
-    with warnings.catch_warnings():          # a degenerate sample (all equal) has a zero-width interval
+    with warnings.catch_warnings():          # a degenerate sample is handled below
         warnings.simplefilter("ignore", category=RuntimeWarning)
         warnings.simplefilter("ignore", category=getattr(stats, "DegenerateDataWarning", RuntimeWarning))
         result = stats.bootstrap(data, statistic, vectorized=True, n_resamples=RESAMPLES,
                                  confidence_level=CONFIDENCE, method="BCa", random_state=np.random.default_rng(seed))
     low, high = result.confidence_interval
-    if not (math.isfinite(low) and math.isfinite(high)):   # BCa is undefined when every resample agrees
-        value = float(statistic(*data, axis=-1))
-        low, high = value, value
+    if not (math.isfinite(low) and math.isfinite(high)):
+        # BCa's bias correction z₀ = Φ⁻¹(share of resamples below the figure) is infinite when every
+        # resample lies on one side of it, as for a Fréchet distance at its floor, where any resample
+        # is farther: the percentile interval of the same resamples instead (Efron & Tibshirani 1993,
+        # chapter 13), which has zero width only when every resample agrees.
+        tail = (1 - CONFIDENCE) / 2
+        low, high = np.quantile(result.bootstrap_distribution, [tail, 1 - tail])
     return float(low), float(high)
 
 
