@@ -31,7 +31,6 @@ import torch
 from gensynth_course.data.fashion_mnist import load_fashion_mnist
 from gensynth_course.experiments import ch05_glide, fashion_diffusion
 from gensynth_course.experiments.ch01_ddpm import unet_config
-from gensynth_course.models.diffusion.glide import BOS_ID, EOS_ID, PAD_ID, drop_captions
 from gensynth_course.models.diffusion.schedulers import DDPMScheduler
 
 VARIANTS = ("eager", "channels-last", "torch.compile")
@@ -52,13 +51,11 @@ def timed_model(name: str) -> tuple[dict, Callable, Callable, Callable]:
         batch_fn = load_fashion_mnist("train").batch_fn(config["batch_size"], config["seed"], drop_last=True)
         return config, lambda: fashion_diffusion.build(config), batch_fn, loss
     config = ch05_glide.base_config("standard")
-    scheduler = ch05_glide.scheduler(config)
+    chapter_loss = ch05_glide.text_diffusion_loss(config)
 
     def loss(network, batch, generator, memory):
-        x0, ids, _ = batch
-        ids = drop_captions(ids, config["p_uncond"], BOS_ID, EOS_ID, PAD_ID, generator)
-        return scheduler.loss(network, x0.contiguous(memory_format=memory), generator,
-                              min_snr_gamma=config["min_snr_gamma"], ids=ids)
+        x0, *rest = batch
+        return chapter_loss(network, (x0.contiguous(memory_format=memory), *rest), generator)
 
     return config, lambda: ch05_glide.build_text_unet(config), ch05_glide.scene_batch_fn(config), loss
 

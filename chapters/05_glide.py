@@ -198,6 +198,16 @@ for text in tokenizer.decode(dropped):
 show_source(ch05_glide.scene_batch_fn)
 
 # %% [markdown]
+# On each such batch the model takes one step of `ch05_glide.text_diffusion_loss`: the caption
+# dropout above, then chapter 01's L_simple with min-SNR weighting, the caption as the condition.
+# The upsampler and the inpainting model of sections 8 and 9 train with the same function (the
+# upsampler's config turns the dropout and the weighting off); their batches carry an image
+# condition as well.
+
+# %%
+show_source(ch05_glide.text_diffusion_loss)
+
+# %% [markdown]
 # The preview samples eight fixed test captions with CFG at s = 3 as training goes on. At the
 # standard budget this is the chapter's longest step (about eighteen CPU minutes, once; afterwards
 # the model loads from the cache).

@@ -215,6 +215,23 @@ def upsampler_condition(low: torch.Tensor, size: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- training
 
 
+def text_diffusion_loss(config: dict):
+    """The loss every ε-model of the chapter trains with, ``loss(model, batch, generator)`` on a batch
+    of :func:`scene_batch_fn`: each caption dropped to the empty one with probability ``p_uncond``
+    (one network is then both the conditional and the unconditional model that classifier-free
+    guidance mixes), then DDPM's L_simple (Ho et al. 2020, eq. 14), min-SNR weighted when the
+    config's ``min_snr_gamma`` says so, with the batch's image condition (if any) as extra input channels."""
+    sched = scheduler(config)
+
+    def loss(m, batch, generator):
+        x0, ids, cond = batch
+        ids = drop_captions(ids, config["p_uncond"], BOS_ID, EOS_ID, PAD_ID, generator)
+        kwargs = {} if cond is None else {"cond": cond}
+        return sched.loss(m, x0, generator, min_snr_gamma=config["min_snr_gamma"], ids=ids, **kwargs)
+
+    return loss
+
+
 def _load_text_diffusion(config: dict, name: str, build, condition=None, init=None,
                           preview=None, preview_every: int = 0, device: torch.device | str | None = None):
     """Train (or load) one ε-model on captioned scenes. ``condition(idx, x0, generator)`` returns
@@ -223,15 +240,7 @@ def _load_text_diffusion(config: dict, name: str, build, condition=None, init=No
     def train(model, checkpoint):
         if init is not None:
             init(model)
-        sched = scheduler(config)
-
-        def loss_fn(m, batch, generator):
-            x0, ids, cond = batch
-            ids = drop_captions(ids, config["p_uncond"], BOS_ID, EOS_ID, PAD_ID, generator)
-            kwargs = {} if cond is None else {"cond": cond}
-            return sched.loss(m, x0, generator, min_snr_gamma=config["min_snr_gamma"], ids=ids, **kwargs)
-
-        history = fit(model, loss_fn, scene_batch_fn(config, config["size"], condition), config["steps"],
+        history = fit(model, text_diffusion_loss(config), scene_batch_fn(config, config["size"], condition), config["steps"],
                       lr=config["lr"], seed=config["seed"], schedule=config["lr_schedule"], ema_decay=config["ema_decay"],
                       warmup=config["warmup"], grad_clip=config["grad_clip"], preview=preview,
                       preview_every=preview_every, checkpoint=checkpoint, desc=f"training {name}", device=device)
