@@ -6,7 +6,8 @@
   *paired*: each resample draws the same items for both, so the noise they share cancels.
   A share of 0/1 items that are all 0 or all 1 has no bootstrap spread (every resample agrees);
   its interval is the exact binomial one (Clopper & Pearson 1934) instead of a zero width that
-  would claim certainty: 60 hits out of 60 give [0.940, 1].
+  would claim certainty: 60 hits out of 60 give [0.940, 1]. A figure that every resample exceeds
+  (a Fréchet distance at its floor) leaves BCa undefined; its interval is then the percentile one.
 * Over training seeds (one figure per trained model): Student's t-interval of the mean over the
   seeds, mean ± t_{0.975, n−1} · s / √n. One seed has no interval, and says so.
 * How much more one method's figures vary over seeds than another's: the F interval of the ratio
