@@ -3,7 +3,8 @@
     python benchmarks/ddpm_unets.py --equal-time 300      # both UNets, 300 s of training each
     python benchmarks/ddpm_unets.py --seed-recipe         # the tutorial's full recipe, once (~1.5 h)
     python benchmarks/ddpm_unets.py --seed-recipe --device cuda   # the same in minutes on a GPU
-    python benchmarks/ddpm_unets.py --recipe              # chapter 01's recipe, one change at a time (~45 min)
+    python benchmarks/ddpm_unets.py --recipe              # chapter 01's recipe, one change at a time (~2 h)
+    python benchmarks/ddpm_unets.py --sampler-steps       # the committed UNet at 15 to 200 sampling steps (~10 min)
 
 ``--equal-time`` trains both networks for the same wall-clock time on this machine and prints
 training images per second and FD-FMNIST of 2,048 samples for each (same DDIM sampler for both).
@@ -14,8 +15,10 @@ clipped x̂₀, as 8-bit PNG grids in ``gensynth_course/data/seed_recipe/`` with
 (how they were made). ``python -m gensynth_course eval 01`` measures them with the classifier of
 the day as ``fd_seed_reference``. The recipe is the same on any device; the record says where it ran.
 ``--recipe`` trains chapter 01's standard UNet under each step of :data:`RECIPE_STEPS` (each one
-change from the one before it) and prints FD-FMNIST of 2,048 samples under deterministic DDIM and
-under respaced ancestral sampling with σ² = β̃, both at 50 steps, with the floor at the same N.
+change from the one before it) and under each of :data:`RECIPE_CHANGES` (one change each to the
+committed recipe), and prints FD-FMNIST of 2,048 samples under deterministic DDIM and under respaced
+ancestral sampling with σ² = β̃, both at 50 steps, with the floor at the same N. ``--sampler-steps``
+samples the committed UNet with ancestral steps of each count in :data:`SAMPLER_STEPS`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,18 @@ RECIPE_STEPS = {
     "... and 7,200 steps": dict(steps=7200, lr_schedule="cosine"),
     "(aside: 3,600 cosine steps with horizontal flips)": dict(steps=3600, lr_schedule="cosine", hflip=True),
 }
+# One change each to the committed recipe (7,200 cosine steps, batch 32, peak learning rate 2e-3, EMA
+# decay 0.998, linear β): which lever, if any, buys picture quality for the same minutes.
+RECIPE_CHANGES = {
+    "EMA decay 0.999": dict(ema_decay=0.999),
+    "cosine noise schedule": dict(schedule="cosine"),
+    "batch 64, 3,600 steps (the same examples)": dict(batch_size=64, steps=3600),
+    "peak learning rate 4e-3": dict(lr=4e-3),
+    "peak learning rate 8e-3": dict(lr=8e-3),
+    "peak learning rate 1.6e-2": dict(lr=1.6e-2),
+}
+# The sampler's steps tried on the committed weights (respaced ancestral sampling with σ² = β̃).
+SAMPLER_STEPS = (15, 25, 35, 50, 100, 200)
 
 
 def machine(device: torch.device | None = None) -> str:
@@ -110,12 +125,30 @@ def recipe() -> None:
     print(f"chapter 01's UNet at the standard budget; FD-FMNIST of {n:,} samples "
           f"(real-vs-real floor {fd_metric.real_vs_real(train_images, n):.2f}) on {machine()}")
     print(f"{'recipe':<52} {'train s':>8} {'DDIM 50':>9} {'ancestral β̃ 50':>15}")
-    for name, change in RECIPE_STEPS.items():
+    rows = {**RECIPE_STEPS, **{f"committed, then {name}": change for name, change in RECIPE_CHANGES.items()}}
+    for name, change in rows.items():
         config = dict(fashion_diffusion.unet_config("standard"), **change)
         model, info = fashion_diffusion.load_diffusion(config, "recipe_" + config_hash(config))
-        fds = [fd_metric(ch01_ddpm.generate(model, sampler, 50, n, seed=0, progress=False, variance="beta_tilde"))
+        fds = [fd_metric(ch01_ddpm.generate(model, sampler, 50, n, seed=0, progress=False, variance="beta_tilde",
+                                            schedule=config["schedule"]))
                for sampler in ("ddim", "ancestral")]
         print(f"{name:<52} {info['seconds']:>8.0f} {fds[0]:>9.1f} {fds[1]:>15.1f}")
+
+
+def sampler_steps() -> None:
+    """The committed UNet sampled with respaced ancestral steps (σ² = β̃) at each of
+    :data:`SAMPLER_STEPS`: FD-FMNIST of 2,048 samples from the same seed, and the seconds it took."""
+    fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config("standard"))
+    model, _ = fashion_diffusion.load_unet(fashion_diffusion.unet_config("standard"))
+    n = ch01_ddpm.N_EVAL_SAMPLES
+    print(f"chapter 01's committed UNet; FD-FMNIST of {n:,} samples (real-vs-real floor "
+          f"{fd_metric.real_vs_real(train_images, n):.2f}) on {machine()}")
+    print(f"{'ancestral β̃ steps':>18} {'FD-FMNIST':>10} {'seconds':>8}")
+    for steps in SAMPLER_STEPS:
+        start = time.perf_counter()
+        images = ch01_ddpm.generate(model, "ancestral", steps, n, seed=0, progress=False, variance="beta_tilde")
+        seconds = time.perf_counter() - start
+        print(f"{steps:>18d} {fd_metric(images):>10.1f} {seconds:>8.0f}")
 
 
 if __name__ == "__main__":
@@ -123,11 +156,13 @@ if __name__ == "__main__":
     parser.add_argument("--seed-recipe", action="store_true", help="run the tutorial's full recipe once")
     parser.add_argument("--equal-time", type=float, metavar="SECONDS", help="train both UNets this long")
     parser.add_argument("--recipe", action="store_true", help="chapter 01's recipe, one change at a time")
+    parser.add_argument("--sampler-steps", action="store_true",
+                        help="the committed UNet sampled with each of SAMPLER_STEPS ancestral steps")
     parser.add_argument("--device", default="cpu",
                         help="where --seed-recipe trains and samples: cpu (default), cuda or mps; "
                              "--equal-time always runs on the CPU, which is what it compares")
     args = parser.parse_args()
-    if not (args.seed_recipe or args.equal_time or args.recipe):
+    if not (args.seed_recipe or args.equal_time or args.recipe or args.sampler_steps):
         parser.print_help()
         sys.exit(2)
     if args.equal_time:
@@ -136,3 +171,5 @@ if __name__ == "__main__":
         seed_recipe(torch.device(args.device))
     if args.recipe:
         recipe()
+    if args.sampler_steps:
+        sampler_steps()
