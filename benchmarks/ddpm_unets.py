@@ -122,11 +122,18 @@ def equal_time(seconds: float) -> None:
         print(f"{name:<6} {ips:>12.0f} {steps:>7d} {fd_value:>10.2f}")
 
 
-def recipe() -> None:
+def fd_judge(what: str):
+    """FD-FMNIST with the standard classifier and the number of samples it is measured on, after a
+    heading that names ``what`` is measured and the real-vs-real floor at that number."""
     fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config("standard"))
     n = ch01_ddpm.N_EVAL_SAMPLES
-    print(f"chapter 01's UNet at the standard budget; FD-FMNIST of {n:,} samples "
-          f"(real-vs-real floor {fd_metric.real_vs_real(train_images, n):.2f}) on {machine()}")
+    print(f"{what}; FD-FMNIST of {n:,} samples (real-vs-real floor "
+          f"{fd_metric.real_vs_real(train_images, n):.2f}) on {machine()}")
+    return fd_metric, n
+
+
+def recipe() -> None:
+    fd_metric, n = fd_judge("chapter 01's UNet at the standard budget")
     print(f"{'recipe':<52} {'train s':>8} {'DDIM 50':>9} {'ancestral β̃ 50':>15}")
     rows = {**RECIPE_STEPS, **{f"committed, then {name}": change for name, change in RECIPE_CHANGES.items()}}
     for name, change in rows.items():
@@ -141,11 +148,8 @@ def recipe() -> None:
 def sampler_steps() -> None:
     """The committed UNet sampled with respaced ancestral steps (σ² = β̃) at each of
     :data:`SAMPLER_STEPS`: FD-FMNIST of 2,048 samples from the same seed, and the seconds it took."""
-    fd_metric, train_images = ch01_ddpm.fd_metric(classifier_config("standard"))
     model, _ = fashion_diffusion.load_unet(fashion_diffusion.unet_config("standard"))
-    n = ch01_ddpm.N_EVAL_SAMPLES
-    print(f"chapter 01's committed UNet; FD-FMNIST of {n:,} samples (real-vs-real floor "
-          f"{fd_metric.real_vs_real(train_images, n):.2f}) on {machine()}")
+    fd_metric, n = fd_judge("chapter 01's committed UNet")
     print(f"{'ancestral β̃ steps':>18} {'FD-FMNIST':>10} {'seconds':>8}")
     for steps in SAMPLER_STEPS:
         start = time.perf_counter()
